@@ -1,0 +1,22 @@
+from ninja import Router, Schema
+
+router = Router(tags=["accounts"])
+
+
+class MeOut(Schema):
+    id: int
+    email: str
+    full_name: str
+    phone: str
+    role: str
+    language: str
+    labs: list[str]
+
+
+@router.get("/me", response=MeOut, summary="Who is asking")
+def me(request):
+    user = request.user
+    return MeOut(
+        id=user.id, email=user.email, full_name=user.full_name, phone=user.phone, role=user.role,
+        language=user.language, labs=list(user.staffed_labs.values_list("slug", flat=True)),
+    )

@@ -1,0 +1,23 @@
+from django.contrib import admin
+
+from fablab_ops.booking.models import Certification, Reservation
+
+
+@admin.register(Reservation)
+class ReservationAdmin(admin.ModelAdmin):
+    list_display = ["machine", "user", "start", "end", "status", "maintenance_conflict"]
+    list_filter = ["status", "machine__lab", "machine__machine_type", "maintenance_conflict"]
+    search_fields = ["user__full_name", "user__email", "machine__name"]
+    date_hierarchy = "start"
+    list_select_related = ["machine__lab", "user"]
+    raw_id_fields = ["user", "machine"]
+    readonly_fields = ["created_at", "updated_at", "cancelled_at", "checked_in_at", "checked_in_by"]
+
+
+@admin.register(Certification)
+class CertificationAdmin(admin.ModelAdmin):
+    list_display = ["user", "machine_type", "method", "granted_at", "granted_by", "revoked_at"]
+    list_filter = ["machine_type", "method", "revoked_at"]
+    search_fields = ["user__full_name", "user__email"]
+    raw_id_fields = ["user", "seat_booking"]
+    readonly_fields = ["granted_by", "revoked_by"]

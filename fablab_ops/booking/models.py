@@ -1,0 +1,107 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from fablab_ops.booking.tickets import new_ticket_code
+
+
+class ReservationStatus(models.TextChoices):
+    CONFIRMED = "confirmed", _("Đã xác nhận")
+    CHECKED_IN = "checked_in", _("Đã check-in")
+    COMPLETED = "completed", _("Đã hoàn thành")
+    CANCELLED = "cancelled", _("Đã hủy")
+    NO_SHOW = "no_show", _("Vắng mặt")
+
+
+# Statuses that occupy the machine's time; only these may not overlap.
+RESERVATION_BLOCKING = (ReservationStatus.CONFIRMED, ReservationStatus.CHECKED_IN, ReservationStatus.COMPLETED)
+
+
+class Reservation(models.Model):
+    """A learner's booked time on one machine (đặt máy)."""
+
+    machine = models.ForeignKey("machines.Machine", on_delete=models.PROTECT, related_name="reservations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reservations")
+    start = models.DateTimeField(_("bắt đầu"))
+    end = models.DateTimeField(_("kết thúc"))
+    status = models.CharField(
+        _("trạng thái"), max_length=16, choices=ReservationStatus.choices, default=ReservationStatus.CONFIRMED
+    )
+    purpose = models.CharField(_("mục đích"), max_length=300, blank=True)
+    ticket_code = models.CharField(max_length=32, unique=True, default=new_ticket_code, editable=False)
+    # Set when a maintenance window is put over this reservation; its holder is told.
+    maintenance_conflict = models.BooleanField(_("trùng lịch bảo trì"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    checked_in_at = models.DateTimeField(_("check-in lúc"), null=True, blank=True)
+    checked_in_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("đặt máy")
+        verbose_name_plural = _("đặt máy")
+        ordering = ["start"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="reservation_end_after_start"),
+        ]
+        indexes = [
+            models.Index(fields=["machine", "start"]),
+            models.Index(fields=["user", "start"]),
+            models.Index(fields=["status", "start"]),
+        ]
+
+    def __str__(self):
+        from django.utils import timezone
+
+        return f"{self.machine} — {timezone.localtime(self.start):%d/%m/%Y %H:%M} ({self.user})"
+
+
+class CertificationMethod(models.TextChoices):
+    INDUCTION = "induction", _("Tham gia buổi hướng dẫn")
+    MANUAL = "manual", _("Kỹ thuật viên cấp")
+    IMPORTED = "imported", _("Nhập từ hệ thống cũ")
+
+
+class Certification(models.Model):
+    """Permission to use one machine type in every lab of the network."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="certifications")
+    machine_type = models.ForeignKey(
+        "machines.MachineType", on_delete=models.PROTECT, related_name="certifications"
+    )
+    method = models.CharField(_("cách cấp"), max_length=16, choices=CertificationMethod.choices)
+    granted_at = models.DateTimeField(_("cấp lúc"))
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The induction seat that earned it, when granted by attendance.
+    seat_booking = models.ForeignKey(
+        "courses.SeatBooking", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    note = models.CharField(_("ghi chú"), max_length=300, blank=True)
+    revoked_at = models.DateTimeField(_("thu hồi lúc"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    revoke_reason = models.CharField(_("lý do thu hồi"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("chứng nhận sử dụng máy")
+        verbose_name_plural = _("chứng nhận sử dụng máy")
+        ordering = ["-granted_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "machine_type"], condition=Q(revoked_at__isnull=True),
+                name="certification_one_active_per_type",
+            ),
+            models.CheckConstraint(
+                condition=Q(revoked_at__isnull=True) | ~Q(revoke_reason=""),
+                name="certification_revocation_has_reason",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user} — {self.machine_type}"

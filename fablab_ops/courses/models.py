@@ -1,0 +1,182 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from fablab_ops.booking.tickets import new_ticket_code
+
+
+class CourseKind(models.TextChoices):
+    ARDUINO = "arduino", _("Lập trình Arduino ứng dụng")
+    INDUCTION = "induction", _("Hướng dẫn sử dụng thiết bị")
+    SUMMER = "summer", _("Chương trình sáng tạo mùa hè")
+    OTHER = "other", _("Khác")
+
+
+class Course(models.Model):
+    """What is taught; its sittings are `Session`s."""
+
+    kind = models.CharField(_("loại khóa học"), max_length=16, choices=CourseKind.choices)
+    slug = models.SlugField(unique=True, max_length=80)
+    title_vi = models.CharField(_("tên khóa học (tiếng Việt)"), max_length=200)
+    title_en = models.CharField(_("tên khóa học (tiếng Anh)"), max_length=200, blank=True)
+    description = models.TextField(_("mô tả"), blank=True)
+    # Empty lab: the course is held online (e.g. the summer programme during an epidemic).
+    lab = models.ForeignKey(
+        "machines.Lab", on_delete=models.PROTECT, null=True, blank=True, related_name="courses",
+        verbose_name=_("phòng lab"),
+    )
+    # Attending an induction certifies the learner for this machine type.
+    certifies = models.ForeignKey(
+        "machines.MachineType", on_delete=models.PROTECT, null=True, blank=True, related_name="inductions",
+        verbose_name=_("cấp quyền sử dụng loại máy"),
+    )
+    default_capacity = models.PositiveIntegerField(_("số chỗ mặc định"), default=20)
+    min_capacity = models.PositiveIntegerField(_("số chỗ tối thiểu"), default=1)
+    max_capacity = models.PositiveIntegerField(_("số chỗ tối đa"), default=20)
+    # Below this many confirmed learners at the decision time, a session is cancelled.
+    min_learners = models.PositiveIntegerField(_("số học viên tối thiểu để mở lớp"), default=0)
+    decision_hours_before = models.PositiveIntegerField(_("quyết định mở lớp trước (giờ)"), default=48)
+    is_published = models.BooleanField(_("công khai"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("khóa học")
+        verbose_name_plural = _("khóa học")
+        ordering = ["title_vi"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_capacity__gte=1)
+                & Q(min_capacity__lte=F("default_capacity"))
+                & Q(default_capacity__lte=F("max_capacity")),
+                name="course_capacity_within_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(certifies__isnull=True) | Q(kind="induction"),
+                name="course_only_inductions_certify",
+            ),
+        ]
+
+    def __str__(self):
+        return self.title_vi
+
+    @property
+    def title(self) -> str:
+        from django.utils.translation import get_language
+
+        if (get_language() or "vi").startswith("en") and self.title_en:
+            return self.title_en
+        return self.title_vi
+
+
+class SessionStatus(models.TextChoices):
+    SCHEDULED = "scheduled", _("Đã lên lịch")
+    CANCELLED = "cancelled", _("Đã hủy")
+
+
+class Session(models.Model):
+    """One sitting of a course (buổi học)."""
+
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="sessions")
+    start = models.DateTimeField(_("bắt đầu"))
+    end = models.DateTimeField(_("kết thúc"))
+    capacity = models.PositiveIntegerField(_("số chỗ"))
+    # Where it happens: a lab, or online when `lab` is empty.
+    lab = models.ForeignKey(
+        "machines.Lab", on_delete=models.PROTECT, null=True, blank=True, related_name="sessions",
+        verbose_name=_("phòng lab"),
+    )
+    place = models.CharField(_("địa điểm / đường dẫn"), max_length=300, blank=True)
+    status = models.CharField(
+        _("trạng thái"), max_length=16, choices=SessionStatus.choices, default=SessionStatus.SCHEDULED
+    )
+    cancel_reason = models.CharField(_("lý do hủy"), max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("buổi học")
+        verbose_name_plural = _("buổi học")
+        ordering = ["start"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="session_end_after_start"),
+            models.CheckConstraint(condition=Q(capacity__gte=1), name="session_capacity_positive"),
+        ]
+        indexes = [models.Index(fields=["start"]), models.Index(fields=["lab", "start"])]
+
+    def __str__(self):
+        from django.utils import timezone
+
+        return f"{self.course} — {timezone.localtime(self.start):%d/%m/%Y %H:%M}"
+
+    @property
+    def is_online(self) -> bool:
+        return self.lab_id is None
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        course = self.course
+        if self.capacity is not None and not course.min_capacity <= self.capacity <= course.max_capacity:
+            raise ValidationError(
+                {"capacity": _("Số chỗ phải từ %(low)d đến %(high)d.")
+                 % {"low": course.min_capacity, "high": course.max_capacity}}
+            )
+
+
+class SeatStatus(models.TextChoices):
+    CONFIRMED = "confirmed", _("Đã xác nhận")
+    WAITLISTED = "waitlisted", _("Trong danh sách chờ")
+    CANCELLED = "cancelled", _("Đã hủy")
+    ATTENDED = "attended", _("Đã tham gia")
+    NO_SHOW = "no_show", _("Vắng mặt")
+
+
+# Statuses that hold a seat in the session.
+SEAT_HOLDING = (SeatStatus.CONFIRMED, SeatStatus.ATTENDED, SeatStatus.NO_SHOW)
+
+
+class SeatBooking(models.Model):
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="bookings")
+    learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="seat_bookings")
+    status = models.CharField(_("trạng thái"), max_length=16, choices=SeatStatus.choices)
+    # 1-based place on the waiting list while waitlisted; empty otherwise.
+    waitlist_position = models.PositiveIntegerField(_("vị trí chờ"), null=True, blank=True)
+    # A freed seat offered to a waitlisted learner is held for them until this time.
+    offer_expires_at = models.DateTimeField(_("giữ chỗ đến"), null=True, blank=True)
+    # The random part of the QR ticket; rotating it invalidates a leaked ticket.
+    ticket_code = models.CharField(max_length=32, unique=True, default=new_ticket_code, editable=False)
+    created_at = models.DateTimeField(_("đăng ký lúc"), auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    confirmed_at = models.DateTimeField(_("xác nhận lúc"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("hủy lúc"), null=True, blank=True)
+    checked_in_at = models.DateTimeField(_("check-in lúc"), null=True, blank=True)
+    checked_in_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("đăng ký chỗ")
+        verbose_name_plural = _("đăng ký chỗ")
+        ordering = ["session", "created_at"]
+        constraints = [
+            # One live booking per learner per session; cancelled ones stay as history.
+            models.UniqueConstraint(
+                fields=["session", "learner"], condition=~Q(status="cancelled"),
+                name="seat_booking_one_per_learner",
+            ),
+            models.UniqueConstraint(
+                fields=["session", "waitlist_position"], condition=Q(status="waitlisted"),
+                name="seat_booking_unique_waitlist_position",
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="waitlisted") & Q(waitlist_position__gte=1))
+                | (~Q(status="waitlisted") & Q(waitlist_position__isnull=True)),
+                name="seat_booking_position_only_when_waitlisted",
+            ),
+        ]
+        indexes = [models.Index(fields=["session", "status"]), models.Index(fields=["learner", "status"])]
+
+    def __str__(self):
+        return f"{self.learner} — {self.session} ({self.get_status_display()})"

@@ -1,0 +1,50 @@
+from django.contrib import admin
+
+from fablab_ops.machines.models import Lab, Machine, MachineType, MaintenanceWindow, OpeningHours
+
+
+class OpeningHoursInline(admin.TabularInline):
+    model = OpeningHours
+    extra = 0
+
+
+@admin.register(Lab)
+class LabAdmin(admin.ModelAdmin):
+    list_display = ["short_name", "name_vi", "host", "field", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["slug", "name_vi", "name_en", "short_name", "host"]
+    prepopulated_fields = {"slug": ["short_name"]}
+    filter_horizontal = ["technicians"]
+    inlines = [OpeningHoursInline]
+
+
+@admin.register(MachineType)
+class MachineTypeAdmin(admin.ModelAdmin):
+    list_display = ["name_vi", "slug", "requires_induction", "max_reservation_minutes", "weekly_hours_limit"]
+    list_filter = ["requires_induction"]
+    search_fields = ["slug", "name_vi", "name_en"]
+
+
+class MaintenanceWindowInline(admin.TabularInline):
+    model = MaintenanceWindow
+    extra = 0
+    readonly_fields = ["created_by", "created_at"]
+
+
+@admin.register(Machine)
+class MachineAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "lab", "machine_type", "status", "has_interlock"]
+    list_filter = ["lab", "machine_type", "status", "has_interlock"]
+    search_fields = ["slug", "name", "model_name"]
+    list_select_related = ["lab", "machine_type"]
+    readonly_fields = ["created_at", "updated_at"]
+    inlines = [MaintenanceWindowInline]
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(admin.ModelAdmin):
+    list_display = ["machine", "start", "end", "reason", "created_by"]
+    list_filter = ["machine__lab"]
+    search_fields = ["machine__name", "reason"]
+    date_hierarchy = "start"
+    readonly_fields = ["created_by", "created_at"]

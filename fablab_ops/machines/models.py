@@ -1,0 +1,178 @@
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, _("Thứ Hai")
+    TUESDAY = 1, _("Thứ Ba")
+    WEDNESDAY = 2, _("Thứ Tư")
+    THURSDAY = 3, _("Thứ Năm")
+    FRIDAY = 4, _("Thứ Sáu")
+    SATURDAY = 5, _("Thứ Bảy")
+    SUNDAY = 6, _("Chủ Nhật")
+
+
+class BilingualName(models.Model):
+    name_vi = models.CharField(_("tên (tiếng Việt)"), max_length=200)
+    name_en = models.CharField(_("tên (tiếng Anh)"), max_length=200, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def name(self) -> str:
+        if (get_language() or "vi").startswith("en") and self.name_en:
+            return self.name_en
+        return self.name_vi
+
+    def __str__(self):
+        return self.name_vi
+
+
+class Lab(BilingualName):
+    """One Fablab of the network; each has its own opening hours and technicians."""
+
+    slug = models.SlugField(unique=True, max_length=40)
+    short_name = models.CharField(_("tên ngắn"), max_length=40)
+    host = models.CharField(_("đơn vị chủ quản"), max_length=200)
+    field = models.CharField(_("lĩnh vực"), max_length=200)
+    address = models.CharField(_("địa chỉ"), max_length=300)
+    is_active = models.BooleanField(_("đang hoạt động"), default=True)
+    technicians = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="staffed_labs", verbose_name=_("kỹ thuật viên")
+    )
+
+    class Meta:
+        verbose_name = _("phòng lab")
+        verbose_name_plural = _("phòng lab")
+        ordering = ["short_name"]
+
+    def opening_intervals(self, day) -> list[tuple[datetime, datetime]]:
+        """The lab's open intervals on a local calendar date, as aware datetimes."""
+        tz = timezone.get_default_timezone()
+        return [
+            (datetime.combine(day, hours.opens, tz), datetime.combine(day, hours.closes, tz))
+            for hours in self.opening_hours.all()
+            if hours.weekday == day.weekday()
+        ]
+
+
+class OpeningHours(models.Model):
+    lab = models.ForeignKey(Lab, on_delete=models.CASCADE, related_name="opening_hours")
+    weekday = models.PositiveSmallIntegerField(_("thứ"), choices=Weekday.choices)
+    opens = models.TimeField(_("mở cửa"))
+    closes = models.TimeField(_("đóng cửa"))
+
+    class Meta:
+        verbose_name = _("giờ mở cửa")
+        verbose_name_plural = _("giờ mở cửa")
+        ordering = ["lab", "weekday", "opens"]
+        constraints = [
+            models.CheckConstraint(condition=Q(closes__gt=F("opens")), name="opening_hours_close_after_open"),
+            models.UniqueConstraint(fields=["lab", "weekday", "opens"], name="opening_hours_unique_start"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}–{self.closes:%H:%M}"
+
+
+class MachineType(BilingualName):
+    """A kind of machine; the reservation rules and the induction requirement live here."""
+
+    slug = models.SlugField(unique=True, max_length=40)
+    requires_induction = models.BooleanField(_("cần hướng dẫn sử dụng"), default=True)
+    min_reservation_minutes = models.PositiveIntegerField(_("thời lượng tối thiểu (phút)"), default=30)
+    max_reservation_minutes = models.PositiveIntegerField(_("thời lượng tối đa (phút)"), default=240)
+    booking_horizon_days = models.PositiveIntegerField(_("đặt trước tối đa (ngày)"), default=14)
+    weekly_hours_limit = models.PositiveIntegerField(_("giới hạn giờ mỗi tuần"), default=8)
+    # A certification lapses after this many days without using such a machine; empty: never.
+    certification_lapse_days = models.PositiveIntegerField(
+        _("hiệu lực chứng nhận khi không sử dụng (ngày)"), null=True, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("loại máy")
+        verbose_name_plural = _("loại máy")
+        ordering = ["name_vi"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_reservation_minutes__gte=F("min_reservation_minutes"))
+                & Q(min_reservation_minutes__gt=0),
+                name="machine_type_reservation_length_range",
+            ),
+        ]
+
+
+class MachineStatus(models.TextChoices):
+    AVAILABLE = "available", _("Sẵn sàng")
+    MAINTENANCE = "maintenance", _("Đang bảo trì")
+    OUT_OF_ORDER = "out_of_order", _("Hỏng")
+    RETIRED = "retired", _("Ngừng sử dụng")
+
+
+class Machine(models.Model):
+    lab = models.ForeignKey(Lab, on_delete=models.PROTECT, related_name="machines", verbose_name=_("phòng lab"))
+    machine_type = models.ForeignKey(
+        MachineType, on_delete=models.PROTECT, related_name="machines", verbose_name=_("loại máy")
+    )
+    slug = models.SlugField(max_length=40)
+    name = models.CharField(_("tên máy"), max_length=200)
+    model_name = models.CharField(_("model"), max_length=200, blank=True)
+    status = models.CharField(
+        _("trạng thái"), max_length=16, choices=MachineStatus.choices, default=MachineStatus.AVAILABLE
+    )
+    maintenance_interval_hours = models.PositiveIntegerField(_("chu kỳ bảo trì (giờ chạy)"), default=200)
+    # Whether the machine's supply is switched by the service (enable/disable over MQTT).
+    has_interlock = models.BooleanField(_("có khóa liên động"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("máy")
+        verbose_name_plural = _("máy")
+        ordering = ["lab__short_name", "slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["lab", "slug"], name="machine_unique_slug_per_lab"),
+            models.CheckConstraint(
+                condition=Q(maintenance_interval_hours__gt=0), name="machine_maintenance_interval_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.lab.short_name})"
+
+    @property
+    def topic_prefix(self) -> str:
+        return f"fablab/{self.lab.slug}/{self.slug}"
+
+
+class MaintenanceWindow(models.Model):
+    """A period in which a machine cannot be reserved."""
+
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="maintenance_windows")
+    start = models.DateTimeField(_("bắt đầu"))
+    end = models.DateTimeField(_("kết thúc"))
+    reason = models.CharField(_("lý do"), max_length=300)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("lịch bảo trì")
+        verbose_name_plural = _("lịch bảo trì")
+        ordering = ["start"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="maintenance_window_end_after_start"),
+        ]
+        indexes = [models.Index(fields=["machine", "start", "end"])]
+
+    def __str__(self):
+        return f"{self.machine} {self.start:%d/%m/%Y %H:%M}"
+

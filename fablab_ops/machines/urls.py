@@ -1,0 +1,9 @@
+from django.urls import path
+
+from fablab_ops.machines import views
+
+app_name = "machines"
+
+urlpatterns = [
+    path("", views.lab_list, name="lab_list"),
+]

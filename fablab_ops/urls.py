@@ -1,0 +1,25 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from fablab_ops.api import api
+
+admin.site.site_header = "fablab-ops"
+admin.site.site_title = "fablab-ops"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="courses:session_list", permanent=False)),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("api/", api.urls),
+    path("accounts/", include("fablab_ops.accounts.urls")),
+    path("courses/", include("fablab_ops.courses.urls")),
+    path("machines/", include("fablab_ops.machines.urls")),
+    path("booking/", include("fablab_ops.booking.urls")),
+]
+
+if settings.DEBUG:
+    from django.contrib.staticfiles.urls import staticfiles_urlpatterns
+
+    urlpatterns += staticfiles_urlpatterns()

@@ -1,0 +1,119 @@
+"""Shared fixtures: users by role, a lab, and the real services the suite talks to.
+
+Tests that need PostgreSQL, Redis or an MQTT broker ask for the fixture of that
+service. With FABLAB_REQUIRE_SERVICES=1 (as in CI) a missing service fails the
+test; on a laptop without it the test is skipped with the reason.
+"""
+
+import os
+import socket
+from urllib.parse import urlparse
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from tests import factories
+
+REQUIRE_SERVICES = os.environ.get("FABLAB_REQUIRE_SERVICES") == "1"
+
+
+def service_missing(reason: str):
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service missing: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_sessionstart(session):
+    if REQUIRE_SERVICES and not os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql")):
+        pytest.exit("FABLAB_REQUIRE_SERVICES=1 needs DATABASE_URL pointing at PostgreSQL", returncode=3)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def postgres(db):
+    """For behaviour that only PostgreSQL gives: row locks, exclusion constraints."""
+    if connection.vendor != "postgresql":
+        service_missing("this test needs PostgreSQL (set DATABASE_URL)")
+    return connection
+
+
+@pytest.fixture(scope="session")
+def mqtt_url() -> str:
+    url = os.environ.get("TEST_MQTT_URL") or os.environ.get("MQTT_URL") or "mqtt://127.0.0.1:1883"
+    parsed = urlparse(url)
+    if not _reachable(parsed.hostname or "127.0.0.1", parsed.port or 1883):
+        service_missing(f"no MQTT broker at {url}")
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
+    parsed = urlparse(url)
+    if not _reachable(parsed.hostname or "127.0.0.1", parsed.port or 6379):
+        service_missing(f"no Redis at {url}")
+    return url
+
+
+@pytest.fixture
+def lab(db):
+    return factories.LabFactory(slug="biic", short_name="BIIC", name_vi="Fablab đa ngành BIIC")
+
+
+@pytest.fixture
+def other_lab(db):
+    return factories.LabFactory(slug="eiu", short_name="EIU", name_vi="Fablab EIU")
+
+
+@pytest.fixture
+def learner(db):
+    return factories.LearnerFactory(full_name="Nguyễn Thị Lan", email="lan@example.vn")
+
+
+@pytest.fixture
+def technician(lab):
+    return factories.TechnicianFactory(labs=[lab], full_name="Trần Văn Kỹ")
+
+
+@pytest.fixture
+def coordinator(db):
+    return factories.CoordinatorFactory(full_name="Lê Thị Điều Phối")
+
+
+@pytest.fixture
+def admin_user(db):
+    return factories.AdminFactory(full_name="Quản Trị")
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def learner_client(learner):
+    return client_for(learner)
+
+
+@pytest.fixture
+def technician_client(technician):
+    return client_for(technician)
+
+
+@pytest.fixture
+def coordinator_client(coordinator):
+    return client_for(coordinator)
