@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from fablab_ops.accounts.models import ApiToken, User
+from fablab_ops.accounts.models import ApiToken, Notification, User
 
 
 @admin.register(User)
@@ -30,3 +30,15 @@ class ApiTokenAdmin(admin.ModelAdmin):
     search_fields = ["name", "user__email"]
     readonly_fields = ["prefix", "digest", "created_at", "last_used_at"]
     autocomplete_fields = ["user"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["user", "kind", "subject", "created_at", "sent_at", "attempts"]
+    list_filter = ["kind", "sent_at"]
+    search_fields = ["user__email", "user__full_name", "subject", "dedup_key"]
+    readonly_fields = ["user", "kind", "dedup_key", "subject", "body", "created_at", "sent_at", "attempts",
+                       "last_error"]
+
+    def has_add_permission(self, request):
+        return False

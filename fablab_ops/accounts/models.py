@@ -120,3 +120,30 @@ class ApiToken(models.Model):
     def issue(cls, user, name: str) -> tuple["ApiToken", str]:
         token = "fo_" + secrets.token_urlsafe(32)
         return cls.objects.create(user=user, name=name, prefix=token[:8], digest=cls.hash(token)), token
+
+
+class Notification(models.Model):
+    """A message to one user, stored before it is sent.
+
+    `dedup_key` makes each notification happen once: a retried task, a beat job
+    that runs twice or a repeated state change finds the existing row.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(_("loại"), max_length=60)
+    dedup_key = models.CharField(max_length=200, unique=True)
+    subject = models.CharField(_("tiêu đề"), max_length=300)
+    body = models.TextField(_("nội dung"))
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(_("đã gửi lúc"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("thông báo")
+        verbose_name_plural = _("thông báo")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"]), models.Index(fields=["kind"])]
+
+    def __str__(self):
+        return f"{self.kind} → {self.user}"

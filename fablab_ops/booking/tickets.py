@@ -56,3 +56,22 @@ def verify(token: str) -> tuple[str, str]:
 def fingerprint(token: str) -> str:
     """A short, non-reversible label of a token for logs of refused scans."""
     return hashlib.sha256((token or "").encode()).hexdigest()[:12]
+
+
+def qr_svg(token: str) -> str:
+    """The token as an inline SVG QR code (scales cleanly on a phone screen and on paper)."""
+    import qrcode
+    import qrcode.image.svg
+
+    image = qrcode.make(token, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
+    return image.to_string(encoding="unicode")
+
+
+def qr_png(token: str) -> bytes:
+    import io
+
+    import qrcode
+
+    buffer = io.BytesIO()
+    qrcode.make(token, box_size=8, border=2).save(buffer, format="PNG")
+    return buffer.getvalue()
