@@ -36,6 +36,11 @@ api.add_router("/machines/", machines_router)
 api.add_router("/booking/", booking_router)
 
 
+@api.get("/health", auth=None, tags=["service"], summary="Liveness: the web process answers")
+def health(request):
+    return {"status": "ok"}
+
+
 def _error(request, status: int, code: str, message: str, **extra):
     body = {"code": code, "message": message}
     body.update(extra)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from dateutil.relativedelta import relativedelta
-from dateutil.rrule import MONTHLY, SA, TU, TH, WE, rrule
+from dateutil.rrule import MONTHLY, SA, TH, TU, WE, rrule
 from django.db import transaction
 from django.utils import timezone
 

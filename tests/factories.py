@@ -8,7 +8,14 @@ from django.utils import timezone
 from fablab_ops.accounts.models import ApiToken, Role, User
 from fablab_ops.booking.models import Certification, CertificationMethod, Reservation, ReservationStatus
 from fablab_ops.courses.models import Course, CourseKind, SeatBooking, SeatStatus, Session
-from fablab_ops.machines.models import Lab, Machine, MachineType, MaintenanceWindow, OpeningHours
+from fablab_ops.machines.models import (
+    Lab,
+    Machine,
+    MachineType,
+    MaintenanceWindow,
+    OpeningHours,
+    UsageSession,
+)
 
 TEST_PASSWORD = "correct-horse-battery-staple"
 
@@ -201,3 +208,12 @@ class ApiTokenFactory(factory.django.DjangoModelFactory):
     name = "integration"
     prefix = "fo_test"
     digest = factory.Sequence(lambda n: ApiToken.hash(f"token-{n}"))
+
+
+class UsageSessionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UsageSession
+
+    machine = factory.SubFactory(MachineFactory)
+    start = factory.LazyFunction(lambda: timezone.now().replace(microsecond=0) - timedelta(hours=2))
+    end = factory.LazyAttribute(lambda o: o.start + timedelta(hours=1))

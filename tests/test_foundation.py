@@ -100,6 +100,7 @@ def test_every_admin_page_loads_for_every_model(admin_client):
         factories.MachineFactory(), factories.MaintenanceWindowFactory(), factories.CourseFactory(),
         factories.SessionFactory(), factories.SeatBookingFactory(), factories.ReservationFactory(),
         factories.CertificationFactory(), factories.ApiTokenFactory(), factories.OpeningHoursFactory(),
+        factories.UsageSessionFactory(),
     ]
     by_model = {type(obj): obj for obj in objects}
     for model, model_admin in admin.site._registry.items():

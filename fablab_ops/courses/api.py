@@ -4,7 +4,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from ninja import Router, Schema
 
-from fablab_ops.courses.models import SEAT_HOLDING, Session, SeatStatus
+from fablab_ops.courses.models import SEAT_HOLDING, SeatStatus, Session
 
 router = Router(tags=["courses"])
 

@@ -2,7 +2,7 @@ from django.db.models import Count, Q
 from django.shortcuts import render
 from django.utils import timezone
 
-from fablab_ops.courses.models import SEAT_HOLDING, CourseKind, Session, SeatStatus
+from fablab_ops.courses.models import SEAT_HOLDING, CourseKind, SeatStatus, Session
 from fablab_ops.machines.models import Lab
 
 

@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from fablab_ops.machines.models import Lab, Machine, MachineType, MaintenanceWindow, OpeningHours
+from fablab_ops.machines.models import (
+    Lab,
+    Machine,
+    MachineType,
+    MaintenanceWindow,
+    OpeningHours,
+    UsageSession,
+)
 
 
 class OpeningHoursInline(admin.TabularInline):
@@ -48,3 +55,13 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
     search_fields = ["machine__name", "reason"]
     date_hierarchy = "start"
     readonly_fields = ["created_by", "created_at"]
+
+
+@admin.register(UsageSession)
+class UsageSessionAdmin(admin.ModelAdmin):
+    list_display = ["machine", "start", "end", "user", "reservation", "energy_wh"]
+    list_filter = ["machine__lab", "machine__machine_type"]
+    search_fields = ["machine__name", "user__full_name", "job"]
+    date_hierarchy = "start"
+    raw_id_fields = ["user", "reservation"]
+    list_select_related = ["machine__lab", "user"]

@@ -176,3 +176,45 @@ class MaintenanceWindow(models.Model):
     def __str__(self):
         return f"{self.machine} {self.start:%d/%m/%Y %H:%M}"
 
+
+
+class UsageSession(models.Model):
+    """A period in which a machine was running, as its telemetry showed.
+
+    Opened by the first `running` state and closed by the next non-running one (or
+    a heartbeat timeout). Attributed to the holder of the checked-in reservation that
+    covers it, if any: that is what "hours actually used" means in the reports.
+    """
+
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="usage_sessions")
+    start = models.DateTimeField(_("bắt đầu"))
+    end = models.DateTimeField(_("kết thúc"), null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="usage_sessions"
+    )
+    reservation = models.ForeignKey(
+        "booking.Reservation", on_delete=models.SET_NULL, null=True, blank=True, related_name="usage_sessions"
+    )
+    job = models.CharField(_("công việc"), max_length=200, blank=True)
+    energy_wh = models.FloatField(_("điện năng (Wh)"), default=0)
+
+    class Meta:
+        verbose_name = _("phiên sử dụng máy")
+        verbose_name_plural = _("phiên sử dụng máy")
+        ordering = ["-start"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__isnull=True) | Q(end__gte=F("start")),
+                                   name="usage_session_end_after_start"),
+            # At most one open (running) period per machine.
+            models.UniqueConstraint(fields=["machine"], condition=Q(end__isnull=True),
+                                    name="usage_session_one_open_per_machine"),
+        ]
+        indexes = [models.Index(fields=["machine", "start"]), models.Index(fields=["start"])]
+
+    def __str__(self):
+        return f"{self.machine} {self.start:%Y-%m-%d %H:%M}"
+
+    @property
+    def hours(self) -> float:
+        end = self.end or timezone.now()
+        return (end - self.start).total_seconds() / 3600
