@@ -10,6 +10,6 @@ class Command(BaseCommand):
         counts = demo.seed()
         for name, count in counts.items():
             self.stdout.write(f"{name:>14}: {count}")
-        self.stdout.write(self.style.SUCCESS("Demo logins (password: %s):" % demo.DEMO_PASSWORD))
+        self.stdout.write(self.style.SUCCESS(f"Demo logins (password: {demo.DEMO_PASSWORD}):"))
         for account in [*demo.STAFF, demo.DEMO_LEARNER]:
             self.stdout.write(f"  {account.role:<12} {account.email}")
