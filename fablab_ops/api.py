@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.utils import OperationalError
 from django.http import Http404
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
@@ -54,7 +55,7 @@ def on_domain_error(request, exc: DomainError):
 
 @api.exception_handler(ValidationError)
 def on_validation_error(request, exc: ValidationError):
-    return _error(request, 422, "invalid_input", "The request body or parameters are invalid.",
+    return _error(request, 422, "invalid_input", _("Dữ liệu gửi lên không hợp lệ."),
                   details=exc.errors)
 
 
@@ -66,17 +67,17 @@ def on_model_validation_error(request, exc: DjangoValidationError):
 
 @api.exception_handler(AuthenticationError)
 def on_unauthenticated(request, exc):
-    return _error(request, 401, "unauthenticated", "Log in or send a valid API token.")
+    return _error(request, 401, "unauthenticated", _("Hãy đăng nhập hoặc gửi khóa API hợp lệ."))
 
 
 @api.exception_handler(DjangoPermissionDenied)
 def on_forbidden(request, exc):
-    return _error(request, 403, "forbidden", str(exc) or "You are not allowed to do this.")
+    return _error(request, 403, "forbidden", str(exc) or _("Bạn không có quyền thực hiện thao tác này."))
 
 
 @api.exception_handler(Http404)
 def on_not_found(request, exc):
-    return _error(request, 404, "not_found", "Not found.")
+    return _error(request, 404, "not_found", _("Không tìm thấy."))
 
 
 @api.exception_handler(OperationalError)
@@ -85,5 +86,5 @@ def on_operational_error(request, exc: OperationalError):
     # the request lost a race for a lock, which the client may simply retry.
     text = str(exc).lower()
     if "lock" in text or "locked" in text or "busy" in text:
-        return _error(request, 503, "busy", "The service is busy, please try again in a moment.")
+        return _error(request, 503, "busy", _("Hệ thống đang bận, vui lòng thử lại sau giây lát."))
     raise exc

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 class DomainError(Exception):
     status = 400
     code = "invalid_request"
-    default_message = _("The request cannot be carried out.")
+    default_message = _("Không thể thực hiện yêu cầu này.")
 
     def __init__(self, message=None, *, code: str | None = None, status: int | None = None, **details):
         self.message = str(message or self.default_message)
@@ -31,19 +31,19 @@ class DomainError(Exception):
 class NotFound(DomainError):
     status = 404
     code = "not_found"
-    default_message = _("Not found.")
+    default_message = _("Không tìm thấy.")
 
 
 class PermissionDenied(DomainError):
     status = 403
     code = "forbidden"
-    default_message = _("You are not allowed to do this.")
+    default_message = _("Bạn không có quyền thực hiện thao tác này.")
 
 
 class Conflict(DomainError):
     status = 409
     code = "conflict"
-    default_message = _("This conflicts with the current state.")
+    default_message = _("Yêu cầu xung đột với trạng thái hiện tại.")
 
 
 class Busy(DomainError):
@@ -51,4 +51,4 @@ class Busy(DomainError):
 
     status = 503
     code = "busy"
-    default_message = _("The service is busy, please try again in a moment.")
+    default_message = _("Hệ thống đang bận, vui lòng thử lại sau giây lát.")

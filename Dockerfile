@@ -1,0 +1,18 @@
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+
+COPY pyproject.toml README.md ./
+COPY fablab_ops ./fablab_ops
+COPY devices ./devices
+COPY manage.py ./
+RUN pip install . \
+    && pybabel compile --domain django --directory fablab_ops/locale \
+    && useradd --system --home /app fablab \
+    && mkdir -p /app/staticfiles /app/media \
+    && chown -R fablab /app/staticfiles /app/media
+
+USER fablab
+EXPOSE 8000
+CMD ["gunicorn", "fablab_ops.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]

@@ -1,0 +1,43 @@
+# The two commands of the README:
+#   make run   — a fresh checkout to the demo at http://127.0.0.1:8000 (SQLite, embedded MQTT broker)
+#   make test  — lint and the whole test suite (PostgreSQL/Redis/Mosquitto when configured)
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install messages run test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+# Translations are compiled from the .po sources with Babel, so no system gettext is needed.
+messages: install
+	$(BIN)/pybabel compile --domain django --directory fablab_ops/locale
+
+run: messages
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@echo "Serving the demo at http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, API docs: http://$(HOST):$(PORT)/api/docs)"
+	@trap 'kill 0' INT TERM EXIT; \
+	$(BIN)/python manage.py run_demo_machines & \
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+
+test: lint messages
+	$(BIN)/python -m pytest
+
+bench: install
+	for script in bench/*.py; do $(BIN)/python $$script --quick || exit 1; done
+
+clean:
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles
