@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "ninja",
+    "django_ratelimit",
     "fablab_ops.accounts",
     "fablab_ops.machines",
     "fablab_ops.courses",
@@ -167,6 +168,12 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+
+# Login throttling counts in the cache; only a shared cache (Redis) counts across
+# processes, which the single-process laptop demo does not need.
+RATELIMIT_USE_CACHE = "default"
+if not REDIS_URL:
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 # Without a broker, Celery runs each task in-process when it is queued, which
 # keeps the laptop demo to a single process.
