@@ -26,8 +26,6 @@ run: messages
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving the demo at http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, API docs: http://$(HOST):$(PORT)/api/docs)"
-	@trap 'kill 0' INT TERM EXIT; \
-	$(BIN)/python manage.py run_demo_machines & \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 lint: install
