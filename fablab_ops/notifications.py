@@ -20,7 +20,8 @@ def render(kind: str, language: str, context: dict) -> tuple[str, str]:
     return subject.strip(), body.strip()
 
 
-def notify(user, kind: str, *, dedup_key: str, context: dict | None = None) -> Notification:
+def notify(user, kind: str, *, dedup_key: str, context: dict | None = None) -> tuple[Notification, bool]:
+    """Store the message and queue its e-mail after commit; (notification, created)."""
     subject, body = render(kind, user.language, {"user": user, **(context or {})})
     notification, created = Notification.objects.get_or_create(
         dedup_key=dedup_key, defaults={"user": user, "kind": kind, "subject": subject, "body": body}
@@ -29,4 +30,4 @@ def notify(user, kind: str, *, dedup_key: str, context: dict | None = None) -> N
         from fablab_ops.accounts.tasks import send_notification
 
         transaction.on_commit(lambda: send_notification.delay(notification.pk))
-    return notification
+    return notification, created

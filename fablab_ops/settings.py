@@ -29,7 +29,7 @@ def env_list(name: str, default: str) -> list[str]:
 DEVELOPMENT_SECRET_KEY = "django-insecure-fablab-ops-development-key-do-not-use-in-production"
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = os.environ.get("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
-if not DEBUG and (SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 50):
+if not DEBUG and (SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
     raise ImproperlyConfigured(
         "SECRET_KEY must be set to a long random value when DEBUG is off "
         "(python -c 'import secrets; print(secrets.token_urlsafe(64))')."
@@ -185,7 +185,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    "expire-seat-offers": {"task": "fablab_ops.courses.tasks.expire_seat_offers", "schedule": 300.0},
+    "cancel-undersubscribed-sessions": {
+        "task": "fablab_ops.courses.tasks.cancel_undersubscribed_sessions", "schedule": 900.0,
+    },
+    "send-session-reminders": {"task": "fablab_ops.courses.tasks.send_session_reminders", "schedule": 900.0},
+    "mark-seat-no-shows": {"task": "fablab_ops.courses.tasks.mark_seat_no_shows", "schedule": 900.0},
+}
 
 MQTT_URL = os.environ.get("MQTT_URL", "mqtt://127.0.0.1:1883")
 MQTT_PROTOCOL = os.environ.get("MQTT_PROTOCOL", "5")

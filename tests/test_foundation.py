@@ -3,6 +3,7 @@ the API documents itself, the demo seeds reproducibly and production settings ar
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from datetime import timedelta
@@ -184,11 +185,13 @@ def test_the_service_refuses_the_default_secret_key_with_debug_off():
     result = run_manage("check", env_overrides={"DEBUG": "0"})
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+    weak = run_manage("check", env_overrides={"DEBUG": "0", "SECRET_KEY": "ab" * 40})
+    assert weak.returncode != 0
 
 
 def test_deploy_checks_pass_with_production_settings():
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", env_overrides={
-        "DEBUG": "0", "SECRET_KEY": "x7" * 40, "ALLOWED_HOSTS": "fablab.example.vn",
+        "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64), "ALLOWED_HOSTS": "fablab.example.vn",
     })
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -10,7 +10,8 @@ def greeting_template(tmp_path, settings):
     folder = tmp_path / "notifications"
     folder.mkdir()
     (folder / "greeting.txt").write_text("{% load i18n %}{% translate 'Xin chào' %} {{ user.full_name }}\nNội dung\n")
-    settings.TEMPLATES[0]["DIRS"] = [tmp_path, *settings.TEMPLATES[0]["DIRS"]]
+    engine = {**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}
+    settings.TEMPLATES = [engine]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -18,11 +19,12 @@ def test_a_notification_is_mailed_after_commit_and_only_once(learner, greeting_t
     from django.db import transaction
 
     with transaction.atomic():
-        notification = notify(learner, "greeting", dedup_key="greeting-1")
+        notification, created = notify(learner, "greeting", dedup_key="greeting-1")
+        assert created
         assert mail.outbox == []  # nothing leaves before the transaction commits
     assert len(mail.outbox) == 1
     assert mail.outbox[0].subject == f"Xin chào {learner.full_name}"
-    assert notify(learner, "greeting", dedup_key="greeting-1").pk == notification.pk
+    assert notify(learner, "greeting", dedup_key="greeting-1") == (notification, False)
     assert send_notification(notification.pk) is False
     assert len(mail.outbox) == 1
 

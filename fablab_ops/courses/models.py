@@ -70,6 +70,40 @@ class Course(models.Model):
         return self.title_vi
 
 
+class SessionSeries(models.Model):
+    """Sessions scheduled together from an RFC 5545 recurrence rule.
+
+    The rule is expanded with dateutil in local time (Asia/Ho_Chi_Minh has no
+    daylight saving, so a local wall-clock time is unambiguous). Sessions keep a
+    link to their series so the rest of a series can be changed from a date on.
+    """
+
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="series")
+    rule = models.CharField(_("quy tắc lặp (RRULE)"), max_length=300)
+    first_date = models.DateField(_("ngày bắt đầu"))
+    start_time = models.TimeField(_("giờ bắt đầu"))
+    end_time = models.TimeField(_("giờ kết thúc"))
+    exception_dates = models.JSONField(_("ngày nghỉ"), default=list, blank=True)
+    capacity = models.PositiveIntegerField(_("số chỗ"))
+    lab = models.ForeignKey("machines.Lab", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                            verbose_name=_("phòng lab"))
+    place = models.CharField(_("địa điểm / đường dẫn"), max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("chuỗi buổi học")
+        verbose_name_plural = _("chuỗi buổi học")
+        ordering = ["-first_date"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end_time__gt=F("start_time")), name="series_end_after_start"),
+        ]
+
+    def __str__(self):
+        return f"{self.course} — {self.rule}"
+
+
 class SessionStatus(models.TextChoices):
     SCHEDULED = "scheduled", _("Đã lên lịch")
     CANCELLED = "cancelled", _("Đã hủy")
@@ -79,6 +113,10 @@ class Session(models.Model):
     """One sitting of a course (buổi học)."""
 
     course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="sessions")
+    series = models.ForeignKey(SessionSeries, on_delete=models.SET_NULL, null=True, blank=True,
+                               related_name="sessions")
+    # Edited on its own: later changes to the series leave it alone.
+    detached = models.BooleanField(_("tách khỏi chuỗi"), default=False)
     start = models.DateTimeField(_("bắt đầu"))
     end = models.DateTimeField(_("kết thúc"))
     capacity = models.PositiveIntegerField(_("số chỗ"))
@@ -92,6 +130,11 @@ class Session(models.Model):
         _("trạng thái"), max_length=16, choices=SessionStatus.choices, default=SessionStatus.SCHEDULED
     )
     cancel_reason = models.CharField(_("lý do hủy"), max_length=300, blank=True)
+    # The longest the waiting list has been: demand the reports show.
+    peak_waitlist = models.PositiveIntegerField(_("danh sách chờ dài nhất"), default=0)
+    cancelled_at = models.DateTimeField(_("hủy lúc"), null=True, blank=True)
+    # When the course's minimum number of learners was checked; checked once.
+    minimum_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -117,6 +160,8 @@ class Session(models.Model):
     def clean(self):
         from django.core.exceptions import ValidationError
 
+        if not self.course_id:
+            return
         course = self.course
         if self.capacity is not None and not course.min_capacity <= self.capacity <= course.max_capacity:
             raise ValidationError(

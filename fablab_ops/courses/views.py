@@ -1,29 +1,224 @@
-from django.db.models import Count, Q
-from django.shortcuts import render
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
 
-from fablab_ops.courses.models import SEAT_HOLDING, CourseKind, SeatStatus, Session
+from fablab_ops import calendars
+from fablab_ops.accounts.models import User
+from fablab_ops.booking import tickets
+from fablab_ops.courses import services
+from fablab_ops.courses.forms import SeriesForm, SessionForm
+from fablab_ops.courses.models import Course, CourseKind, SeatStatus, Session
+from fablab_ops.errors import DomainError
 from fablab_ops.machines.models import Lab
 
 
 def session_list(request):
-    sessions = (
-        Session.objects.filter(end__gte=timezone.now())
-        .select_related("course", "lab")
-        .annotate(
-            held=Count("bookings", filter=Q(bookings__status__in=SEAT_HOLDING)),
-            waiting=Count("bookings", filter=Q(bookings__status=SeatStatus.WAITLISTED)),
-        )
-    )
-    lab = request.GET.get("lab")
-    kind = request.GET.get("kind")
-    if lab:
-        sessions = sessions.filter(lab__slug=lab)
-    if kind:
-        sessions = sessions.filter(course__kind=kind)
+    sessions = (Session.objects.filter(end__gte=timezone.now(), course__is_published=True)
+                .select_related("course", "lab").order_by("start"))
+    selected = {key: request.GET.get(key, "") for key in ("lab", "kind", "date")}
+    if selected["lab"]:
+        sessions = sessions.filter(lab__slug=selected["lab"])
+    if selected["kind"]:
+        sessions = sessions.filter(course__kind=selected["kind"])
+    if selected["date"]:
+        sessions = sessions.filter(start__date__gte=selected["date"])
+    sessions = list(services.with_availability(sessions)[:200])
     for session in sessions:
-        session.seats_left = max(session.capacity - session.held, 0)
+        session.seats_left = max(session.capacity - session.taken, 0)
     return render(request, "courses/session_list.html", {
-        "sessions": sessions[:200], "labs": Lab.objects.filter(is_active=True), "kinds": CourseKind.choices,
-        "selected_lab": lab, "selected_kind": kind,
+        "sessions": sessions, "labs": Lab.objects.filter(is_active=True), "kinds": CourseKind.choices,
+        "selected": selected,
     })
+
+
+def session_detail(request, session_id: int):
+    session = get_object_or_404(
+        services.with_availability(Session.objects.select_related("course", "lab")), pk=session_id,
+        course__is_published=True,
+    )
+    session.seats_left = max(session.capacity - session.taken, 0)
+    booking = None
+    if request.user.is_authenticated:
+        booking = (session.bookings.filter(learner=request.user).exclude(status=SeatStatus.CANCELLED).first())
+    return render(request, "courses/session_detail.html", {
+        "session": session, "booking": booking,
+        "offer": booking is not None and services.has_offer(booking),
+    })
+
+
+def _act(request, action, success_message):
+    try:
+        result = action()
+    except DomainError as error:
+        messages.error(request, error.message)
+        return None
+    messages.success(request, success_message(result) if callable(success_message) else success_message)
+    return result
+
+
+@login_required
+@require_POST
+def book(request, session_id: int):
+    result = _act(request, lambda: services.book_seat(session_id, request.user), lambda r: (
+        _("Bạn đã có chỗ trong buổi học này.") if r.booking.status == SeatStatus.CONFIRMED
+        else _("Lớp đã hết chỗ: bạn đứng thứ %(n)d trong danh sách chờ.") % {"n": r.booking.waitlist_position}
+    ))
+    if result and result.booking.status == SeatStatus.CONFIRMED:
+        return redirect("courses:ticket", booking_id=result.booking.pk)
+    return redirect("courses:session_detail", session_id=session_id)
+
+
+@login_required
+@require_POST
+def cancel(request, booking_id: int):
+    if not _owned(request, booking_id):
+        raise Http404
+    _act(request, lambda: services.cancel_booking(booking_id, request.user), _("Đã hủy đăng ký."))
+    return redirect("courses:my_bookings")
+
+
+@login_required
+@require_POST
+def confirm(request, booking_id: int):
+    if not _owned(request, booking_id):
+        raise Http404
+    if _act(request, lambda: services.confirm_offer(booking_id, request.user), _("Bạn đã nhận chỗ.")):
+        return redirect("courses:ticket", booking_id=booking_id)
+    return redirect("courses:my_bookings")
+
+
+def _owned(request, booking_id: int) -> bool:
+    return request.user.seat_bookings.filter(pk=booking_id).exists()
+
+
+@login_required
+def my_bookings(request):
+    feed_url = request.build_absolute_uri(f"/courses/calendar/{request.user.feed_secret}.ics")
+    return render(request, "courses/my_bookings.html", {
+        "upcoming": services.bookings_of(request.user, upcoming=True),
+        "past": services.bookings_of(request.user, upcoming=False)[:50],
+        "feed_url": feed_url, "webcal_url": feed_url.replace("https://", "webcal://").replace("http://", "webcal://"),
+    })
+
+
+@login_required
+def ticket(request, booking_id: int):
+    try:
+        booking = services.booking_for(request.user, booking_id)
+    except DomainError as error:
+        raise Http404 from error
+    token = None
+    if booking.status in (SeatStatus.CONFIRMED, SeatStatus.ATTENDED):
+        token = tickets.sign(tickets.SEAT, booking.ticket_code)
+    return render(request, "courses/ticket.html", {
+        "booking": booking, "token": token, "qr": tickets.qr_svg(token) if token else None,
+    })
+
+
+@login_required
+def booking_calendar(request, booking_id: int):
+    try:
+        booking = services.booking_for(request.user, booking_id)
+    except DomainError as error:
+        raise Http404 from error
+    return _ics(calendars.seat_booking_ics(booking), f"fablab-{booking.pk}.ics")
+
+
+def _ics(content: bytes, filename: str, *, attachment: bool = True) -> HttpResponse:
+    response = HttpResponse(content, content_type="text/calendar; charset=utf-8")
+    if attachment:
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def learner_feed(request, secret: str):
+    learner = User.objects.filter(feed_secret=secret, is_active=True).first()
+    if learner is None:
+        raise Http404
+    return _ics(calendars.learner_feed(learner), "fablab.ics", attachment=False)
+
+
+def lab_feed(request, slug: str):
+    lab = get_object_or_404(Lab, slug=slug, is_active=True)
+    sessions = Session.objects.filter(lab=lab, course__is_published=True)
+    return _ics(calendars.sessions_feed(f"Fablab — {lab.short_name}", sessions), f"{slug}.ics", attachment=False)
+
+
+def course_feed(request, slug: str):
+    course = get_object_or_404(Course, slug=slug, is_published=True)
+    return _ics(calendars.sessions_feed(f"Fablab — {course.title_vi}", course.sessions.all()), f"{slug}.ics",
+                attachment=False)
+
+
+# --- coordinators ----------------------------------------------------------
+
+def _coordinator(request):
+    if not request.user.is_authenticated:
+        return redirect(f"/accounts/login/?next={request.path}")
+    if not request.user.is_coordinator:
+        raise PermissionDenied(_("Chỉ điều phối viên mới được lên lịch lớp học."))
+    return None
+
+
+@require_http_methods(["GET", "POST"])
+def schedule(request):
+    if (redirect_to := _coordinator(request)) is not None:
+        return redirect_to
+    form = SeriesForm(request.POST or None)
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        arguments = {"rule": data["rule"], "first_date": data["first_date"], "start_time": data["start_time"],
+                     "end_time": data["end_time"], "exception_dates": data["exception_dates"]}
+        try:
+            if "save" in request.POST:
+                series = services.create_series(course=data["course"], by=request.user, capacity=data["capacity"],
+                                                lab=data["lab"], place=data["place"], **arguments)
+                messages.success(request, _("Đã lên lịch %(n)d buổi học.") % {"n": series.sessions.count()})
+                return redirect("courses:manage_sessions")
+            preview = services.preview_series(**arguments)
+        except DomainError as error:
+            form.add_error(None, error.message)
+    return render(request, "courses/schedule.html", {"form": form, "preview": preview})
+
+
+def manage_sessions(request):
+    if (redirect_to := _coordinator(request)) is not None:
+        return redirect_to
+    sessions = services.with_availability(
+        Session.objects.filter(end__gte=timezone.now()).select_related("course", "lab", "series").order_by("start")
+    )[:300]
+    return render(request, "courses/manage_sessions.html", {"sessions": sessions})
+
+
+@require_http_methods(["GET", "POST"])
+def edit_session(request, session_id: int):
+    if (redirect_to := _coordinator(request)) is not None:
+        return redirect_to
+    session = get_object_or_404(Session.objects.select_related("course", "series"), pk=session_id)
+    form = SessionForm(request.POST or None, session=session)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if "cancel_session" in request.POST:
+                services.cancel_session(session.pk, by=request.user, reason=data["cancel_reason"])
+                messages.success(request, _("Đã hủy buổi học và báo cho học viên."))
+            elif data["scope"] == "rest" and session.series_id:
+                count = services.change_series_from(
+                    session.series_id, timezone.localtime(session.start).date(), by=request.user,
+                    start_time=data["start_time"], end_time=data["end_time"], capacity=data["capacity"],
+                    place=data["place"])
+                messages.success(request, _("Đã cập nhật %(n)d buổi học còn lại của chuỗi.") % {"n": count})
+            else:
+                services.update_session(session.pk, by=request.user, start=data["start"], end=data["end"],
+                                        capacity=data["capacity"], place=data["place"])
+                messages.success(request, _("Đã cập nhật buổi học."))
+            return redirect("courses:manage_sessions")
+        except DomainError as error:
+            form.add_error(None, error.message)
+    return render(request, "courses/edit_session.html", {"form": form, "session": session})

@@ -1,0 +1,74 @@
+from datetime import datetime
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from fablab_ops.courses.models import Course, Session
+from fablab_ops.machines.models import Lab
+
+RULE_HELP = _("Quy tắc lặp RFC 5545. Ví dụ: thứ Bảy tuần 2 và 4 mỗi tháng, 12 buổi: "
+              "FREQ=MONTHLY;BYDAY=SA;BYSETPOS=2,4;COUNT=12")
+
+
+class DateListField(forms.CharField):
+    """Dates written dd/mm/yyyy, separated by commas or new lines."""
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        dates = []
+        for part in text.replace("\n", ",").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                dates.append(datetime.strptime(part, "%d/%m/%Y").date())
+            except ValueError as error:
+                raise forms.ValidationError(_("Ngày không hợp lệ: %(value)s (dd/mm/yyyy)"),
+                                            params={"value": part}) from error
+        return dates
+
+
+class SeriesForm(forms.Form):
+    course = forms.ModelChoiceField(label=_("Khóa học"), queryset=Course.objects.all())
+    rule = forms.CharField(label=_("Quy tắc lặp"), help_text=RULE_HELP,
+                           initial="FREQ=MONTHLY;BYDAY=SA;BYSETPOS=2,4;COUNT=12")
+    first_date = forms.DateField(label=_("Từ ngày"), widget=forms.DateInput(attrs={"type": "date"}))
+    start_time = forms.TimeField(label=_("Giờ bắt đầu"), widget=forms.TimeInput(attrs={"type": "time"}))
+    end_time = forms.TimeField(label=_("Giờ kết thúc"), widget=forms.TimeInput(attrs={"type": "time"}))
+    capacity = forms.IntegerField(label=_("Số chỗ"), min_value=1)
+    lab = forms.ModelChoiceField(label=_("Phòng lab"), queryset=Lab.objects.filter(is_active=True), required=False,
+                                 empty_label=_("Trực tuyến"))
+    place = forms.CharField(label=_("Địa điểm / đường dẫn"), required=False)
+    exception_dates = DateListField(label=_("Ngày nghỉ (dd/mm/yyyy, cách nhau bởi dấu phẩy)"), required=False,
+                                    widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class SessionForm(forms.Form):
+    SCOPES = [("this", _("Chỉ buổi này")), ("rest", _("Buổi này và các buổi sau trong chuỗi"))]
+
+    start = forms.DateTimeField(label=_("Bắt đầu"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    end = forms.DateTimeField(label=_("Kết thúc"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    capacity = forms.IntegerField(label=_("Số chỗ"), min_value=1)
+    place = forms.CharField(label=_("Địa điểm / đường dẫn"), required=False)
+    scope = forms.ChoiceField(label=_("Áp dụng cho"), choices=SCOPES, initial="this")
+    cancel_reason = forms.CharField(label=_("Lý do hủy (khi hủy buổi học)"), required=False)
+
+    def __init__(self, *args, session: Session, **kwargs):
+        local = timezone.localtime
+        kwargs.setdefault("initial", {
+            "start": local(session.start).strftime("%Y-%m-%dT%H:%M"),
+            "end": local(session.end).strftime("%Y-%m-%dT%H:%M"),
+            "capacity": session.capacity, "place": session.place,
+        })
+        super().__init__(*args, **kwargs)
+        if not session.series_id:
+            self.fields["scope"].choices = self.SCOPES[:1]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("start"):
+            cleaned["start_time"] = timezone.localtime(cleaned["start"]).time()
+        if cleaned.get("end"):
+            cleaned["end_time"] = timezone.localtime(cleaned["end"]).time()
+        return cleaned

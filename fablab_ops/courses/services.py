@@ -1,0 +1,478 @@
+"""Seat booking and class scheduling rules.
+
+Every change to who holds a seat in a session happens inside one transaction that
+first locks the session's row (`_locked_session`), the way pretix serialises
+quota changes: under that lock the seat count cannot change, so a session never
+ends up with more seats taken than its capacity, whatever the concurrency. A
+lock not granted within PostgreSQL's `lock_timeout` is answered "busy, try again".
+
+A seat is *taken* by a booking that is confirmed, attended or a no-show, and by a
+waitlisted learner to whom a freed seat is currently offered (`offer_expires_at`
+in the future): the offered seat is held for them until they confirm or the
+offer lapses, and nobody else may book it meanwhile.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from dateutil.rrule import rrulestr
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from fablab_ops.courses.models import (
+    SEAT_HOLDING,
+    Course,
+    SeatBooking,
+    SeatStatus,
+    Session,
+    SessionSeries,
+    SessionStatus,
+)
+from fablab_ops.errors import Conflict, DomainError, NotFound, PermissionDenied
+from fablab_ops.notifications import notify
+
+MAX_SERIES_OCCURRENCES = 200
+
+
+# --- reading ---------------------------------------------------------------
+
+def seats_taken(session: Session, now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    return session.bookings.filter(
+        Q(status__in=SEAT_HOLDING) | Q(status=SeatStatus.WAITLISTED, offer_expires_at__gt=now)
+    ).count()
+
+
+def waiting_count(session: Session, now: datetime | None = None) -> int:
+    """Learners still waiting for a seat (those holding an offer are not waiting any more)."""
+    now = now or timezone.now()
+    return session.bookings.filter(status=SeatStatus.WAITLISTED).exclude(offer_expires_at__gt=now).count()
+
+
+def with_availability(sessions, now: datetime | None = None):
+    """Annotate a Session queryset with `taken` and `waiting` in one query."""
+    now = now or timezone.now()
+    offered = Q(bookings__status=SeatStatus.WAITLISTED, bookings__offer_expires_at__gt=now)
+    return sessions.annotate(
+        taken=Count("bookings", filter=Q(bookings__status__in=SEAT_HOLDING) | offered),
+        waiting=Count("bookings", filter=Q(bookings__status=SeatStatus.WAITLISTED) & ~offered),
+    )
+
+
+def has_offer(booking: SeatBooking, now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    return (booking.status == SeatStatus.WAITLISTED and booking.offer_expires_at is not None
+            and booking.offer_expires_at > now)
+
+
+def bookings_of(learner, *, upcoming: bool, now: datetime | None = None):
+    now = now or timezone.now()
+    bookings = SeatBooking.objects.filter(learner=learner).select_related("session__course", "session__lab")
+    if upcoming:
+        return bookings.filter(session__end__gte=now).order_by("session__start")
+    return bookings.filter(session__end__lt=now).order_by("-session__start")
+
+
+def booking_for(learner, booking_id: int) -> SeatBooking:
+    """A learner's own booking; anyone else's is simply not found."""
+    booking = (SeatBooking.objects.select_related("session__course", "session__lab", "learner")
+               .filter(pk=booking_id, learner=learner).first())
+    if booking is None:
+        raise NotFound(_("Không tìm thấy lượt đăng ký."))
+    return booking
+
+
+# --- booking ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BookingResult:
+    booking: SeatBooking
+    created: bool
+    position: int | None
+
+
+def _locked_session(session_id: int) -> Session:
+    session = (Session.objects.select_for_update(of=("self",)).select_related("course", "lab")
+               .filter(pk=session_id).first())
+    if session is None:
+        raise NotFound(_("Không tìm thấy buổi học."))
+    return session
+
+
+def book_seat(session_id: int, learner, *, now: datetime | None = None) -> BookingResult:
+    """Book a seat, or a place on the waiting list when the session is full.
+
+    Booking again while a booking is live returns that booking (created=False):
+    a double click or a retried request books once.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        session = _locked_session(session_id)
+        existing = session.bookings.filter(learner=learner).exclude(status=SeatStatus.CANCELLED).first()
+        if existing is not None:
+            return BookingResult(existing, False, existing.waitlist_position)
+        if session.status == SessionStatus.CANCELLED:
+            raise Conflict(_("Buổi học này đã bị hủy."), code="session_cancelled")
+        if not session.course.is_published:
+            raise NotFound(_("Không tìm thấy buổi học."))
+        if session.start <= now:
+            raise Conflict(_("Buổi học đã bắt đầu, không thể đăng ký."), code="session_started")
+        _settle(session, now)
+        if seats_taken(session, now) < session.capacity:
+            booking = SeatBooking.objects.create(session=session, learner=learner, status=SeatStatus.CONFIRMED,
+                                                 confirmed_at=now)
+            notify(learner, "seat_confirmed", dedup_key=f"seat-confirmed-{booking.pk}",
+                   context={"booking": booking, "session": session})
+            return BookingResult(booking, True, None)
+        position = _last_position(session) + 1
+        booking = SeatBooking.objects.create(session=session, learner=learner, status=SeatStatus.WAITLISTED,
+                                             waitlist_position=position)
+        _record_waitlist_length(session)
+        notify(learner, "seat_waitlisted", dedup_key=f"seat-waitlisted-{booking.pk}",
+               context={"booking": booking, "session": session, "position": position})
+        return BookingResult(booking, True, position)
+
+
+def cancel_booking(booking_id: int, learner, *, now: datetime | None = None) -> SeatBooking:
+    """A learner gives up their seat (or waiting-list place) before the deadline."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        session_id = (SeatBooking.objects.filter(pk=booking_id, learner=learner)
+                      .values_list("session_id", flat=True).first())
+        if session_id is None:
+            raise NotFound(_("Không tìm thấy lượt đăng ký."))
+        session = _locked_session(session_id)
+        booking = session.bookings.select_related("learner").get(pk=booking_id)
+        if booking.status == SeatStatus.CANCELLED:
+            return booking
+        if booking.status not in (SeatStatus.CONFIRMED, SeatStatus.WAITLISTED):
+            raise Conflict(_("Buổi học đã diễn ra, không thể hủy."), code="session_over")
+        deadline = session.start - timedelta(hours=settings.FABLAB["BOOKING_CANCEL_DEADLINE_HOURS"])
+        # A waiting-list place can be given up at any time before the start: it frees nobody's seat.
+        if booking.status == SeatStatus.CONFIRMED and now > deadline:
+            raise Conflict(
+                _("Đã quá hạn hủy (%(hours)d giờ trước khi bắt đầu).")
+                % {"hours": settings.FABLAB["BOOKING_CANCEL_DEADLINE_HOURS"]},
+                code="deadline_passed",
+            )
+        if session.start <= now:
+            raise Conflict(_("Buổi học đã bắt đầu, không thể hủy."), code="session_started")
+        _drop(booking, now)
+        notify(learner, "seat_cancelled", dedup_key=f"seat-cancelled-{booking.pk}",
+               context={"booking": booking, "session": session})
+        _settle(session, now)
+        return booking
+
+
+def confirm_offer(booking_id: int, learner, *, now: datetime | None = None) -> SeatBooking:
+    """A waitlisted learner takes the seat held for them."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        session_id = (SeatBooking.objects.filter(pk=booking_id, learner=learner)
+                      .values_list("session_id", flat=True).first())
+        if session_id is None:
+            raise NotFound(_("Không tìm thấy lượt đăng ký."))
+        session = _locked_session(session_id)
+        booking = session.bookings.get(pk=booking_id)
+        if booking.status == SeatStatus.CONFIRMED:
+            return booking
+        if not has_offer(booking, now):
+            raise Conflict(_("Không có chỗ nào đang được giữ cho bạn (hoặc đã hết hạn xác nhận)."),
+                           code="no_offer")
+        position = booking.waitlist_position
+        booking.status = SeatStatus.CONFIRMED
+        booking.waitlist_position = None
+        booking.offer_expires_at = None
+        booking.confirmed_at = now
+        booking.save(update_fields=["status", "waitlist_position", "offer_expires_at", "confirmed_at",
+                                    "updated_at"])
+        _close_gap(session, position)
+        notify(learner, "seat_confirmed", dedup_key=f"seat-confirmed-{booking.pk}",
+               context={"booking": booking, "session": session})
+        return booking
+
+
+def expire_offers(now: datetime | None = None) -> int:
+    """Pass lapsed offers on to the next person waiting (Celery beat)."""
+    now = now or timezone.now()
+    session_ids = (SeatBooking.objects.filter(status=SeatStatus.WAITLISTED, offer_expires_at__lte=now)
+                   .values_list("session_id", flat=True).distinct())
+    expired = 0
+    for session_id in list(session_ids):
+        with transaction.atomic():
+            expired += _settle(_locked_session(session_id), now)
+    return expired
+
+
+def _last_position(session: Session) -> int:
+    return session.bookings.filter(status=SeatStatus.WAITLISTED).aggregate(m=Max("waitlist_position"))["m"] or 0
+
+
+def _record_waitlist_length(session: Session) -> None:
+    length = session.bookings.filter(status=SeatStatus.WAITLISTED).count()
+    if length > session.peak_waitlist:
+        Session.objects.filter(pk=session.pk).update(peak_waitlist=length)
+
+
+def _drop(booking: SeatBooking, now: datetime) -> None:
+    position = booking.waitlist_position
+    booking.status = SeatStatus.CANCELLED
+    booking.cancelled_at = now
+    booking.waitlist_position = None
+    booking.offer_expires_at = None
+    booking.save(update_fields=["status", "cancelled_at", "waitlist_position", "offer_expires_at", "updated_at"])
+    if position is not None:
+        _close_gap(booking.session, position)
+
+
+def _close_gap(session: Session, position: int) -> None:
+    """Move everyone behind `position` up by one, keeping positions 1..n.
+
+    One row at a time, front to back: each moves into the place just vacated, so
+    the unique (session, position) constraint holds after every statement.
+    """
+    behind = session.bookings.filter(status=SeatStatus.WAITLISTED, waitlist_position__gt=position)
+    for booking_id, current in behind.order_by("waitlist_position").values_list("pk", "waitlist_position"):
+        SeatBooking.objects.filter(pk=booking_id).update(waitlist_position=current - 1)
+
+
+def _settle(session: Session, now: datetime) -> int:
+    """Expire lapsed offers, then offer every free seat to the next in line.
+
+    Called with the session locked. Returns how many offers lapsed.
+    """
+    lapsed = list(session.bookings.select_related("learner")
+                  .filter(status=SeatStatus.WAITLISTED, offer_expires_at__lte=now))
+    for booking in lapsed:
+        _drop(booking, now)
+        notify(booking.learner, "seat_offer_expired", dedup_key=f"seat-offer-expired-{booking.pk}",
+               context={"booking": booking, "session": session})
+    if session.status == SessionStatus.CANCELLED or session.start <= now:
+        return len(lapsed)
+    free = session.capacity - seats_taken(session, now)
+    if free > 0:
+        expires = min(now + timedelta(hours=settings.FABLAB["WAITLIST_OFFER_HOURS"]), session.start)
+        waiting = (session.bookings.select_related("learner")
+                   .filter(status=SeatStatus.WAITLISTED, offer_expires_at__isnull=True)
+                   .order_by("waitlist_position")[:free])
+        for booking in waiting:
+            booking.offer_expires_at = expires
+            booking.save(update_fields=["offer_expires_at", "updated_at"])
+            notify(booking.learner, "seat_offered", dedup_key=f"seat-offered-{booking.pk}-{expires.isoformat()}",
+                   context={"booking": booking, "session": session, "expires": expires})
+    return len(lapsed)
+
+
+# --- coordinators ----------------------------------------------------------
+
+def require_coordinator(user) -> None:
+    if not user.is_coordinator:
+        raise PermissionDenied(_("Chỉ điều phối viên mới được lên lịch lớp học."), code="coordinators_only")
+
+
+def check_capacity(course: Course, capacity: int) -> None:
+    if not course.min_capacity <= capacity <= course.max_capacity:
+        raise DomainError(
+            _("Số chỗ phải từ %(low)d đến %(high)d.") % {"low": course.min_capacity, "high": course.max_capacity},
+            code="capacity_out_of_range",
+        )
+
+
+def _local(day: date, at: time) -> datetime:
+    return datetime.combine(day, at, timezone.get_default_timezone())
+
+
+def preview_series(*, rule: str, first_date: date, start_time: time, end_time: time,
+                   exception_dates: list[date] | None = None) -> list[tuple[datetime, datetime]]:
+    """The sittings a recurrence rule gives, in local time, without saving anything."""
+    if end_time <= start_time:
+        raise DomainError(_("Giờ kết thúc phải sau giờ bắt đầu."), code="end_before_start")
+    try:
+        recurrence = rrulestr(rule.strip().removeprefix("RRULE:"),
+                              dtstart=datetime.combine(first_date, start_time))
+    except (ValueError, TypeError) as error:
+        raise DomainError(_("Quy tắc lặp không hợp lệ: %(error)s") % {"error": error}, code="invalid_rule") from error
+    skipped = set(exception_dates or [])
+    sittings = []
+    for occurrence in recurrence:
+        if len(sittings) >= MAX_SERIES_OCCURRENCES:
+            raise DomainError(_("Quy tắc lặp cho quá nhiều buổi (tối đa %(n)d); hãy thêm UNTIL hoặc COUNT.")
+                              % {"n": MAX_SERIES_OCCURRENCES}, code="rule_too_long")
+        if occurrence.date() in skipped:
+            continue
+        sittings.append((_local(occurrence.date(), start_time), _local(occurrence.date(), end_time)))
+    return sittings
+
+
+@transaction.atomic
+def create_series(*, course: Course, by, rule: str, first_date: date, start_time: time, end_time: time,
+                  capacity: int, lab=None, place: str = "", exception_dates: list[date] | None = None
+                  ) -> SessionSeries:
+    require_coordinator(by)
+    check_capacity(course, capacity)
+    sittings = preview_series(rule=rule, first_date=first_date, start_time=start_time, end_time=end_time,
+                              exception_dates=exception_dates)
+    if not sittings:
+        raise DomainError(_("Quy tắc lặp không tạo ra buổi học nào."), code="empty_series")
+    series = SessionSeries.objects.create(
+        course=course, rule=rule.strip(), first_date=first_date, start_time=start_time, end_time=end_time,
+        exception_dates=[d.isoformat() for d in exception_dates or []], capacity=capacity, lab=lab, place=place,
+        created_by=by,
+    )
+    Session.objects.bulk_create([
+        Session(course=course, series=series, start=start, end=end, capacity=capacity, lab=lab, place=place)
+        for start, end in sittings
+    ])
+    return series
+
+
+def update_session(session_id: int, *, by, now: datetime | None = None, **changes) -> Session:
+    """Edit one sitting (time, capacity, place); it leaves its series' later changes."""
+    require_coordinator(by)
+    now = now or timezone.now()
+    with transaction.atomic():
+        session = _locked_session(session_id)
+        if session.status == SessionStatus.CANCELLED:
+            raise Conflict(_("Buổi học này đã bị hủy."), code="session_cancelled")
+        _apply_changes(session, changes, now)
+        session.detached = session.series_id is not None
+        session.save()
+        return session
+
+
+def _apply_changes(session: Session, changes: dict, now: datetime) -> None:
+    allowed = {"start", "end", "capacity", "lab", "place"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise DomainError(_("Không thể sửa: %(fields)s") % {"fields": ", ".join(sorted(unknown))},
+                          code="invalid_field")
+    for field, value in changes.items():
+        setattr(session, field, value)
+    if session.end <= session.start:
+        raise DomainError(_("Giờ kết thúc phải sau giờ bắt đầu."), code="end_before_start")
+    check_capacity(session.course, session.capacity)
+    held = session.bookings.filter(status__in=SEAT_HOLDING).count()
+    if session.capacity < held:
+        raise Conflict(_("Đã có %(n)d học viên giữ chỗ; không thể giảm số chỗ xuống dưới mức đó.") % {"n": held},
+                       code="capacity_below_bookings")
+    if "capacity" in changes:
+        _settle(session, now)
+
+
+def change_series_from(series_id: int, from_date: date, *, by, start_time: time | None = None,
+                       end_time: time | None = None, capacity: int | None = None, place: str | None = None,
+                       now: datetime | None = None) -> int:
+    """Change the remaining sittings of a series from a date on; detached ones stay as edited."""
+    require_coordinator(by)
+    now = now or timezone.now()
+    with transaction.atomic():
+        series = SessionSeries.objects.select_for_update().filter(pk=series_id).first()
+        if series is None:
+            raise NotFound(_("Không tìm thấy chuỗi buổi học."))
+        series.start_time = start_time or series.start_time
+        series.end_time = end_time or series.end_time
+        series.capacity = capacity or series.capacity
+        series.place = series.place if place is None else place
+        if series.end_time <= series.start_time:
+            raise DomainError(_("Giờ kết thúc phải sau giờ bắt đầu."), code="end_before_start")
+        series.save()
+        changed = 0
+        remaining = (series.sessions.filter(start__gte=_local(from_date, time.min), detached=False)
+                     .exclude(status=SessionStatus.CANCELLED).order_by("start"))
+        for session_id in remaining.values_list("pk", flat=True):
+            session = _locked_session(session_id)
+            day = timezone.localtime(session.start).date()
+            _apply_changes(session, {"start": _local(day, series.start_time), "end": _local(day, series.end_time),
+                                     "capacity": series.capacity, "place": series.place}, now)
+            session.save()
+            if session.bookings.exclude(status=SeatStatus.CANCELLED).exists():
+                _tell_booked(session, "session_changed", f"changed-{session.pk}-{session.start.isoformat()}")
+            changed += 1
+        return changed
+
+
+def cancel_session(session_id: int, *, by=None, reason: str = "", now: datetime | None = None) -> Session:
+    """Cancel a sitting: everyone booked or waiting is told once; no seat is passed on."""
+    if by is not None:
+        require_coordinator(by)
+    now = now or timezone.now()
+    with transaction.atomic():
+        session = _locked_session(session_id)
+        if session.status == SessionStatus.CANCELLED:
+            return session
+        session.status = SessionStatus.CANCELLED
+        session.cancel_reason = reason
+        session.cancelled_at = now
+        session.save(update_fields=["status", "cancel_reason", "cancelled_at", "updated_at"])
+        _tell_booked(session, "session_cancelled", f"session-cancelled-{session.pk}")
+        session.bookings.filter(status__in=[SeatStatus.CONFIRMED, SeatStatus.WAITLISTED]).update(
+            status=SeatStatus.CANCELLED, cancelled_at=now, waitlist_position=None, offer_expires_at=None,
+            updated_at=now,
+        )
+        return session
+
+
+def _tell_booked(session: Session, kind: str, key: str) -> None:
+    live = (session.bookings.select_related("learner")
+            .filter(status__in=[SeatStatus.CONFIRMED, SeatStatus.WAITLISTED]))
+    for booking in live:
+        notify(booking.learner, kind, dedup_key=f"{key}-{booking.pk}",
+               context={"booking": booking, "session": session})
+
+
+def cancel_undersubscribed(now: datetime | None = None) -> list[int]:
+    """At each course's decision time, cancel sessions still below its minimum (Celery beat)."""
+    now = now or timezone.now()
+    due = (Session.objects.filter(status=SessionStatus.SCHEDULED, minimum_checked_at__isnull=True,
+                                  course__min_learners__gt=0, start__gt=now)
+           .select_related("course"))
+    cancelled = []
+    for session in due:
+        if session.start - timedelta(hours=session.course.decision_hours_before) > now:
+            continue
+        with transaction.atomic():
+            locked = _locked_session(session.pk)
+            if locked.minimum_checked_at is not None:
+                continue
+            held = locked.bookings.filter(status__in=SEAT_HOLDING).count()
+            Session.objects.filter(pk=locked.pk).update(minimum_checked_at=now)
+            if held < locked.course.min_learners:
+                cancel_session(locked.pk, reason=_("Không đủ số học viên tối thiểu (%(held)d/%(min)d).")
+                               % {"held": held, "min": locked.course.min_learners}, now=now)
+                cancelled.append(locked.pk)
+    return cancelled
+
+
+def send_reminders(now: datetime | None = None, *, ahead: timedelta = timedelta(hours=24)) -> int:
+    """Remind confirmed learners of tomorrow's class; the dedup key makes a second run send nothing."""
+    now = now or timezone.now()
+    bookings = (SeatBooking.objects.filter(status=SeatStatus.CONFIRMED, session__status=SessionStatus.SCHEDULED,
+                                           session__start__gt=now, session__start__lte=now + ahead)
+                .select_related("learner", "session__course", "session__lab"))
+    sent = 0
+    for booking in bookings:
+        _, created = notify(booking.learner, "seat_reminder", dedup_key=f"seat-reminder-{booking.pk}",
+                            context={"booking": booking, "session": booking.session})
+        sent += created
+    return sent
+
+
+def mark_no_shows(now: datetime | None = None) -> int:
+    """After a session ends, confirmed learners who never checked in become no-shows (Celery beat)."""
+    now = now or timezone.now()
+    return (SeatBooking.objects.filter(status=SeatStatus.CONFIRMED, session__end__lt=now)
+            .exclude(session__status=SessionStatus.CANCELLED)
+            .update(status=SeatStatus.NO_SHOW, updated_at=now))
+
+
+def rotate_ticket(booking_id: int, learner) -> SeatBooking:
+    """Issue a new QR ticket; the old one stops working (e.g. a screenshot was shared)."""
+    from fablab_ops.booking.tickets import new_ticket_code
+
+    booking = booking_for(learner, booking_id)
+    booking.ticket_code = new_ticket_code()
+    booking.save(update_fields=["ticket_code", "updated_at"])
+    return booking
