@@ -285,7 +285,8 @@ def _bookings(sessions, learners, rng: random.Random, now: datetime) -> None:
         full_demo = (not past and session.course.slug == "arduino-biic"
                      and session == _next_session(sessions, "arduino-biic", now))
         if full_demo:
-            chosen = others[: session.capacity + 3]
+            # The demo learner holds a seat here, so cancelling it shows the waiting list moving.
+            chosen = [demo_learner, *others[: session.capacity + 2]]
         for index, learner in enumerate(chosen):
             booked_at = session.start - timedelta(days=local_rng.randint(2, 20))
             if index < session.capacity:

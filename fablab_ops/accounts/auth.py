@@ -20,4 +20,5 @@ class ApiTokenAuth(HttpBearer):
         return token_row.user
 
 
-api_auth = [SessionAuth(), ApiTokenAuth()]
+# Bearer first: a token request carries no session, so it must not meet the CSRF check.
+api_auth = [ApiTokenAuth(), SessionAuth()]

@@ -1,0 +1,239 @@
+"""Seat booking under load, over HTTP, against the served app and PostgreSQL.
+
+Serves the app with gunicorn on a free localhost port, then for the same time
+and the same number of concurrent clients measures:
+  reference: GET /api/health (a trivial django-ninja endpoint, no database);
+  project:   learners booking seats and cancelling some of them (POST book / cancel).
+Afterwards the database is checked: no session over capacity, one live seat per
+learner, waiting lists numbered 1..n, and every answer a learner got matches
+what is stored. Last line: {"ratio", "bookings_per_s", "reference_per_s", "inconsistencies", ...}.
+
+    python bench/booking.py [--quick] [--clients 16] [--seconds 20]
+"""
+
+import argparse
+import http.client
+import json
+import os
+import random
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/fablab_bench_booking"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def prepare(sessions: int, learners: int):
+    """Courses, sessions a week ahead (so cancelling is allowed) and learners with API tokens."""
+    from django.utils import timezone
+
+    from fablab_ops.accounts.models import ApiToken, User
+    from fablab_ops.courses.models import Course, Session
+    from fablab_ops.machines.models import Lab
+
+    lab = Lab.objects.create(slug="bench", short_name="Bench", name_vi="Phòng lab thử tải", host="-", field="-",
+                             address="-")
+    course = Course.objects.create(kind="arduino", slug="bench-arduino", title_vi="Arduino", lab=lab,
+                                   default_capacity=20, min_capacity=15, max_capacity=20)
+    start = timezone.now() + timedelta(days=7)
+    session_ids = [Session.objects.create(course=course, lab=lab, start=start + timedelta(hours=4 * i),
+                                          end=start + timedelta(hours=4 * i + 3), capacity=20).pk
+                   for i in range(sessions)]
+    tokens = []
+    for n in range(learners):
+        user = User.objects.create(email=f"bench{n}@example.vn", full_name=f"Học viên {n}")
+        tokens.append(ApiToken.issue(user, "bench")[1])
+    return session_ids, tokens
+
+
+def serve(port: int, env: dict) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "fablab_ops.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", "3", "--threads", "4", "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/health")
+            if conn.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("the app did not start")
+
+
+class Client:
+    def __init__(self, port: int):
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def request(self, method: str, path: str, token: str | None = None):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            self.conn.request(method, path, headers=headers)
+            response = self.conn.getresponse()
+            return response.status, response.read()
+        except (OSError, http.client.HTTPException):
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            return 0, b""
+
+
+def run_clients(count: int, seconds: float, work) -> list:
+    stop = time.monotonic() + seconds
+    results = [None] * count
+
+    def loop(index):
+        results[index] = work(index, stop)
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a short run (about 10 s of load)")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    seconds = 5.0 if args.quick else args.seconds
+    sessions, learners = (8, 160) if args.quick else (20, 400)
+
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
+    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64),
+           "SECURE_SSL_REDIRECT": "0", "ALLOWED_HOSTS": "127.0.0.1", "DJANGO_SETTINGS_MODULE": "fablab_ops.settings",
+           # As in production, e-mails are queued for the Celery workers (none run here), not sent in the request.
+           "CELERY_BROKER_URL": os.environ.get("BENCH_CELERY_BROKER_URL", "redis://127.0.0.1:6379/14"),
+           "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend", "LOG_LEVEL": "WARNING"}
+    os.environ.update(env)
+    ensure_database(database_url)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+
+    import django
+
+    django.setup()
+    session_ids, tokens = prepare(sessions, learners)
+    port = free_port()
+    server = serve(port, env)
+    try:
+        def health(index, stop):
+            client, done = Client(port), 0
+            while time.monotonic() < stop:
+                status, _ = client.request("GET", "/api/health")
+                done += status == 200
+            return done
+
+        reference = sum(run_clients(args.clients, seconds, health)) / seconds
+
+        # Each learner belongs to one client thread, so the last answer it got about a
+        # booking is the state the database must hold at the end.
+        def book_and_cancel(index, stop):
+            rng = random.Random(index)
+            mine = tokens[index::args.clients]
+            client, done, errors, last = Client(port), 0, Counter(), {}
+            while time.monotonic() < stop:
+                token = rng.choice(mine)
+                status, body = client.request("POST", f"/api/courses/sessions/{rng.choice(session_ids)}/book",
+                                              token)
+                if status not in (200, 201):
+                    errors[status] += 1
+                    continue
+                done += 1
+                booking = json.loads(body)
+                last[booking["id"]] = booking["status"]
+                if rng.random() < 0.3:
+                    status, body = client.request("POST", f"/api/courses/bookings/{booking['id']}/cancel", token)
+                    if status == 200:
+                        done += 1
+                        last[booking["id"]] = json.loads(body)["status"]
+                    else:
+                        errors[status] += 1
+            return done, errors, last
+
+        outcomes = run_clients(args.clients, seconds, book_and_cancel)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        purge_queue(env["CELERY_BROKER_URL"])
+
+    operations = sum(done for done, _, _ in outcomes) / seconds
+    errors = sum((errs for _, errs, _ in outcomes), Counter())
+    answers = {}
+    for _, _, last in outcomes:
+        answers.update(last)
+    inconsistencies = check(session_ids, answers)
+    figures = {
+        "ratio": round(operations / reference, 3) if reference else 0.0,
+        "bookings_per_s": round(operations, 1),
+        "reference_per_s": round(reference, 1),
+        "inconsistencies": inconsistencies,
+        "errors_5xx": sum(n for status, n in errors.items() if status >= 500 or status == 0),
+        "errors_4xx": sum(n for status, n in errors.items() if 400 <= status < 500),
+        "clients": args.clients,
+        "seconds": seconds,
+    }
+    print(json.dumps(figures))
+
+
+def purge_queue(broker_url: str) -> None:
+    from fablab_ops.celery import app
+
+    app.conf.broker_url = broker_url
+    app.control.purge()
+
+
+def check(session_ids: list[int], answers: dict[int, str]) -> int:
+    from fablab_ops.courses import services
+    from fablab_ops.courses.models import SeatBooking, SeatStatus, Session
+
+    problems = 0
+    for session in Session.objects.filter(pk__in=session_ids):
+        problems += services.seats_taken(session) > session.capacity
+        live = session.bookings.exclude(status=SeatStatus.CANCELLED)
+        per_learner = Counter(live.values_list("learner_id", flat=True))
+        problems += sum(1 for n in per_learner.values() if n > 1)
+        positions = list(live.filter(status=SeatStatus.WAITLISTED).order_by("waitlist_position")
+                         .values_list("waitlist_position", flat=True))
+        problems += positions != list(range(1, len(positions) + 1))
+        # A free seat while someone waits without an offer would be a lost booking.
+        free = session.capacity - services.seats_taken(session)
+        problems += free > 0 and services.waiting_count(session) > 0
+    stored = dict(SeatBooking.objects.filter(pk__in=answers).values_list("pk", "status"))
+    problems += sum(1 for pk, status in answers.items() if stored.get(pk) != status)
+    return problems
+
+
+if __name__ == "__main__":
+    main()
