@@ -192,6 +192,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     "send-session-reminders": {"task": "fablab_ops.courses.tasks.send_session_reminders", "schedule": 900.0},
     "mark-seat-no-shows": {"task": "fablab_ops.courses.tasks.mark_seat_no_shows", "schedule": 900.0},
+    "release-reservation-no-shows": {
+        "task": "fablab_ops.booking.tasks.release_reservation_no_shows", "schedule": 60.0,
+    },
+    "lapse-unused-certifications": {
+        "task": "fablab_ops.booking.tasks.lapse_unused_certifications", "schedule": 86400.0,
+    },
 }
 
 MQTT_URL = os.environ.get("MQTT_URL", "mqtt://127.0.0.1:1883")
@@ -213,4 +219,12 @@ FABLAB = {
     "WAITLIST_OFFER_HOURS": int(os.environ.get("WAITLIST_OFFER_HOURS", "24")),
     "CHECKIN_OPENS_MINUTES_BEFORE": int(os.environ.get("CHECKIN_OPENS_MINUTES_BEFORE", "30")),
     "RESERVATION_GRACE_MINUTES": int(os.environ.get("RESERVATION_GRACE_MINUTES", "15")),
+    "CHECKIN_UNDO_MINUTES": int(os.environ.get("CHECKIN_UNDO_MINUTES", "5")),
+    # NO_SHOW_LIMIT machine no-shows within NO_SHOW_WINDOW_DAYS shorten how far ahead the
+    # learner may reserve to NO_SHOW_PENALTY_HORIZON_DAYS, for NO_SHOW_PENALTY_DAYS.
+    "NO_SHOW_LIMIT": int(os.environ.get("NO_SHOW_LIMIT", "3")),
+    "NO_SHOW_WINDOW_DAYS": int(os.environ.get("NO_SHOW_WINDOW_DAYS", "60")),
+    "NO_SHOW_PENALTY_DAYS": int(os.environ.get("NO_SHOW_PENALTY_DAYS", "30")),
+    "NO_SHOW_PENALTY_HORIZON_DAYS": int(os.environ.get("NO_SHOW_PENALTY_HORIZON_DAYS", "2")),
+    "CERTIFICATION_LAPSE_REMINDER_DAYS": int(os.environ.get("CERTIFICATION_LAPSE_REMINDER_DAYS", "14")),
 }

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from fablab_ops.booking.models import Certification, Reservation
+from fablab_ops.booking.models import Certification, CertificationEvent, Reservation
 
 
 @admin.register(Reservation)
@@ -14,6 +14,16 @@ class ReservationAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at", "cancelled_at", "checked_in_at", "checked_in_by"]
 
 
+class CertificationEventInline(admin.TabularInline):
+    model = CertificationEvent
+    extra = 0
+    readonly_fields = ["action", "at", "by", "reason"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Certification)
 class CertificationAdmin(admin.ModelAdmin):
     list_display = ["user", "machine_type", "method", "granted_at", "granted_by", "revoked_at"]
@@ -21,3 +31,4 @@ class CertificationAdmin(admin.ModelAdmin):
     search_fields = ["user__full_name", "user__email"]
     raw_id_fields = ["user", "seat_booking"]
     readonly_fields = ["granted_by", "revoked_by"]
+    inlines = [CertificationEventInline]

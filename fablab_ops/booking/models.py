@@ -105,3 +105,32 @@ class Certification(models.Model):
 
     def __str__(self):
         return f"{self.user} — {self.machine_type}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class CertificationAction(models.TextChoices):
+    GRANTED = "granted", _("Cấp")
+    REVOKED = "revoked", _("Thu hồi")
+    LAPSED = "lapsed", _("Hết hiệu lực do không sử dụng")
+
+
+class CertificationEvent(models.Model):
+    """The audit trail of certifications: who granted or revoked what, when and why."""
+
+    certification = models.ForeignKey(Certification, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(_("thao tác"), max_length=16, choices=CertificationAction.choices)
+    at = models.DateTimeField(_("lúc"))
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                           related_name="+", verbose_name=_("người thực hiện"))
+    reason = models.CharField(_("lý do"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("lịch sử chứng nhận")
+        verbose_name_plural = _("lịch sử chứng nhận")
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"{self.get_action_display()} {self.certification} {self.at:%d/%m/%Y}"

@@ -1,10 +1,224 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from datetime import datetime, timedelta
 
-from fablab_ops.booking.models import Reservation
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods, require_POST
+
+from fablab_ops import calendars
+from fablab_ops.accounts.models import User
+from fablab_ops.booking import services, tickets
+from fablab_ops.booking.models import Certification, ReservationStatus
+from fablab_ops.errors import DomainError
+from fablab_ops.machines.models import Lab, MachineType
+
+
+class ReserveForm(forms.Form):
+    day = forms.DateField(label=gettext_lazy("Ngày"), widget=forms.DateInput(attrs={"type": "date"}))
+    start_time = forms.TimeField(label=gettext_lazy("Từ"), widget=forms.TimeInput(attrs={"type": "time"}))
+    end_time = forms.TimeField(label=gettext_lazy("Đến"), widget=forms.TimeInput(attrs={"type": "time"}))
+    purpose = forms.CharField(label=gettext_lazy("Mục đích (không bắt buộc)"), required=False, max_length=300)
+
+    def interval(self):
+        tz = timezone.get_default_timezone()
+        data = self.cleaned_data
+        return (datetime.combine(data["day"], data["start_time"], tz),
+                datetime.combine(data["day"], data["end_time"], tz))
+
+
+class SearchForm(forms.Form):
+    machine_type = forms.ModelChoiceField(label=gettext_lazy("Loại máy"), queryset=MachineType.objects.all(),
+                                          to_field_name="slug")
+    minutes = forms.IntegerField(label=gettext_lazy("Thời lượng (phút)"), min_value=15, initial=60)
+
+
+class GrantForm(forms.Form):
+    email = forms.EmailField(label=gettext_lazy("Email học viên"))
+    machine_type = forms.ModelChoiceField(label=gettext_lazy("Loại máy"), queryset=MachineType.objects.all())
+    reason = forms.CharField(label=gettext_lazy("Lý do"), max_length=300)
+
+
+def _selected_day(request):
+    try:
+        return datetime.strptime(request.GET.get("day", ""), "%Y-%m-%d").date()
+    except ValueError:
+        return timezone.localdate()
+
+
+@require_http_methods(["GET", "POST"])
+def machine_detail(request, lab: str, machine: str):
+    try:
+        found = services.machine_by_slug(lab, machine)
+    except DomainError as error:
+        raise Http404 from error
+    day = _selected_day(request)
+    form = ReserveForm(request.POST or None, initial={"day": day})
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect(f"/accounts/login/?next={request.path}")
+        if form.is_valid():
+            start, end = form.interval()
+            try:
+                reservation = services.reserve(request.user, found, start, end,
+                                               purpose=form.cleaned_data["purpose"])
+            except DomainError as error:
+                form.add_error(None, error.message)
+            else:
+                messages.success(request, _("Đã đặt máy."))
+                return redirect("booking:reservation", reservation_id=reservation.pk)
+    now = timezone.now()
+    return render(request, "booking/machine_detail.html", {
+        "machine": found, "day": day, "form": form,
+        "free": services.free_intervals(found, day, now),
+        "opening": found.lab.opening_intervals(day),
+        "certified": request.user.is_authenticated and services.is_certified(request.user, found.machine_type),
+        "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
+    })
+
+
+@login_required
+def search(request):
+    form = SearchForm(request.GET or None)
+    slots, error = None, None
+    if form.is_valid():
+        try:
+            slots = services.find_free_slots(request.user, form.cleaned_data["machine_type"],
+                                             form.cleaned_data["minutes"])
+        except DomainError as refused:
+            error = refused.message
+    return render(request, "booking/search.html", {"form": form, "slots": slots, "error": error})
+
+
+@login_required
+@require_POST
+def reserve_slot(request):
+    try:
+        machine = services.machine_by_slug(request.POST.get("lab", ""), request.POST.get("machine", ""))
+        start = datetime.fromisoformat(request.POST["start"])
+        end = datetime.fromisoformat(request.POST["end"])
+        reservation = services.reserve(request.user, machine, start, end)
+    except (KeyError, ValueError):
+        messages.error(request, _("Yêu cầu không hợp lệ."))
+        return redirect("booking:search")
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("booking:search")
+    messages.success(request, _("Đã đặt máy."))
+    return redirect("booking:reservation", reservation_id=reservation.pk)
 
 
 @login_required
 def my_reservations(request):
-    reservations = Reservation.objects.filter(user=request.user).select_related("machine__lab")
-    return render(request, "booking/my_reservations.html", {"reservations": reservations})
+    return render(request, "booking/my_reservations.html", {
+        "upcoming": services.reservations_of(request.user, upcoming=True),
+        "past": services.reservations_of(request.user, upcoming=False)[:50],
+    })
+
+
+def _own(request, reservation_id: int):
+    try:
+        return services.reservation_for(request.user, reservation_id)
+    except DomainError as error:
+        raise Http404 from error
+
+
+@login_required
+def reservation(request, reservation_id: int):
+    found = _own(request, reservation_id)
+    token = None
+    if found.status in (ReservationStatus.CONFIRMED, ReservationStatus.CHECKED_IN):
+        token = tickets.sign(tickets.RESERVATION, found.ticket_code)
+    return render(request, "booking/reservation.html", {
+        "reservation": found, "token": token, "qr": tickets.qr_svg(token) if token else None,
+    })
+
+
+@login_required
+def reservation_calendar(request, reservation_id: int):
+    found = _own(request, reservation_id)
+    response = HttpResponse(calendars.reservation_ics(found), content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="fablab-machine-{found.pk}.ics"'
+    return response
+
+
+@login_required
+@require_POST
+def cancel(request, reservation_id: int):
+    _own(request, reservation_id)
+    try:
+        services.cancel_reservation(reservation_id, request.user)
+        messages.success(request, _("Đã hủy lượt đặt máy."))
+    except DomainError as error:
+        messages.error(request, error.message)
+    return redirect("booking:my_reservations")
+
+
+@login_required
+def lab_day(request, lab: str):
+    found = get_object_or_404(Lab, slug=lab)
+    day = _selected_day(request)
+    try:
+        rows = services.lab_timeline(found, day, by=request.user)
+    except DomainError as error:
+        raise PermissionDenied(error.message) from error
+    tz = timezone.get_default_timezone()
+    opening = found.opening_intervals(day) or [(datetime.combine(day, datetime.min.time(), tz) + timedelta(hours=8),
+                                                datetime.combine(day, datetime.min.time(), tz) + timedelta(hours=17))]
+    day_start, day_end = opening[0][0], opening[-1][1]
+    span = (day_end - day_start).total_seconds()
+
+    def place(start, end):
+        left = max((start - day_start).total_seconds() / span, 0)
+        right = min((end - day_start).total_seconds() / span, 1)
+        return {"left": round(left * 100, 2), "width": round(max(right - left, 0) * 100, 2)}
+
+    for row in rows:
+        row["blocks"] = ([{"kind": "reservation", "item": r, **place(r.start, r.end)} for r in row["reservations"]]
+                         + [{"kind": "maintenance", "item": w, **place(w.start, w.end)} for w in row["maintenance"]])
+    return render(request, "booking/lab_day.html", {
+        "lab": found, "day": day, "rows": rows, "day_start": day_start, "day_end": day_end,
+        "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def certifications(request):
+    is_staff = request.user.is_coordinator or request.user.is_technician
+    form = GrantForm(request.POST or None) if is_staff else None
+    if request.method == "POST":
+        if not is_staff:
+            raise PermissionDenied
+        try:
+            if "revoke" in request.POST:
+                services.revoke_certification(int(request.POST["revoke"]), by=request.user,
+                                              reason=request.POST.get("reason", ""))
+                messages.success(request, _("Đã thu hồi quyền sử dụng."))
+                return redirect("booking:certifications")
+            if form.is_valid():
+                learner = User.objects.filter(email__iexact=form.cleaned_data["email"]).first()
+                if learner is None:
+                    form.add_error("email", _("Không có người dùng với email này."))
+                else:
+                    services.grant_certification(user=learner, machine_type=form.cleaned_data["machine_type"],
+                                                 by=request.user, reason=form.cleaned_data["reason"])
+                    messages.success(request, _("Đã cấp quyền sử dụng."))
+                    return redirect("booking:certifications")
+        except DomainError as error:
+            messages.error(request, error.message)
+    query = request.GET.get("q", "").strip()
+    listed = Certification.objects.none()
+    if is_staff and query:
+        listed = (Certification.objects.filter(user__email__icontains=query) |
+                  Certification.objects.filter(user__full_name__icontains=query))
+        listed = listed.select_related("user", "machine_type").prefetch_related("events__by")[:100]
+    return render(request, "booking/certifications.html", {
+        "mine": request.user.certifications.select_related("machine_type"), "form": form, "is_staff": is_staff,
+        "listed": listed, "query": query,
+    })

@@ -454,8 +454,9 @@ def send_reminders(now: datetime | None = None, *, ahead: timedelta = timedelta(
                 .select_related("learner", "session__course", "session__lab"))
     sent = 0
     for booking in bookings:
-        _, created = notify(booking.learner, "seat_reminder", dedup_key=f"seat-reminder-{booking.pk}",
-                            context={"booking": booking, "session": booking.session})
+        _notification, created = notify(booking.learner, "seat_reminder",
+                                        dedup_key=f"seat-reminder-{booking.pk}",
+                                        context={"booking": booking, "session": booking.session})
         sent += created
     return sent
 

@@ -1,0 +1,450 @@
+"""Machine reservations across the network, gated by certifications.
+
+The one rule that must never break — two blocking reservations of a machine
+overlapping — is kept by the database: PostgreSQL's exclusion constraint
+`reservation_no_overlap` (migration 0003), and on SQLite the serialised
+IMMEDIATE transaction with the overlap check below. The other rules (opening
+hours, lengths, horizon, weekly hours) are checked with the learner's row locked,
+so two of their own requests racing cannot both slip under the weekly limit.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from fablab_ops.booking.models import (
+    RESERVATION_BLOCKING,
+    Certification,
+    CertificationAction,
+    CertificationEvent,
+    CertificationMethod,
+    Reservation,
+    ReservationStatus,
+)
+from fablab_ops.errors import Conflict, DomainError, NotFound, PermissionDenied
+from fablab_ops.machines.models import Lab, Machine, MachineStatus, MachineType, MaintenanceWindow
+from fablab_ops.notifications import notify
+
+SLOT_STEP = timedelta(minutes=15)
+
+
+class Refused(DomainError):
+    """A reservation rule says no; `code` names the rule."""
+
+    status = 409
+
+
+# --- certifications ------------------------------------------------------
+
+def active_certification(user, machine_type: MachineType) -> Certification | None:
+    return Certification.objects.filter(user=user, machine_type=machine_type, revoked_at__isnull=True).first()
+
+
+def is_certified(user, machine_type: MachineType) -> bool:
+    return not machine_type.requires_induction or active_certification(user, machine_type) is not None
+
+
+def certified_types(user) -> set[int]:
+    own = set(Certification.objects.filter(user=user, revoked_at__isnull=True).values_list("machine_type_id",
+                                                                                             flat=True))
+    return own | set(MachineType.objects.filter(requires_induction=False).values_list("pk", flat=True))
+
+
+def require_staff(user, lab: Lab | None = None) -> None:
+    """Technicians act for their labs; coordinators and admins for the network."""
+    if user.is_coordinator:
+        return
+    if user.is_technician and (lab is None or lab.technicians.filter(pk=user.pk).exists()):
+        return
+    raise PermissionDenied(_("Bạn không phụ trách phòng lab này."), code="not_lab_staff")
+
+
+def _grant(user, machine_type, *, method, by, now, note="", seat_booking=None) -> Certification:
+    certification = active_certification(user, machine_type)
+    if certification is not None:
+        return certification
+    certification = Certification.objects.create(user=user, machine_type=machine_type, method=method,
+                                                 granted_at=now, granted_by=by, note=note,
+                                                 seat_booking=seat_booking)
+    CertificationEvent.objects.create(certification=certification, action=CertificationAction.GRANTED, at=now,
+                                      by=by, reason=note)
+    notify(user, "certification_granted", dedup_key=f"certification-granted-{certification.pk}",
+           context={"certification": certification})
+    return certification
+
+
+def certify_from_attendance(seat_booking, by, now: datetime | None = None) -> Certification | None:
+    """Attending (being checked in at) an induction certifies for its machine type."""
+    machine_type = seat_booking.session.course.certifies
+    if machine_type is None:
+        return None
+    return _grant(seat_booking.learner, machine_type, method=CertificationMethod.INDUCTION, by=by,
+                  now=now or timezone.now(), seat_booking=seat_booking,
+                  note=_("Tham gia buổi hướng dẫn ngày %(day)s")
+                  % {"day": timezone.localtime(seat_booking.session.start).strftime("%d/%m/%Y")})
+
+
+def revoke_certification_from_attendance(seat_booking, by, now: datetime | None = None) -> None:
+    """A check-in undone takes back the certification it granted, if nothing else granted it."""
+    certification = Certification.objects.filter(seat_booking=seat_booking, revoked_at__isnull=True).first()
+    if certification is not None:
+        _revoke(certification, by=by, reason=_("Hoàn tác check-in buổi hướng dẫn"), now=now or timezone.now())
+
+
+def grant_certification(*, user, machine_type: MachineType, by, reason: str,
+                        now: datetime | None = None) -> Certification:
+    require_staff(by)
+    if not reason.strip():
+        raise DomainError(_("Cần ghi lý do khi cấp quyền."), code="reason_required")
+    return _grant(user, machine_type, method=CertificationMethod.MANUAL, by=by, now=now or timezone.now(),
+                  note=reason.strip())
+
+
+def revoke_certification(certification_id: int, *, by, reason: str, now: datetime | None = None) -> Certification:
+    require_staff(by)
+    if not reason.strip():
+        raise DomainError(_("Cần ghi lý do khi thu hồi quyền."), code="reason_required")
+    with transaction.atomic():
+        certification = Certification.objects.select_for_update().filter(pk=certification_id).first()
+        if certification is None:
+            raise NotFound(_("Không tìm thấy chứng nhận."))
+        if certification.revoked_at is not None:
+            raise Conflict(_("Chứng nhận này đã bị thu hồi."), code="already_revoked")
+        return _revoke(certification, by=by, reason=reason.strip(), now=now or timezone.now())
+
+
+def _revoke(certification, *, by, reason, now, action=CertificationAction.REVOKED) -> Certification:
+    certification.revoked_at = now
+    certification.revoked_by = by
+    certification.revoke_reason = reason
+    certification.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
+    CertificationEvent.objects.create(certification=certification, action=action, at=now, by=by, reason=reason)
+    notify(certification.user, "certification_revoked", dedup_key=f"certification-revoked-{certification.pk}",
+           context={"certification": certification, "lapsed": action == CertificationAction.LAPSED})
+    return certification
+
+
+def last_use(certification: Certification) -> datetime:
+    used = (Reservation.objects.filter(user=certification.user, machine__machine_type=certification.machine_type,
+                                       checked_in_at__isnull=False).aggregate(last=Max("start"))["last"])
+    return max(filter(None, [certification.granted_at, used]))
+
+
+def lapse_certifications(now: datetime | None = None) -> dict[str, int]:
+    """Certifications unused for their type's lapse period end; a reminder goes out before (Celery beat)."""
+    now = now or timezone.now()
+    warn = timedelta(days=settings.FABLAB["CERTIFICATION_LAPSE_REMINDER_DAYS"])
+    counts = {"lapsed": 0, "reminded": 0}
+    certifications = (Certification.objects.filter(revoked_at__isnull=True,
+                                                   machine_type__certification_lapse_days__isnull=False)
+                      .select_related("user", "machine_type"))
+    for certification in certifications:
+        expires = last_use(certification) + timedelta(days=certification.machine_type.certification_lapse_days)
+        if expires <= now:
+            with transaction.atomic():
+                _revoke(certification, by=None, reason=_("Không sử dụng trong thời hạn quy định"), now=now,
+                        action=CertificationAction.LAPSED)
+            counts["lapsed"] += 1
+        elif expires - warn <= now:
+            _notification, created = notify(certification.user, "certification_lapsing",
+                                dedup_key=f"certification-lapsing-{certification.pk}-{expires.date()}",
+                                context={"certification": certification, "expires": expires})
+            counts["reminded"] += created
+    return counts
+
+
+# --- reservation rules ---------------------------------------------------
+
+def no_show_penalty_until(user, now: datetime) -> datetime | None:
+    """Repeated no-shows shorten the booking horizon for a while; until when, if at all."""
+    rules = settings.FABLAB
+    recent = list(Reservation.objects.filter(user=user, status=ReservationStatus.NO_SHOW,
+                                             start__gte=now - timedelta(days=rules["NO_SHOW_WINDOW_DAYS"]))
+                  .order_by("-start").values_list("start", flat=True))
+    if len(recent) < rules["NO_SHOW_LIMIT"]:
+        return None
+    until = recent[0] + timedelta(days=rules["NO_SHOW_PENALTY_DAYS"])
+    return until if until > now else None
+
+
+def booking_horizon(user, machine_type: MachineType, now: datetime) -> tuple[timedelta, datetime | None]:
+    penalty = no_show_penalty_until(user, now)
+    days = machine_type.booking_horizon_days
+    if penalty is not None:
+        days = min(days, settings.FABLAB["NO_SHOW_PENALTY_HORIZON_DAYS"])
+    return timedelta(days=days), penalty
+
+
+def _within_opening_hours(lab: Lab, start: datetime, end: datetime) -> bool:
+    day = timezone.localtime(start).date()
+    return any(opens <= start and end <= closes for opens, closes in lab.opening_intervals(day))
+
+
+def _overlapping(queryset, start: datetime, end: datetime):
+    return queryset.filter(start__lt=end, end__gt=start)
+
+
+def check_rules(user, machine: Machine, start: datetime, end: datetime, now: datetime) -> None:
+    """Raise `Refused` naming the first rule this reservation breaks."""
+    machine_type = machine.machine_type
+    minutes = (end - start).total_seconds() / 60
+    if end <= start:
+        raise Refused(_("Giờ kết thúc phải sau giờ bắt đầu."), code="end_before_start")
+    if start < now:
+        raise Refused(_("Không thể đặt máy cho thời gian đã qua."), code="in_the_past")
+    if machine.status != MachineStatus.AVAILABLE:
+        raise Refused(_("Máy đang không sẵn sàng (%(status)s).") % {"status": machine.get_status_display()},
+                      code="machine_unavailable")
+    if not is_certified(user, machine_type):
+        raise Refused(_("Bạn cần tham gia buổi hướng dẫn sử dụng %(type)s trước khi đặt máy này.")
+                      % {"type": machine_type.name}, code="not_certified")
+    if minutes < machine_type.min_reservation_minutes:
+        raise Refused(_("Thời lượng tối thiểu là %(n)d phút.") % {"n": machine_type.min_reservation_minutes},
+                      code="too_short")
+    if minutes > machine_type.max_reservation_minutes:
+        raise Refused(_("Thời lượng tối đa là %(n)d phút.") % {"n": machine_type.max_reservation_minutes},
+                      code="too_long")
+    horizon, penalty = booking_horizon(user, machine_type, now)
+    if start > now + horizon:
+        if penalty is not None:
+            raise Refused(
+                _("Do vắng mặt nhiều lần gần đây, bạn chỉ được đặt trước tối đa %(days)d ngày cho đến %(until)s.")
+                % {"days": horizon.days, "until": timezone.localtime(penalty).strftime("%d/%m/%Y")},
+                code="no_show_penalty")
+        raise Refused(_("Chỉ được đặt trước tối đa %(days)d ngày.") % {"days": horizon.days}, code="too_far_ahead")
+    if not _within_opening_hours(machine.lab, start, end):
+        raise Refused(_("Thời gian đặt nằm ngoài giờ mở cửa của %(lab)s.") % {"lab": machine.lab.short_name},
+                      code="outside_opening_hours")
+    if _overlapping(machine.maintenance_windows.all(), start, end).exists():
+        raise Refused(_("Máy có lịch bảo trì trong thời gian này."), code="in_maintenance")
+    _check_weekly_hours(user, machine_type, start, minutes)
+    if _overlapping(machine.reservations.filter(status__in=RESERVATION_BLOCKING), start, end).exists():
+        raise Refused(_("Khung giờ này vừa có người đặt."), code="slot_taken")
+
+
+def _check_weekly_hours(user, machine_type, start: datetime, minutes: float) -> None:
+    local_day = timezone.localtime(start).date()
+    week_start = datetime.combine(local_day - timedelta(days=local_day.weekday()), datetime.min.time(),
+                                  timezone.get_default_timezone())
+    booked = Reservation.objects.filter(user=user, machine__machine_type=machine_type,
+                                        status__in=RESERVATION_BLOCKING, start__gte=week_start,
+                                        start__lt=week_start + timedelta(days=7))
+    used = sum((r.end - r.start).total_seconds() / 60 for r in booked)
+    if used + minutes > machine_type.weekly_hours_limit * 60:
+        raise Refused(_("Vượt giới hạn %(hours)d giờ mỗi tuần cho loại máy này (đã đặt %(used).1f giờ).")
+                      % {"hours": machine_type.weekly_hours_limit, "used": used / 60}, code="weekly_limit_reached")
+
+
+def machine_by_slug(lab_slug: str, machine_slug: str) -> Machine:
+    machine = (Machine.objects.select_related("lab", "machine_type")
+               .filter(lab__slug=lab_slug, slug=machine_slug).first())
+    if machine is None:
+        raise NotFound(_("Không tìm thấy máy."))
+    return machine
+
+
+def reserve(user, machine: Machine, start: datetime, end: datetime, *, purpose: str = "",
+            now: datetime | None = None) -> Reservation:
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            # One reservation at a time per learner: the weekly-hours check stays true.
+            get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+            check_rules(user, machine, start, end, now)
+            reservation = Reservation.objects.create(machine=machine, user=user, start=start, end=end,
+                                                     purpose=purpose)
+            notify(user, "reservation_confirmed", dedup_key=f"reservation-confirmed-{reservation.pk}",
+                   context={"reservation": reservation})
+            return reservation
+    except IntegrityError as error:
+        if "reservation_no_overlap" in str(error):
+            raise Refused(_("Khung giờ này vừa có người đặt."), code="slot_taken") from error
+        raise
+
+
+def reservation_for(user, reservation_id: int) -> Reservation:
+    """A learner's own reservation; anyone else's is simply not found."""
+    reservation = (Reservation.objects.select_related("machine__lab", "machine__machine_type", "user")
+                   .filter(pk=reservation_id, user=user).first())
+    if reservation is None:
+        raise NotFound(_("Không tìm thấy lượt đặt máy."))
+    return reservation
+
+
+def cancel_reservation(reservation_id: int, user, *, now: datetime | None = None) -> Reservation:
+    now = now or timezone.now()
+    with transaction.atomic():
+        reservation = (Reservation.objects.select_for_update().select_related("machine__lab")
+                       .filter(pk=reservation_id, user=user).first())
+        if reservation is None:
+            raise NotFound(_("Không tìm thấy lượt đặt máy."))
+        if reservation.status == ReservationStatus.CANCELLED:
+            return reservation
+        if reservation.status != ReservationStatus.CONFIRMED or reservation.start <= now:
+            raise Conflict(_("Chỉ hủy được lượt đặt máy chưa bắt đầu."), code="reservation_started")
+        reservation.status = ReservationStatus.CANCELLED
+        reservation.cancelled_at = now
+        reservation.save(update_fields=["status", "cancelled_at", "updated_at"])
+        return reservation
+
+
+def rotate_ticket(reservation_id: int, user) -> Reservation:
+    from fablab_ops.booking.tickets import new_ticket_code
+
+    reservation = reservation_for(user, reservation_id)
+    reservation.ticket_code = new_ticket_code()
+    reservation.save(update_fields=["ticket_code", "updated_at"])
+    return reservation
+
+
+def reservations_of(user, *, upcoming: bool, now: datetime | None = None):
+    now = now or timezone.now()
+    reservations = Reservation.objects.filter(user=user).select_related("machine__lab", "machine__machine_type")
+    if upcoming:
+        return reservations.filter(end__gte=now).order_by("start")
+    return reservations.filter(end__lt=now).order_by("-start")
+
+
+# --- operations ----------------------------------------------------------
+
+def schedule_maintenance(machine: Machine, start: datetime, end: datetime, *, reason: str, by) -> MaintenanceWindow:
+    """Block a machine; the reservations it hits are flagged and their holders told."""
+    require_staff(by, machine.lab)
+    if end <= start:
+        raise DomainError(_("Giờ kết thúc phải sau giờ bắt đầu."), code="end_before_start")
+    with transaction.atomic():
+        window = MaintenanceWindow.objects.create(machine=machine, start=start, end=end, reason=reason,
+                                                  created_by=by)
+        hit = _overlapping(machine.reservations.filter(status=ReservationStatus.CONFIRMED), start, end)
+        for reservation in hit.select_related("user"):
+            reservation.maintenance_conflict = True
+            reservation.save(update_fields=["maintenance_conflict", "updated_at"])
+            notify(reservation.user, "reservation_maintenance",
+                   dedup_key=f"reservation-maintenance-{reservation.pk}-{window.pk}",
+                   context={"reservation": reservation, "window": window})
+        return window
+
+
+def release_no_shows(now: datetime | None = None) -> int:
+    """Reservations not checked in within the grace period are released as no-shows (Celery beat)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=settings.FABLAB["RESERVATION_GRACE_MINUTES"])
+    released = 0
+    late = Reservation.objects.filter(status=ReservationStatus.CONFIRMED, start__lte=cutoff,
+                                      checked_in_at__isnull=True)
+    for reservation_id in list(late.values_list("pk", flat=True)):
+        with transaction.atomic():
+            reservation = (Reservation.objects.select_for_update(of=("self",)).select_related("user", "machine")
+                           .get(pk=reservation_id))
+            if reservation.status != ReservationStatus.CONFIRMED or reservation.checked_in_at is not None:
+                continue
+            reservation.status = ReservationStatus.NO_SHOW
+            reservation.save(update_fields=["status", "updated_at"])
+            notify(reservation.user, "reservation_no_show", dedup_key=f"reservation-no-show-{reservation.pk}",
+                   context={"reservation": reservation,
+                            "penalty_until": no_show_penalty_until(reservation.user, now)})
+            released += 1
+    return released
+
+
+def complete_finished(now: datetime | None = None) -> list[int]:
+    """Checked-in reservations whose time is over become completed; returns their ids."""
+    now = now or timezone.now()
+    finished = list(Reservation.objects.filter(status=ReservationStatus.CHECKED_IN, end__lte=now)
+                    .values_list("pk", flat=True))
+    Reservation.objects.filter(pk__in=finished).update(status=ReservationStatus.COMPLETED, updated_at=now)
+    return finished
+
+
+# --- availability and the network search ---------------------------------
+
+@dataclass(frozen=True)
+class Slot:
+    machine: Machine
+    start: datetime
+    end: datetime
+
+
+def busy_intervals(machine: Machine, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    reservations = _overlapping(machine.reservations.filter(status__in=RESERVATION_BLOCKING), start, end)
+    windows = _overlapping(machine.maintenance_windows.all(), start, end)
+    return sorted([(r.start, r.end) for r in reservations] + [(w.start, w.end) for w in windows])
+
+
+def free_intervals(machine: Machine, day: date, now: datetime) -> list[tuple[datetime, datetime]]:
+    """The machine's free time on a local day: opening hours minus reservations and maintenance."""
+    free = []
+    for opens, closes in machine.lab.opening_intervals(day):
+        cursor = max(opens, _round_up(now))
+        for busy_start, busy_end in busy_intervals(machine, opens, closes):
+            if busy_start > cursor:
+                free.append((cursor, min(busy_start, closes)))
+            cursor = max(cursor, busy_end)
+        if cursor < closes:
+            free.append((cursor, closes))
+    return [(a, b) for a, b in free if b > a]
+
+
+def _round_up(moment: datetime) -> datetime:
+    step = SLOT_STEP.total_seconds()
+    seconds = moment.timestamp()
+    return datetime.fromtimestamp(-(-seconds // step) * step, tz=moment.tzinfo)
+
+
+def find_free_slots(user, machine_type: MachineType, minutes: int, *, now: datetime | None = None,
+                    per_machine: int = 2, limit: int = 20) -> list[Slot]:
+    """The earliest free slots of the wanted length on every such machine of the network, soonest first."""
+    now = now or timezone.now()
+    if not is_certified(user, machine_type):
+        raise Refused(_("Bạn cần tham gia buổi hướng dẫn sử dụng %(type)s trước khi đặt máy này.")
+                      % {"type": machine_type.name}, code="not_certified")
+    if not machine_type.min_reservation_minutes <= minutes <= machine_type.max_reservation_minutes:
+        raise Refused(_("Thời lượng phải từ %(low)d đến %(high)d phút.")
+                      % {"low": machine_type.min_reservation_minutes, "high": machine_type.max_reservation_minutes},
+                      code="too_long" if minutes > machine_type.max_reservation_minutes else "too_short")
+    length = timedelta(minutes=minutes)
+    horizon, _penalty = booking_horizon(user, machine_type, now)
+    machines = (Machine.objects.filter(machine_type=machine_type, status=MachineStatus.AVAILABLE,
+                                       lab__is_active=True)
+                .select_related("lab", "machine_type").prefetch_related("lab__opening_hours"))
+    slots = []
+    for machine in machines:
+        found = []
+        day = timezone.localdate(now)
+        while len(found) < per_machine and day <= timezone.localdate(now + horizon):
+            for start, end in free_intervals(machine, day, now):
+                while start + length <= end and len(found) < per_machine and start <= now + horizon:
+                    found.append(Slot(machine, start, start + length))
+                    start += length
+            day += timedelta(days=1)
+        slots.extend(found)
+    return sorted(slots, key=lambda slot: (slot.start, slot.machine.lab.short_name))[:limit]
+
+
+def lab_timeline(lab: Lab, day: date, *, by) -> list[dict]:
+    """A lab's day for its technicians: one row per machine with reservations and maintenance."""
+    require_staff(by, lab)
+    tz = timezone.get_default_timezone()
+    start = datetime.combine(day, datetime.min.time(), tz)
+    end = start + timedelta(days=1)
+    rows = []
+    for machine in lab.machines.exclude(status=MachineStatus.RETIRED).select_related("machine_type"):
+        rows.append({
+            "machine": machine,
+            "reservations": list(_overlapping(machine.reservations.exclude(status=ReservationStatus.CANCELLED),
+                                              start, end).select_related("user").order_by("start")),
+            "maintenance": list(_overlapping(machine.maintenance_windows.all(), start, end)),
+        })
+    return rows
+
+
+def upcoming_blocking(machine: Machine, now: datetime, within: timedelta):
+    """Reservations about to start on a machine, whose holders should hear of trouble before they travel."""
+    return (machine.reservations.filter(status=ReservationStatus.CONFIRMED, start__gte=now, start__lt=now + within)
+            .select_related("user"))
