@@ -29,5 +29,5 @@ def notify(user, kind: str, *, dedup_key: str, context: dict | None = None) -> t
     if created:
         from fablab_ops.accounts.tasks import send_notification
 
-        transaction.on_commit(lambda: send_notification.delay(notification.pk))
+        transaction.on_commit(lambda: send_notification.delay(notification.pk), robust=True)
     return notification, created

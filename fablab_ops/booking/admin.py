@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from fablab_ops.booking.models import Certification, CertificationEvent, Reservation
+from fablab_ops.booking.models import Certification, CertificationEvent, CheckInRecord, Reservation
 
 
 @admin.register(Reservation)
@@ -32,3 +32,19 @@ class CertificationAdmin(admin.ModelAdmin):
     raw_id_fields = ["user", "seat_booking"]
     readonly_fields = ["granted_by", "revoked_by"]
     inlines = [CertificationEventInline]
+
+
+@admin.register(CheckInRecord)
+class CheckInRecordAdmin(admin.ModelAdmin):
+    """What happened at the door, refused scans included, for coordinators to review."""
+
+    list_display = ["at", "lab", "outcome", "reason", "method", "by", "seat_booking", "reservation", "undone_at"]
+    list_filter = ["outcome", "reason", "method", "lab"]
+    search_fields = ["by__full_name", "seat_booking__learner__full_name", "reservation__user__full_name",
+                     "token_fingerprint"]
+    date_hierarchy = "at"
+    list_select_related = ["lab", "by"]
+    readonly_fields = [f.name for f in CheckInRecord._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

@@ -134,3 +134,43 @@ class CertificationEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_action_display()} {self.certification} {self.at:%d/%m/%Y}"
+
+
+class CheckInOutcome(models.TextChoices):
+    CHECKED_IN = "checked_in", _("Đã check-in")
+    ALREADY = "already_checked_in", _("Đã check-in trước đó")
+    REFUSED = "refused", _("Bị từ chối")
+
+
+class CheckInRecord(models.Model):
+    """Every scan or manual check-in at a door, accepted or not (what happened at the door).
+
+    A booking counts as attended once, however often it is scanned; the records
+    are the audit trail, refused scans included with their reason.
+    """
+
+    at = models.DateTimeField(_("lúc"), db_index=True)
+    lab = models.ForeignKey("machines.Lab", on_delete=models.PROTECT, related_name="check_ins")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                           verbose_name=_("người check-in"))
+    outcome = models.CharField(_("kết quả"), max_length=24, choices=CheckInOutcome.choices)
+    reason = models.CharField(_("lý do"), max_length=40, blank=True)
+    method = models.CharField(_("cách"), max_length=10, choices=[("qr", "QR"), ("manual", _("Thủ công"))])
+    seat_booking = models.ForeignKey("courses.SeatBooking", on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="check_in_records")
+    reservation = models.ForeignKey(Reservation, on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="check_in_records")
+    # A short hash of the scanned text, so a refused code can be recognised without storing it.
+    token_fingerprint = models.CharField(max_length=12, blank=True)
+    undone_at = models.DateTimeField(_("hoàn tác lúc"), null=True, blank=True)
+    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="+")
+
+    class Meta:
+        verbose_name = _("lượt check-in")
+        verbose_name_plural = _("lượt check-in")
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["lab", "-at"]), models.Index(fields=["outcome", "reason"])]
+
+    def __str__(self):
+        return f"{self.get_outcome_display()} {self.reason} {self.at:%d/%m/%Y %H:%M}"

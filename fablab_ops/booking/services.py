@@ -362,6 +362,44 @@ def complete_finished(now: datetime | None = None) -> list[int]:
     return finished
 
 
+def machine_command_for(reservation_id: int, action: str):
+    """Record the enable/disable command a reservation's check-in or end calls for."""
+    from fablab_ops.machines.commands import new_command
+
+    reservation = Reservation.objects.select_related("machine__lab", "user").get(pk=reservation_id)
+    return new_command(reservation.machine, action, reservation=reservation,
+                       user_display=reservation.user.full_name,
+                       until=reservation.end if action == "enable" else None)
+
+
+def switch_off(reservation_id: int, *, by, now: datetime | None = None) -> Reservation:
+    """A technician ends a checked-in reservation early and switches the machine off."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        reservation = (Reservation.objects.select_for_update(of=("self",)).select_related("machine__lab")
+                       .filter(pk=reservation_id).first())
+        if reservation is None:
+            raise NotFound(_("Không tìm thấy lượt đặt máy."))
+        require_staff(by, reservation.machine.lab)
+        if reservation.status != ReservationStatus.CHECKED_IN:
+            raise Conflict(_("Lượt đặt máy này không đang sử dụng máy."), code="not_in_use")
+        reservation.status = ReservationStatus.COMPLETED
+        reservation.end = max(now, reservation.start + timedelta(minutes=1))
+        reservation.save(update_fields=["status", "end", "updated_at"])
+        queue_machine_command(reservation.pk, "disable")
+        return reservation
+
+
+def queue_machine_command(reservation_id: int, action: str) -> None:
+    """After commit: record the command and hand it to a worker to publish."""
+    from fablab_ops.booking.tasks import publish_machine_command
+
+    def send():
+        publish_machine_command.delay(machine_command_for(reservation_id, action).pk)
+
+    transaction.on_commit(send, robust=True)
+
+
 # --- availability and the network search ---------------------------------
 
 @dataclass(frozen=True)

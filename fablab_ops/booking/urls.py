@@ -13,5 +13,6 @@ urlpatterns = [
     path("reserve/", views.reserve_slot, name="reserve_slot"),
     path("machines/<slug:lab>/<slug:machine>/", views.machine_detail, name="machine_detail"),
     path("labs/<slug:lab>/day/", views.lab_day, name="lab_day"),
+    path("labs/<slug:lab>/scanner/", views.scanner, name="scanner"),
     path("certifications/", views.certifications, name="certifications"),
 ]

@@ -1,6 +1,7 @@
 from datetime import datetime, timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -13,8 +14,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from fablab_ops import calendars
 from fablab_ops.accounts.models import User
-from fablab_ops.booking import services, tickets
-from fablab_ops.booking.models import Certification, ReservationStatus
+from fablab_ops.booking import checkin, services, tickets
+from fablab_ops.booking.models import Certification, CheckInOutcome, CheckInRecord, ReservationStatus
 from fablab_ops.errors import DomainError
 from fablab_ops.machines.models import Lab, MachineType
 
@@ -221,4 +222,38 @@ def certifications(request):
     return render(request, "booking/certifications.html", {
         "mine": request.user.certifications.select_related("machine_type"), "form": form, "is_staff": is_staff,
         "listed": listed, "query": query,
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def scanner(request, lab: str):
+    """The door: scan tickets (camera or hardware scanner), see today's list, check in by hand."""
+    found = get_object_or_404(Lab, slug=lab)
+    query = request.GET.get("q", "")
+    try:
+        if request.method == "POST":
+            if "undo" in request.POST:
+                checkin.undo_check_in(int(request.POST["undo"]), by=request.user)
+                messages.success(request, _("Đã hoàn tác check-in."))
+            else:
+                result = checkin.check_in_manually(request.POST.get("kind", ""), int(request.POST.get("id", 0)),
+                                                   lab=found, by=request.user)
+                level = messages.SUCCESS if result.accepted else messages.WARNING
+                messages.add_message(request, level, f"{result.person}: {result.message}")
+            return redirect(f"{request.path}?q={query}")
+        listing = checkin.search_today(found, query, by=request.user)
+    except DomainError as error:
+        if error.status == 403:
+            raise PermissionDenied(error.message) from error
+        messages.error(request, error.message)
+        return redirect(request.path)
+    recent = (CheckInRecord.objects.filter(lab=found, by=request.user, outcome=CheckInOutcome.CHECKED_IN,
+                                           undone_at__isnull=True,
+                                           at__gte=timezone.now() - timedelta(
+                                               minutes=settings.FABLAB["CHECKIN_UNDO_MINUTES"]))
+              .select_related("seat_booking__learner", "reservation__user"))
+    return render(request, "booking/scanner.html", {
+        "lab": found, "listing": listing, "query": query, "recent": recent,
+        "inside": sum(1 for row in listing["seats"] + listing["reservations"] if row.checked_in_at),
     })

@@ -3,6 +3,7 @@ from django.contrib import admin
 from fablab_ops.machines.models import (
     Lab,
     Machine,
+    MachineCommand,
     MachineType,
     MaintenanceWindow,
     OpeningHours,
@@ -65,3 +66,15 @@ class UsageSessionAdmin(admin.ModelAdmin):
     date_hierarchy = "start"
     raw_id_fields = ["user", "reservation"]
     list_select_related = ["machine__lab", "user"]
+
+
+@admin.register(MachineCommand)
+class MachineCommandAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "machine", "action", "user_display", "until", "published_at", "acked_at", "ack_ok",
+                    "error"]
+    list_filter = ["action", "machine__lab", "ack_ok"]
+    search_fields = ["command_id", "machine__name", "user_display"]
+    readonly_fields = [f.name for f in MachineCommand._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

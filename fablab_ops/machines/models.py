@@ -218,3 +218,32 @@ class UsageSession(models.Model):
     def hours(self) -> float:
         end = self.end or timezone.now()
         return (end - self.start).total_seconds() / 3600
+
+
+class MachineCommand(models.Model):
+    """An enable/disable command sent to a machine over MQTT, and the device's answer."""
+
+    class Action(models.TextChoices):
+        ENABLE = "enable", _("Bật")
+        DISABLE = "disable", _("Tắt")
+
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="commands")
+    reservation = models.ForeignKey("booking.Reservation", on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="machine_commands")
+    command_id = models.CharField(max_length=40, unique=True)
+    action = models.CharField(_("lệnh"), max_length=10, choices=Action.choices)
+    user_display = models.CharField(_("người dùng"), max_length=150, blank=True)
+    until = models.DateTimeField(_("đến"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(_("đã gửi lúc"), null=True, blank=True)
+    acked_at = models.DateTimeField(_("thiết bị xác nhận lúc"), null=True, blank=True)
+    ack_ok = models.BooleanField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("lệnh điều khiển máy")
+        verbose_name_plural = _("lệnh điều khiển máy")
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.action} {self.machine} ({self.command_id})"

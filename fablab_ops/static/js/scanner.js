@@ -29,7 +29,7 @@
 
   function show(verdict) {
     result.hidden = false;
-    result.className = "scan-result " + (verdict.ok ? "ok" : "refused");
+    result.className = "scan-result " + verdict.tone;
     result.querySelector(".scan-title").textContent = verdict.title;
     result.querySelector(".scan-person").textContent = verdict.person || "";
     result.querySelector(".scan-what").textContent = verdict.what || "";
@@ -54,17 +54,18 @@
         body: JSON.stringify({ token: token, lab: lab }),
       });
       const body = await response.json().catch(() => ({}));
+      const tone = { checked_in: "ok", already_checked_in: "warn" }[body.outcome] || "refused";
       show({
-        ok: response.ok && body.outcome === "checked_in",
+        tone: tone,
         outcome: body.outcome || body.code,
         title: body.title || body.message || root.dataset.errorText,
         person: body.person,
         what: body.what,
-        message: body.outcome === "checked_in" ? "" : body.message,
+        message: tone === "ok" ? "" : body.message,
       });
       if (response.ok) document.dispatchEvent(new CustomEvent("checkin:done", { detail: body }));
     } catch (error) {
-      show({ ok: false, title: root.dataset.errorText, message: String(error) });
+      show({ tone: "refused", title: root.dataset.errorText, message: String(error) });
     } finally {
       busy = false;
       input.value = "";
@@ -125,7 +126,7 @@
   if (cameraButton) {
     cameraButton.addEventListener("click", function () {
       startCamera().catch(function (error) {
-        show({ ok: false, title: root.dataset.cameraErrorText, message: String(error) });
+        show({ tone: "refused", title: root.dataset.cameraErrorText, message: String(error) });
       });
     });
   }

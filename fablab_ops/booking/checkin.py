@@ -1,0 +1,255 @@
+"""Check-in at the door, for seat bookings and machine reservations alike.
+
+One function decides, inside a transaction holding the booking's row lock, so two
+doors scanning the same ticket at the same moment check it in once: the second
+sees "already checked in at HH:MM". Every attempt is recorded, refusals with their
+reason, so a coordinator can see what happened at the door.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.formats import time_format
+from django.utils.translation import gettext as _
+
+from fablab_ops.booking import tickets
+from fablab_ops.booking.models import CheckInOutcome, CheckInRecord, Reservation, ReservationStatus
+from fablab_ops.booking.services import (
+    certify_from_attendance,
+    queue_machine_command,
+    require_staff,
+    revoke_certification_from_attendance,
+)
+from fablab_ops.courses.models import SeatBooking, SeatStatus, SessionStatus
+from fablab_ops.errors import Conflict, NotFound
+from fablab_ops.machines.models import Lab
+
+REFUSAL_MESSAGES = {
+    "invalid_token": "Mã QR không hợp lệ (bị sửa hoặc giả mạo).",
+    "unknown_token": "Không tìm thấy vé với mã này (vé có thể đã được cấp lại).",
+    "cancelled": "Lượt đăng ký này đã bị hủy.",
+    "session_cancelled": "Buổi học này đã bị hủy.",
+    "waitlisted": "Học viên đang trong danh sách chờ, chưa có chỗ.",
+    "no_show": "Lượt đặt máy đã bị hủy vì không đến đúng giờ.",
+    "wrong_lab": "Vé này dành cho phòng lab khác.",
+    "too_early": "Chưa đến giờ check-in.",
+    "too_late": "Buổi học hoặc lượt đặt máy đã kết thúc.",
+}
+
+
+@dataclass(frozen=True)
+class CheckInResult:
+    outcome: str
+    reason: str
+    message: str
+    person: str
+    what: str
+    checked_in_at: datetime | None
+    record_id: int
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome == CheckInOutcome.CHECKED_IN
+
+
+def _window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    return start - timedelta(minutes=settings.FABLAB["CHECKIN_OPENS_MINUTES_BEFORE"]), end
+
+
+def _describe(booking) -> tuple[str, str, Lab | None]:
+    """Who, what (for the door's screen) and where a booking belongs."""
+    local = timezone.localtime
+    if isinstance(booking, SeatBooking):
+        session = booking.session
+        what = f"{session.course.title} · {local(session.start):%H:%M}–{local(session.end):%H:%M}"
+        return booking.learner.full_name, what, session.lab
+    what = f"{booking.machine.name} · {local(booking.start):%H:%M}–{local(booking.end):%H:%M}"
+    return booking.user.full_name, what, booking.machine.lab
+
+
+def _refusal(booking, lab: Lab, now: datetime) -> str:
+    """The reason to refuse this booking at this door now, or "" to accept it."""
+    if isinstance(booking, SeatBooking):
+        session = booking.session
+        if session.status == SessionStatus.CANCELLED:
+            return "session_cancelled"
+        if booking.status == SeatStatus.CANCELLED:
+            return "cancelled"
+        if booking.status == SeatStatus.WAITLISTED:
+            return "waitlisted"
+        start, end, booking_lab = session.start, session.end, session.lab
+    else:
+        if booking.status == ReservationStatus.CANCELLED:
+            return "cancelled"
+        if booking.status == ReservationStatus.NO_SHOW:
+            return "no_show"
+        start, end, booking_lab = booking.start, booking.end, booking.machine.lab
+    if booking_lab is None or booking_lab.pk != lab.pk:
+        return "wrong_lab"
+    opens, closes = _window(start, end)
+    if now < opens:
+        return "too_early"
+    if now > closes:
+        return "too_late"
+    return ""
+
+
+def _lock(kind: str, code: str):
+    if kind == tickets.SEAT:
+        return (SeatBooking.objects.select_for_update(of=("self",))
+                .select_related("session__course", "session__lab", "learner").filter(ticket_code=code).first())
+    return (Reservation.objects.select_for_update(of=("self",))
+            .select_related("machine__lab", "user").filter(ticket_code=code).first())
+
+
+def _record(*, lab, by, now, outcome, reason="", method, booking=None, token="") -> CheckInRecord:
+    return CheckInRecord.objects.create(
+        at=now, lab=lab, by=by, outcome=outcome, reason=reason, method=method,
+        seat_booking=booking if isinstance(booking, SeatBooking) else None,
+        reservation=booking if isinstance(booking, Reservation) else None,
+        token_fingerprint=tickets.fingerprint(token) if token else "",
+    )
+
+
+def _admit(booking, by, now) -> None:
+    booking.checked_in_at = now
+    booking.checked_in_by = by
+    if isinstance(booking, SeatBooking):
+        booking.status = SeatStatus.ATTENDED
+        booking.save(update_fields=["status", "checked_in_at", "checked_in_by", "updated_at"])
+        if booking.session.course.certifies_id:
+            certify_from_attendance(booking, by)
+    else:
+        booking.status = ReservationStatus.CHECKED_IN
+        booking.save(update_fields=["status", "checked_in_at", "checked_in_by", "updated_at"])
+        queue_machine_command(booking.pk, "enable")
+
+
+def _decide(booking, *, lab, by, now, method, token="") -> CheckInResult:
+    person, what, _lab = _describe(booking)
+    if booking.checked_in_at is not None:
+        record = _record(lab=lab, by=by, now=now, outcome=CheckInOutcome.ALREADY, method=method,
+                         booking=booking, token=token)
+        message = _("Đã check-in lúc %(time)s") % {"time": time_format(timezone.localtime(booking.checked_in_at),
+                                                                       "H:i")}
+        return CheckInResult(CheckInOutcome.ALREADY, "already_checked_in", message, person, what,
+                             booking.checked_in_at, record.pk)
+    reason = _refusal(booking, lab, now)
+    if reason:
+        record = _record(lab=lab, by=by, now=now, outcome=CheckInOutcome.REFUSED, reason=reason, method=method,
+                         booking=booking, token=token)
+        return CheckInResult(CheckInOutcome.REFUSED, reason, _(REFUSAL_MESSAGES[reason]), person, what, None,
+                             record.pk)
+    _admit(booking, by, now)
+    record = _record(lab=lab, by=by, now=now, outcome=CheckInOutcome.CHECKED_IN, method=method, booking=booking,
+                     token=token)
+    return CheckInResult(CheckInOutcome.CHECKED_IN, "", _("Check-in thành công"), person, what, now, record.pk)
+
+
+def check_in_token(token: str, *, lab: Lab, by, now: datetime | None = None) -> CheckInResult:
+    """Check in whoever holds this QR ticket at `lab`'s door, scanned by `by`."""
+    require_staff(by, lab)
+    now = now or timezone.now()
+    with transaction.atomic():
+        try:
+            kind, code = tickets.verify(token)
+        except tickets.InvalidTicket:
+            return _refused_unknown(lab, by, now, token, "invalid_token")
+        booking = _lock(kind, code)
+        if booking is None:
+            return _refused_unknown(lab, by, now, token, "unknown_token")
+        return _decide(booking, lab=lab, by=by, now=now, method="qr", token=token)
+
+
+def _refused_unknown(lab, by, now, token, reason) -> CheckInResult:
+    record = _record(lab=lab, by=by, now=now, outcome=CheckInOutcome.REFUSED, reason=reason, method="qr",
+                     token=token)
+    return CheckInResult(CheckInOutcome.REFUSED, reason, _(REFUSAL_MESSAGES[reason]), "", "", None, record.pk)
+
+
+def check_in_manually(kind: str, booking_id: int, *, lab: Lab, by, now: datetime | None = None) -> CheckInResult:
+    """For people without their phone: the technician picks them from today's list."""
+    require_staff(by, lab)
+    now = now or timezone.now()
+    model = SeatBooking if kind == "seat" else Reservation
+    with transaction.atomic():
+        booking = model.objects.select_for_update(of=("self",)).filter(pk=booking_id).first()
+        if booking is None:
+            raise NotFound(_("Không tìm thấy lượt đăng ký."))
+        return _decide(booking, lab=lab, by=by, now=now, method="manual")
+
+
+def undo_check_in(record_id: int, *, by, now: datetime | None = None) -> CheckInRecord:
+    """Take back a check-in made by mistake, within a few minutes of it."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        record = (CheckInRecord.objects.select_for_update().select_related("lab")
+                  .filter(pk=record_id, outcome=CheckInOutcome.CHECKED_IN).first())
+        if record is None:
+            raise NotFound(_("Không tìm thấy lượt check-in."))
+        require_staff(by, record.lab)
+        if record.undone_at is not None:
+            raise Conflict(_("Lượt check-in này đã được hoàn tác."), code="already_undone")
+        if now - record.at > timedelta(minutes=settings.FABLAB["CHECKIN_UNDO_MINUTES"]):
+            raise Conflict(_("Đã quá thời gian cho phép hoàn tác."), code="undo_window_passed")
+        booking = record.seat_booking or record.reservation
+        booking = type(booking).objects.select_for_update().get(pk=booking.pk)
+        booking.checked_in_at = None
+        booking.checked_in_by = None
+        if isinstance(booking, SeatBooking):
+            booking.status = SeatStatus.CONFIRMED
+            revoke_certification_from_attendance(booking, by)
+        else:
+            booking.status = ReservationStatus.CONFIRMED
+            queue_machine_command(booking.pk, "disable")
+        booking.save(update_fields=["status", "checked_in_at", "checked_in_by", "updated_at"])
+        record.undone_at = now
+        record.undone_by = by
+        record.save(update_fields=["undone_at", "undone_by"])
+        return record
+
+
+def lab_day(lab: Lab, day, *, by) -> dict:
+    """The door's list for a day: seat bookings and reservations at the lab, who is in."""
+    require_staff(by, lab)
+    tz = timezone.get_default_timezone()
+    start = datetime.combine(day, datetime.min.time(), tz)
+    end = start + timedelta(days=1)
+    seats = (SeatBooking.objects.filter(session__lab=lab, session__start__lt=end, session__end__gt=start)
+             .exclude(status__in=[SeatStatus.CANCELLED, SeatStatus.WAITLISTED])
+             .select_related("learner", "session__course").order_by("session__start", "learner__full_name"))
+    reservations = (Reservation.objects.filter(machine__lab=lab, start__lt=end, end__gt=start)
+                    .exclude(status=ReservationStatus.CANCELLED)
+                    .select_related("user", "machine").order_by("start"))
+    return {"seats": list(seats), "reservations": list(reservations)}
+
+
+def search_today(lab: Lab, query: str, *, by, now: datetime | None = None) -> dict:
+    """Find today's bookings at a lab by name or phone, for manual check-in."""
+    day = timezone.localdate(now or timezone.now())
+    listing = lab_day(lab, day, by=by)
+    query = query.strip().casefold()
+    if not query:
+        return listing
+
+    def matches(user) -> bool:
+        return query in user.full_name.casefold() or query in user.phone.replace(" ", "")
+
+    return {"seats": [s for s in listing["seats"] if matches(s.learner)],
+            "reservations": [r for r in listing["reservations"] if matches(r.user)]}
+
+
+def refused_scans(*, by, lab: Lab | None = None, since: datetime | None = None):
+    records = CheckInRecord.objects.filter(outcome=CheckInOutcome.REFUSED).select_related("lab", "by")
+    if lab is not None:
+        require_staff(by, lab)
+        records = records.filter(lab=lab)
+    elif not by.is_coordinator:
+        records = records.filter(lab__in=by.staffed_labs.all())
+    if since is not None:
+        records = records.filter(at__gte=since)
+    return records
+
