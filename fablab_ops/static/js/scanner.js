@@ -38,11 +38,11 @@
     result.focus();
   }
 
-  async function submitToken(token) {
+  async function submitToken(token, fromCamera) {
     token = (token || "").trim();
     if (!token || busy) return;
     const now = Date.now();
-    if (token === lastToken && now - lastAt < REPEAT_MS) return;
+    if (fromCamera && token === lastToken && now - lastAt < REPEAT_MS) return;
     lastToken = token;
     lastAt = now;
     busy = true;
@@ -61,9 +61,9 @@
         title: body.title || body.message || root.dataset.errorText,
         person: body.person,
         what: body.what,
-        message: tone === "ok" ? "" : body.message,
+        message: tone === "ok" || body.message === body.title ? "" : body.message,
       });
-      if (response.ok) document.dispatchEvent(new CustomEvent("checkin:done", { detail: body }));
+      if (response.ok) refreshDoorList();
     } catch (error) {
       show({ tone: "refused", title: root.dataset.errorText, message: String(error) });
     } finally {
@@ -71,6 +71,15 @@
       input.value = "";
       input.focus();
     }
+  }
+
+  // Who is in: re-read today's list from the page itself after every accepted scan.
+  async function refreshDoorList() {
+    const section = document.getElementById("door-section");
+    if (!section) return;
+    const page = await fetch(window.location.pathname, { credentials: "same-origin" });
+    const fresh = new DOMParser().parseFromString(await page.text(), "text/html").getElementById("door-section");
+    if (fresh) section.replaceWith(fresh);
   }
 
   form.addEventListener("submit", function (event) {
@@ -116,7 +125,7 @@
     async function tick() {
       if (video.readyState >= 2 && !busy) {
         const token = await detect(video).catch(() => null);
-        if (token) await submitToken(token);
+        if (token) await submitToken(token, true);
       }
       requestAnimationFrame(tick);
     }

@@ -1,0 +1,84 @@
+"""In a real Chromium: a learner books a seat and opens the ticket; the technician's scanner
+page is given that code and shows green, then "already checked in" on a second scan."""
+
+import os
+import shutil
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests import factories
+from tests.conftest import service_missing
+from tests.factories import TEST_PASSWORD
+
+CHROMIUM = "/usr/bin/chromium"
+# Playwright's sync API runs an event loop in this thread; the live server's ORM calls are in another.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM):
+        service_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync",
+        ])
+        yield browser
+        browser.close()
+
+
+def log_in(page, base_url, user):
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_username", user.email)
+    page.fill("#id_password", TEST_PASSWORD)
+    page.click("form button[type=submit]:not(.link)")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_learner_books_and_technician_scans_the_ticket_green_then_already_checked_in(browser, live_server):
+    lab = factories.LabFactory(slug="biic", short_name="BIIC")
+    start = timezone.now() + timedelta(minutes=10)
+    session = factories.SessionFactory(course=factories.CourseFactory(lab=lab, title_vi="Lập trình Arduino ứng dụng"),
+                                       start=start, end=start + timedelta(hours=3))
+    learner = factories.LearnerFactory(full_name="Phạm Thị Hồng Nhung")
+    technician = factories.TechnicianFactory(labs=[lab])
+
+    learner_page = browser.new_context(locale="vi-VN").new_page()
+    log_in(learner_page, live_server.url, learner)
+    learner_page.goto(f"{live_server.url}/courses/sessions/{session.pk}/")
+    learner_page.click("text=Đăng ký chỗ")
+    learner_page.wait_for_selector(".qr svg")
+    token = learner_page.get_attribute("#ticket-token", "data-token")
+    assert token
+
+    door = browser.new_context(locale="vi-VN").new_page()
+    log_in(door, live_server.url, technician)
+    door.goto(f"{live_server.url}/booking/labs/{lab.slug}/scanner/")
+    # A USB scanner types the code and presses Enter into the focused field.
+    door.keyboard.type(token)
+    door.keyboard.press("Enter")
+    result = door.wait_for_selector("#scan-result.ok")
+    assert "Phạm Thị Hồng Nhung" in result.inner_text()
+    assert "Check-in thành công" in result.inner_text()
+    door.wait_for_selector("#door-section >> text=1 người đã vào")
+
+    door.fill("#scan-token", token)
+    door.press("#scan-token", "Enter")
+    again = door.wait_for_selector("#scan-result.warn")
+    assert "Đã check-in lúc" in again.inner_text()
+    door.screenshot(path=str(live_server_artifacts() / "scanner.png"), full_page=True)
+
+
+def live_server_artifacts():
+    from pathlib import Path
+
+    folder = Path(os.environ.get("TEST_ARTIFACTS", "test-results"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
