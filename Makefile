@@ -26,7 +26,9 @@ run: messages
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving the demo at http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, API docs: http://$(HOST):$(PORT)/api/docs)"
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	@trap 'kill 0' INT TERM EXIT; \
+	$(BIN)/python manage.py run_demo_machines & \
+	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
 
 lint: install
 	$(BIN)/ruff check .

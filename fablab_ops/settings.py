@@ -195,6 +195,9 @@ CELERY_BEAT_SCHEDULE = {
     "release-reservation-no-shows": {
         "task": "fablab_ops.booking.tasks.release_reservation_no_shows", "schedule": 60.0,
     },
+    "mark-silent-machines-offline": {
+        "task": "fablab_ops.machines.tasks.mark_silent_machines_offline", "schedule": 30.0,
+    },
     "finish-reservations": {"task": "fablab_ops.booking.tasks.finish_reservations", "schedule": 60.0},
     "lapse-unused-certifications": {
         "task": "fablab_ops.booking.tasks.lapse_unused_certifications", "schedule": 86400.0,

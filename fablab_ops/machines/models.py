@@ -247,3 +247,157 @@ class MachineCommand(models.Model):
 
     def __str__(self):
         return f"{self.action} {self.machine} ({self.command_id})"
+
+
+class MachineCredential(models.Model):
+    """A machine's own MQTT login. Only the hash is kept, in Mosquitto's password-file format."""
+
+    machine = models.OneToOneField(Machine, on_delete=models.CASCADE, related_name="credential")
+    username = models.CharField(max_length=100, unique=True)
+    password_hash = models.CharField(max_length=200)
+    rotated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("tài khoản MQTT của máy")
+        verbose_name_plural = _("tài khoản MQTT của máy")
+
+    def __str__(self):
+        return self.username
+
+
+class TelemetryMessage(models.Model):
+    """One state report of a machine, stored once whatever the redeliveries (machine, boot, seq)."""
+
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="telemetry")
+    boot = models.CharField(max_length=64)
+    seq = models.BigIntegerField()
+    # The time the message is placed at: the device's own clock, unless that is far off.
+    at = models.DateTimeField()
+    device_ts = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField()
+    clock_skewed = models.BooleanField(default=False)
+    state = models.CharField(max_length=10)
+    power_w = models.FloatField(null=True, blank=True)
+    job = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("bản tin trạng thái")
+        verbose_name_plural = _("bản tin trạng thái")
+        ordering = ["-at"]
+        constraints = [
+            models.UniqueConstraint(fields=["machine", "boot", "seq"], name="telemetry_once_per_boot_seq"),
+        ]
+        indexes = [models.Index(fields=["machine", "at"])]
+
+    def __str__(self):
+        return f"{self.machine_id} {self.boot}/{self.seq} {self.state}"
+
+
+class MachineLiveStatus(models.Model):
+    """What a machine is doing now, as its telemetry and retained status say."""
+
+    machine = models.OneToOneField(Machine, on_delete=models.CASCADE, related_name="live")
+    online = models.BooleanField(_("trực tuyến"), default=False)
+    state = models.CharField(_("trạng thái máy"), max_length=10, blank=True)
+    power_w = models.FloatField(null=True, blank=True)
+    job = models.CharField(max_length=200, blank=True)
+    last_seen_at = models.DateTimeField(_("lần cuối"), null=True, blank=True)
+    last_state_at = models.DateTimeField(null=True, blank=True)
+    boot = models.CharField(max_length=64, blank=True)
+    last_seq = models.BigIntegerField(default=0)
+    messages = models.PositiveBigIntegerField(default=0)
+    gaps = models.PositiveBigIntegerField(_("bản tin bị mất"), default=0)
+    clock_skews = models.PositiveBigIntegerField(_("lệch đồng hồ"), default=0)
+    restarts = models.PositiveIntegerField(default=0)
+    maintenance_due = models.BooleanField(_("đến hạn bảo trì"), default=False)
+
+    class Meta:
+        verbose_name = _("trạng thái trực tiếp")
+        verbose_name_plural = _("trạng thái trực tiếp")
+
+    def __str__(self):
+        return f"{self.machine} {'online' if self.online else 'offline'} {self.state}"
+
+
+class MachineUsageDay(models.Model):
+    """Running time of a machine on one local day: the roll-up reports read instead of raw telemetry."""
+
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="usage_days")
+    day = models.DateField()
+    running_seconds = models.FloatField(default=0)
+    energy_wh = models.FloatField(default=0)
+
+    class Meta:
+        verbose_name = _("giờ sử dụng theo ngày")
+        verbose_name_plural = _("giờ sử dụng theo ngày")
+        constraints = [models.UniqueConstraint(fields=["machine", "day"], name="usage_day_unique")]
+        indexes = [models.Index(fields=["day"])]
+
+    def __str__(self):
+        return f"{self.machine_id} {self.day} {self.running_seconds / 3600:.2f} h"
+
+
+class QuarantinedMessage(models.Model):
+    """An MQTT message the ingest refused, kept for a technician to inspect."""
+
+    received_at = models.DateTimeField(db_index=True)
+    topic = models.CharField(max_length=300)
+    payload = models.TextField(blank=True)
+    payload_size = models.PositiveIntegerField()
+    reason = models.CharField(max_length=40, db_index=True)
+    detail = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("bản tin bị từ chối")
+        verbose_name_plural = _("bản tin bị từ chối")
+        ordering = ["-received_at"]
+
+    def __str__(self):
+        return f"{self.reason} {self.topic}"
+
+
+class MaintenanceLog(models.Model):
+    """Maintenance done on a machine; it resets the running-hours counter."""
+
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="maintenance_logs")
+    done_at = models.DateTimeField(_("thực hiện lúc"))
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                           related_name="+")
+    note = models.CharField(_("ghi chú"), max_length=300)
+    running_hours = models.FloatField(_("giờ chạy trước bảo trì"), default=0)
+
+    class Meta:
+        verbose_name = _("nhật ký bảo trì")
+        verbose_name_plural = _("nhật ký bảo trì")
+        ordering = ["-done_at"]
+
+    def __str__(self):
+        return f"{self.machine} {self.done_at:%d/%m/%Y}"
+
+
+class AlertKind(models.TextChoices):
+    UNAUTHORISED_USE = "unauthorised_use", _("Máy chạy khi không có người check-in")
+    ERROR = "error", _("Máy báo lỗi")
+    OFFLINE = "offline", _("Máy mất kết nối")
+    MAINTENANCE_DUE = "maintenance_due", _("Đến hạn bảo trì")
+
+
+class MachineAlert(models.Model):
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(_("loại cảnh báo"), max_length=20, choices=AlertKind.choices)
+    raised_at = models.DateTimeField(_("lúc"))
+    detail = models.CharField(_("chi tiết"), max_length=300, blank=True)
+    resolved_at = models.DateTimeField(_("đã xử lý lúc"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("cảnh báo máy")
+        verbose_name_plural = _("cảnh báo máy")
+        ordering = ["-raised_at"]
+        constraints = [
+            # One open alert of a kind per machine: repeated reports do not pile up.
+            models.UniqueConstraint(fields=["machine", "kind"], condition=Q(resolved_at__isnull=True),
+                                    name="machine_alert_one_open_per_kind"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} — {self.machine}"

@@ -1,0 +1,165 @@
+"""The MQTT ingest process: receive telemetry, store it in batches, acknowledge after commit.
+
+paho's network loop only puts messages on a queue (`on_message` never waits for the
+database); a writer thread takes batches off it, applies them in one transaction,
+and only then acknowledges each message (`manual_ack`). With a persistent session
+(`clean_start` false, a stable client id) the broker keeps what was not yet
+acknowledged across a crash and redelivers it; storing is idempotent, so nothing
+is lost and nothing doubled. On MQTT 5 the subscription is shared
+(`$share/ingest/...`) so several ingest processes split the stream.
+"""
+
+import logging
+import queue
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from django.db import close_old_connections
+from django.utils import timezone
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from fablab_ops.machines.commands import broker_settings
+from fablab_ops.machines.ingest import Incoming, MachineDirectory, apply_batch
+
+log = logging.getLogger(__name__)
+TOPICS = ("fablab/+/+/state", "fablab/+/+/status", "fablab/+/+/ack")
+SHARE_GROUP = "ingest"
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+@dataclass
+class Received:
+    mid: int
+    qos: int
+    message: Incoming
+
+
+class Ingest:
+    def __init__(self, *, url: str, client_id: str | None = None, protocol: str = "5", batch_size: int = 500,
+                 batch_wait: float = 0.2):
+        self.broker = broker_settings(url)
+        self.protocol = mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311
+        self.client_id = client_id or f"fablab-ingest-{socket.gethostname()}"
+        self.batch_size = batch_size
+        self.batch_wait = batch_wait
+        self.inbox: queue.Queue[Received] = queue.Queue(maxsize=50_000)
+        self.stopping = threading.Event()
+        self.connected = threading.Event()
+        self.directory = MachineDirectory()
+        self.stats = {"stored": 0, "duplicates": 0, "rejected": 0, "gaps": 0}
+        kwargs = {"clean_session": False} if self.protocol == mqtt.MQTTv311 else {}
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                                  protocol=self.protocol, manual_ack=True, **kwargs)
+        if self.broker["username"]:
+            self.client.username_pw_set(self.broker["username"], self.broker["password"])
+        if self.broker["tls"]:
+            self.client.tls_set()
+        self.client.reconnect_delay_set(min_delay=1, max_delay=60)
+        self.client.max_inflight_messages_set(1000)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    def topics(self) -> list[str]:
+        if self.protocol == mqtt.MQTTv5:
+            return [f"$share/{SHARE_GROUP}/{topic}" for topic in TOPICS]
+        return list(TOPICS)
+
+    # paho callbacks: network thread, never the database
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            log.error("broker refused the ingest: %s", reason_code)
+            return
+        # Subscriptions are renewed on every connect, whatever the broker kept.
+        client.subscribe([(topic, 1) for topic in self.topics()])
+        self.connected.set()
+        log.info("ingest %s connected (session present: %s)", self.client_id, flags.session_present)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        self.connected.clear()
+        if not self.stopping.is_set():
+            log.warning("ingest disconnected (%s); reconnecting", reason_code)
+
+    def _on_message(self, client, userdata, message):
+        if self.stopping.is_set():
+            return  # not acknowledged: the broker keeps it for our next session
+        self.inbox.put(Received(message.mid, message.qos,
+                                Incoming(message.topic, message.payload, timezone.now())))
+
+    # writer thread
+
+    def _take_batch(self) -> list[Received]:
+        batch = []
+        try:
+            batch.append(self.inbox.get(timeout=self.batch_wait))
+        except queue.Empty:
+            return batch
+        deadline = time.monotonic() + self.batch_wait
+        while len(batch) < self.batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(self.inbox.get(timeout=remaining))
+            except queue.Empty:
+                break
+        return batch
+
+    def _write(self, batch: list[Received]) -> None:
+        while True:
+            try:
+                close_old_connections()
+                result = apply_batch([item.message for item in batch], self.directory)
+                break
+            except Exception:
+                # The database is unreachable or failed: keep the batch unacknowledged and retry;
+                # the broker redelivers anything we never acknowledge.
+                log.exception("could not store a batch of %d messages; retrying", len(batch))
+                if self.stopping.wait(2):
+                    return
+        self.stats["stored"] += result.stored
+        self.stats["duplicates"] += result.duplicates
+        self.stats["rejected"] += sum(result.rejected.values())
+        self.stats["gaps"] += result.gaps
+        for item in batch:
+            if item.qos > 0:
+                self.client.ack(item.mid, item.qos)
+
+    def _writer(self) -> None:
+        while not (self.stopping.is_set() and self.inbox.empty()):
+            batch = self._take_batch()
+            if batch:
+                self._write(batch)
+
+    def run(self, *, install_signals: bool = True) -> None:
+        if install_signals:
+            signal.signal(signal.SIGTERM, lambda *_: self.stop())
+            signal.signal(signal.SIGINT, lambda *_: self.stop())
+        properties = None
+        connect_kwargs = {}
+        if self.protocol == mqtt.MQTTv5:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = SESSION_EXPIRY_S
+            connect_kwargs = {"clean_start": False, "properties": properties}
+        self.client.connect_async(self.broker["host"], self.broker["port"], keepalive=30, **connect_kwargs)
+        self.client.loop_start()
+        writer = threading.Thread(target=self._writer, name="ingest-writer", daemon=True)
+        writer.start()
+        try:
+            while not self.stopping.wait(30):
+                log.info("ingest %s: %s, queue %d", self.client_id, self.stats, self.inbox.qsize())
+        finally:
+            # Drain: store and acknowledge the batch in hand before leaving.
+            writer.join(timeout=60)
+            self.client.loop_stop()
+            self.client.disconnect()
+            log.info("ingest %s stopped: %s", self.client_id, self.stats)
+
+    def stop(self) -> None:
+        self.stopping.set()

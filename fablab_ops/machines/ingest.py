@@ -1,0 +1,328 @@
+"""From MQTT messages to telemetry: parsing (pure) and applying a batch (one transaction).
+
+`parse()` turns (topic, payload) into a typed message or a `Rejection` with its
+reason, without touching the database. `apply_batch()` stores a batch of parsed
+messages in one transaction and derives what they mean: live status, gaps in
+`seq`, usage sessions and their daily roll-up, alerts. Storing is idempotent on
+(machine, boot, seq): a redelivered message is recognised and changes nothing.
+
+Messages are placed by their own time (`ts`), not by arrival, unless the device's
+clock is more than MAX_CLOCK_SKEW off the receive time: then it is flagged and the
+receive time is used.
+"""
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from fablab_ops.machines.models import (
+    Machine,
+    MachineCommand,
+    MachineLiveStatus,
+    MachineUsageDay,
+    QuarantinedMessage,
+    TelemetryMessage,
+)
+
+MAX_PAYLOAD_BYTES = 4096
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+STATES = {"off", "idle", "running", "error"}
+KINDS = {"state", "status", "ack"}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class StateReport:
+    lab: str
+    machine: str
+    boot: str
+    seq: int
+    ts: datetime | None
+    state: str
+    power_w: float | None
+    job: str
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    lab: str
+    machine: str
+    online: bool
+
+
+@dataclass(frozen=True)
+class CommandAck:
+    lab: str
+    machine: str
+    command_id: str
+    ok: bool
+    reason: str
+
+
+@dataclass
+class Incoming:
+    """A message as received: kept whole so a rejection can be quarantined verbatim."""
+
+    topic: str
+    payload: bytes
+    received_at: datetime
+    parsed: StateReport | StatusReport | CommandAck | Rejection | None = None
+
+
+@dataclass
+class BatchResult:
+    stored: int = 0
+    duplicates: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    gaps: int = 0
+
+
+def _timestamp(value) -> datetime | None:
+    if isinstance(value, bool):
+        raise ValueError("ts")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("ts")
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    if isinstance(value, str):
+        parsed = parse_datetime(value)
+        if parsed is None or parsed.tzinfo is None:
+            raise ValueError("ts")
+        return parsed
+    raise ValueError("ts")
+
+
+def parse(topic: str, payload: bytes) -> StateReport | StatusReport | CommandAck | Rejection:
+    """What a message says, or why it is refused; no database, no side effects."""
+    parts = topic.split("/")
+    if len(parts) != 4 or parts[0] != "fablab" or parts[3] not in KINDS or not parts[1] or not parts[2]:
+        return Rejection("bad_topic", topic[:300])
+    _, lab, machine, kind = parts
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return Rejection("oversized", f"{len(payload)} bytes")
+    if kind == "status":
+        text = payload.decode("utf-8", "replace").strip()
+        if text not in ("online", "offline"):
+            return Rejection("bad_status", text[:100])
+        return StatusReport(lab, machine, text == "online")
+    try:
+        body = json.loads(payload)
+    except (UnicodeDecodeError, ValueError):
+        return Rejection("malformed_json")
+    if not isinstance(body, dict):
+        return Rejection("not_an_object")
+    device = body.get("device")
+    if device is not None and device != f"{lab}.{machine}":
+        return Rejection("wrong_publisher", f"{device} published for {lab}.{machine}")
+    if kind == "ack":
+        if not isinstance(body.get("id"), str) or not isinstance(body.get("ok", True), bool):
+            return Rejection("wrong_type", "ack needs a string id and a boolean ok")
+        return CommandAck(lab, machine, body["id"], body.get("ok", True), str(body.get("reason", ""))[:300])
+    for name in ("seq", "boot", "ts", "state"):
+        if name not in body:
+            return Rejection("missing_field", name)
+    seq, boot, state = body["seq"], body["boot"], body["state"]
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        return Rejection("wrong_type", "seq must be a non-negative integer")
+    if isinstance(boot, bool) or not isinstance(boot, int | str) or str(boot) == "" or len(str(boot)) > 64:
+        return Rejection("wrong_type", "boot must be an integer or a short string")
+    if state not in STATES:
+        return Rejection("wrong_type", f"state must be one of {sorted(STATES)}")
+    power = body.get("power_w")
+    if power is not None and (isinstance(power, bool) or not isinstance(power, int | float)
+                              or not math.isfinite(power) or power < 0):
+        return Rejection("wrong_type", "power_w must be a non-negative number")
+    job = body.get("job", "")
+    if not isinstance(job, str):
+        return Rejection("wrong_type", "job must be a string")
+    try:
+        ts = _timestamp(body["ts"])
+    except (ValueError, OverflowError, OSError):
+        return Rejection("wrong_type", "ts must be RFC 3339 with a zone, or Unix milliseconds")
+    return StateReport(lab, machine, str(boot), seq, ts, state, float(power) if power is not None else None, job[:200])
+
+
+# --- applying a batch -----------------------------------------------------
+
+class MachineDirectory:
+    """Machines by (lab slug, machine slug), looked up once per ingest process."""
+
+    def __init__(self):
+        self._known: dict[tuple[str, str], int | None] = {}
+
+    def resolve(self, lab: str, machine: str) -> int | None:
+        key = (lab, machine)
+        if key not in self._known:
+            self._known[key] = (Machine.objects.filter(lab__slug=lab, slug=machine)
+                                .values_list("pk", flat=True).first())
+        return self._known[key]
+
+
+def placed_at(report: StateReport, received_at: datetime) -> tuple[datetime, bool]:
+    """The time a report belongs to, and whether the device's clock was too far off to trust."""
+    if report.ts is None or abs(report.ts - received_at) > MAX_CLOCK_SKEW:
+        return received_at, report.ts is not None
+    return report.ts, False
+
+
+def apply_batch(messages: list[Incoming], directory: MachineDirectory | None = None) -> BatchResult:
+    """Store and interpret a batch in one transaction; safe to apply again after a crash."""
+    directory = directory or MachineDirectory()
+    result = BatchResult()
+    with transaction.atomic():
+        accepted: list[tuple[int, Incoming]] = []
+        for message in messages:
+            parsed = message.parsed or parse(message.topic, message.payload)
+            message.parsed = parsed
+            if isinstance(parsed, Rejection):
+                _quarantine(message, parsed, result)
+                continue
+            machine_id = directory.resolve(parsed.lab, parsed.machine)
+            if machine_id is None:
+                _quarantine(message, Rejection("unknown_machine", f"{parsed.lab}/{parsed.machine}"), result)
+                continue
+            accepted.append((machine_id, message))
+        states = [(mid, m) for mid, m in accepted if isinstance(m.parsed, StateReport)]
+        _store_states(states, result)
+        for machine_id, message in accepted:
+            if isinstance(message.parsed, StatusReport):
+                _apply_status(machine_id, message.parsed, message.received_at)
+            elif isinstance(message.parsed, CommandAck):
+                MachineCommand.objects.filter(command_id=message.parsed.command_id, machine_id=machine_id).update(
+                    acked_at=message.received_at, ack_ok=message.parsed.ok, error=message.parsed.reason)
+    return result
+
+
+def _quarantine(message: Incoming, rejection: Rejection, result: BatchResult) -> None:
+    result.rejected[rejection.reason] = result.rejected.get(rejection.reason, 0) + 1
+    QuarantinedMessage.objects.create(
+        received_at=message.received_at, topic=message.topic[:300],
+        payload=message.payload[:MAX_PAYLOAD_BYTES].decode("utf-8", "replace"), payload_size=len(message.payload),
+        reason=rejection.reason, detail=rejection.detail[:300],
+    )
+
+
+def _store_states(states: list[tuple[int, Incoming]], result: BatchResult) -> None:
+    if not states:
+        return
+    rows = {}
+    for machine_id, message in states:
+        report = message.parsed
+        at, skewed = placed_at(report, message.received_at)
+        key = (machine_id, report.boot, report.seq)
+        if key in rows:
+            result.duplicates += 1
+            continue
+        rows[key] = TelemetryMessage(machine_id=machine_id, boot=report.boot, seq=report.seq, at=at,
+                                     device_ts=report.ts, received_at=message.received_at, clock_skewed=skewed,
+                                     state=report.state, power_w=report.power_w, job=report.job)
+    existing = _existing_keys(rows)
+    fresh = [row for key, row in rows.items() if key not in existing]
+    result.duplicates += len(rows) - len(fresh)
+    TelemetryMessage.objects.bulk_create(fresh, ignore_conflicts=True)
+    result.stored += len(fresh)
+    by_machine: dict[int, list[TelemetryMessage]] = {}
+    for row in fresh:
+        by_machine.setdefault(row.machine_id, []).append(row)
+    for machine_id, rows_of_machine in by_machine.items():
+        result.gaps += _interpret(machine_id, rows_of_machine)
+
+
+def _existing_keys(rows: dict) -> set:
+    machines = {key[0] for key in rows}
+    seqs = {key[2] for key in rows}
+    found = TelemetryMessage.objects.filter(machine_id__in=machines, seq__in=seqs).values_list(
+        "machine_id", "boot", "seq")
+    return set(found) & set(rows)
+
+
+def _live(machine_id: int) -> MachineLiveStatus:
+    live = MachineLiveStatus.objects.select_for_update().filter(machine_id=machine_id).first()
+    if live is None:
+        try:
+            with transaction.atomic():
+                MachineLiveStatus.objects.create(machine_id=machine_id)
+        except IntegrityError:
+            pass  # another ingest process created it first
+        live = MachineLiveStatus.objects.select_for_update().get(machine_id=machine_id)
+    return live
+
+
+def _interpret(machine_id: int, rows: list[TelemetryMessage]) -> int:
+    """Live status, gaps and usage sessions from new reports of one machine, oldest first."""
+    from fablab_ops.machines import services
+
+    live = _live(machine_id)
+    gaps = 0
+    for row in sorted(rows, key=lambda r: (r.boot != live.boot, r.at, r.seq)):
+        live.messages += 1
+        live.clock_skews += row.clock_skewed
+        live.last_seen_at = max(filter(None, [live.last_seen_at, row.received_at]))
+        if row.boot != live.boot:
+            if live.boot:
+                live.restarts += 1
+            live.boot, live.last_seq = row.boot, 0
+        if row.seq > live.last_seq + 1 and live.last_seq:
+            gaps += row.seq - live.last_seq - 1
+        live.last_seq = max(live.last_seq, row.seq)
+        # A late report is kept as telemetry but does not roll the live state back.
+        if live.last_state_at is None or row.at >= live.last_state_at:
+            live.state, live.power_w, live.job, live.last_state_at = row.state, row.power_w, row.job, row.at
+            live.online = True
+            services.on_state(machine_id, row)
+        else:
+            services.on_late_state(machine_id, row)
+    live.gaps += gaps
+    live.save()
+    return gaps
+
+
+def _apply_status(machine_id: int, report: StatusReport, received_at: datetime) -> None:
+    from fablab_ops.machines import services
+
+    live = _live(machine_id)
+    live.online = report.online
+    live.last_seen_at = max(filter(None, [live.last_seen_at, received_at]))
+    live.save(update_fields=["online", "last_seen_at"])
+    if not report.online:
+        services.on_offline(machine_id, received_at)
+
+
+def add_running_time(machine_id: int, start: datetime, end: datetime, energy_wh: float = 0.0) -> None:
+    """Add a running period to the per-day roll-up, split at local midnights."""
+    total = (end - start).total_seconds()
+    if total <= 0:
+        return
+    cursor = start
+    while cursor < end:
+        local = timezone.localtime(cursor)
+        next_midnight = timezone.make_aware(datetime.combine(local.date() + timedelta(days=1), datetime.min.time()))
+        piece_end = min(end, next_midnight)
+        seconds = (piece_end - cursor).total_seconds()
+        _add_to_day(machine_id, local.date(), seconds, energy_wh * seconds / total)
+        cursor = piece_end
+
+
+def _add_to_day(machine_id: int, day: date, seconds: float, energy_wh: float) -> None:
+    updated = MachineUsageDay.objects.filter(machine_id=machine_id, day=day).update(
+        running_seconds=F("running_seconds") + seconds, energy_wh=F("energy_wh") + energy_wh)
+    if not updated:
+        try:
+            with transaction.atomic():
+                MachineUsageDay.objects.create(machine_id=machine_id, day=day, running_seconds=seconds,
+                                               energy_wh=energy_wh)
+        except IntegrityError:
+            MachineUsageDay.objects.filter(machine_id=machine_id, day=day).update(
+                running_seconds=F("running_seconds") + seconds, energy_wh=F("energy_wh") + energy_wh)
+
