@@ -3,10 +3,17 @@ from django.contrib import admin
 from fablab_ops.machines.models import (
     Lab,
     Machine,
+    MachineAlert,
     MachineCommand,
+    MachineCredential,
+    MachineLiveStatus,
     MachineType,
+    MachineUsageDay,
+    MaintenanceLog,
     MaintenanceWindow,
     OpeningHours,
+    QuarantinedMessage,
+    TelemetryMessage,
     UsageSession,
 )
 
@@ -78,3 +85,70 @@ class MachineCommandAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(QuarantinedMessage)
+class QuarantinedMessageAdmin(admin.ModelAdmin):
+    """Messages the ingest refused, by reason, for a technician to see what a device sends."""
+
+    list_display = ["received_at", "reason", "topic", "payload_size", "detail"]
+    list_filter = ["reason"]
+    search_fields = ["topic", "detail", "payload"]
+    date_hierarchy = "received_at"
+    readonly_fields = [f.name for f in QuarantinedMessage._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(MachineLiveStatus)
+class MachineLiveStatusAdmin(admin.ModelAdmin):
+    list_display = ["machine", "online", "state", "power_w", "last_seen_at", "messages", "gaps", "clock_skews",
+                    "restarts", "maintenance_due"]
+    list_filter = ["online", "state", "maintenance_due", "machine__lab"]
+    search_fields = ["machine__name", "machine__slug"]
+    readonly_fields = [f.name for f in MachineLiveStatus._meta.fields]
+
+
+@admin.register(MachineAlert)
+class MachineAlertAdmin(admin.ModelAdmin):
+    list_display = ["raised_at", "machine", "kind", "detail", "resolved_at"]
+    list_filter = ["kind", "machine__lab", "resolved_at"]
+    search_fields = ["machine__name", "detail"]
+    readonly_fields = ["machine", "kind", "raised_at", "detail"]
+
+
+@admin.register(MaintenanceLog)
+class MaintenanceLogAdmin(admin.ModelAdmin):
+    list_display = ["done_at", "machine", "by", "note", "running_hours"]
+    list_filter = ["machine__lab"]
+    search_fields = ["machine__name", "note"]
+    readonly_fields = ["running_hours", "by"]
+
+
+@admin.register(MachineCredential)
+class MachineCredentialAdmin(admin.ModelAdmin):
+    list_display = ["username", "machine", "rotated_at"]
+    search_fields = ["username"]
+    readonly_fields = ["username", "password_hash", "rotated_at", "machine"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(TelemetryMessage)
+class TelemetryMessageAdmin(admin.ModelAdmin):
+    list_display = ["at", "machine", "boot", "seq", "state", "power_w", "clock_skewed"]
+    list_filter = ["state", "clock_skewed", "machine__lab"]
+    search_fields = ["machine__slug", "boot"]
+    list_select_related = ["machine__lab"]
+    show_full_result_count = False
+    readonly_fields = [f.name for f in TelemetryMessage._meta.fields]
+
+
+@admin.register(MachineUsageDay)
+class MachineUsageDayAdmin(admin.ModelAdmin):
+    list_display = ["day", "machine", "running_seconds", "energy_wh"]
+    list_filter = ["machine__lab"]
+    date_hierarchy = "day"
+    readonly_fields = ["machine", "day", "running_seconds", "energy_wh"]

@@ -1,8 +1,9 @@
-from datetime import time
+from datetime import date, datetime, time
 
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
+from fablab_ops.machines import services
 from fablab_ops.machines.models import Lab, Machine
 
 router = Router(tags=["machines"])
@@ -69,3 +70,80 @@ def list_machines(request, lab: str | None = None, machine_type: str | None = No
     if machine_type:
         machines = machines.filter(machine_type__slug=machine_type)
     return [_machine_out(m) for m in machines]
+
+
+# --- telemetry: live status, usage, maintenance ------------------------------
+
+class LiveOut(Schema):
+    lab: str
+    machine: str
+    name: str
+    online: bool
+    state: str
+    power_w: float | None
+    last_seen_at: datetime | None
+    today_hours: float
+    hours_since_maintenance: float
+    maintenance_due: bool
+    alerts: list[str]
+    lost_messages: int
+
+
+class UsageRow(Schema):
+    lab: str
+    machine: str
+    day: date
+    hours_used: float
+
+
+class UsageSummary(Schema):
+    date_from: date
+    date_to: date
+    per_day: list[UsageRow]
+    per_machine: dict[str, float]
+    per_lab: dict[str, float]
+    booked_hours: dict[str, float]
+
+
+class MaintenanceDoneIn(Schema):
+    note: str
+
+
+def _staffed_labs(user, lab_slug: str | None):
+    from fablab_ops.booking.services import require_staff
+
+    if lab_slug:
+        lab = get_object_or_404(Lab, slug=lab_slug)
+        require_staff(user, lab)
+        return Lab.objects.filter(pk=lab.pk)
+    require_staff(user)
+    return Lab.objects.all() if user.is_coordinator else user.staffed_labs.all()
+
+
+@router.get("/live", response=list[LiveOut], summary="Live status of machines (technicians: their labs)")
+def live(request, lab: str | None = None):
+    rows = []
+    for found in _staffed_labs(request.user, lab):
+        for row in services.live_board(found):
+            machine = row["machine"]
+            rows.append(LiveOut(
+                lab=machine.lab.slug, machine=machine.slug, name=machine.name, online=row["online"],
+                state=row["state"], power_w=row["power_w"], last_seen_at=row["last_seen_at"],
+                today_hours=row["today_hours"], hours_since_maintenance=row["since_maintenance"],
+                maintenance_due=row["maintenance_due"], alerts=[a.kind for a in row["alerts"]],
+                lost_messages=row["gaps"]))
+    return rows
+
+
+@router.get("/usage", response=UsageSummary, summary="Hours used (telemetry) and booked per machine, lab and day")
+def usage(request, date_from: date, date_to: date, lab: str | None = None):
+    labs = _staffed_labs(request.user, lab)
+    return services.usage_summary(labs, date_from, date_to)
+
+
+@router.post("/{lab}/{machine}/maintenance-done", response={201: dict, 400: dict, 403: dict, 404: dict},
+             summary="Record maintenance done; the running-hours counter starts again")
+def maintenance_done(request, lab: str, machine: str, payload: MaintenanceDoneIn):
+    found = get_object_or_404(Machine.objects.select_related("lab"), lab__slug=lab, slug=machine)
+    log = services.record_maintenance(found, by=request.user, note=payload.note)
+    return Status(201, {"id": log.pk, "running_hours": log.running_hours, "done_at": log.done_at})

@@ -41,12 +41,13 @@ class Received:
 
 class Ingest:
     def __init__(self, *, url: str, client_id: str | None = None, protocol: str = "5", batch_size: int = 500,
-                 batch_wait: float = 0.2):
+                 batch_wait: float = 0.2, share_group: str = SHARE_GROUP):
         self.broker = broker_settings(url)
         self.protocol = mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311
         self.client_id = client_id or f"fablab-ingest-{socket.gethostname()}"
         self.batch_size = batch_size
         self.batch_wait = batch_wait
+        self.share_group = share_group
         self.inbox: queue.Queue[Received] = queue.Queue(maxsize=50_000)
         self.stopping = threading.Event()
         self.connected = threading.Event()
@@ -67,7 +68,7 @@ class Ingest:
 
     def topics(self) -> list[str]:
         if self.protocol == mqtt.MQTTv5:
-            return [f"$share/{SHARE_GROUP}/{topic}" for topic in TOPICS]
+            return [f"$share/{self.share_group}/{topic}" for topic in TOPICS]
         return list(TOPICS)
 
     # paho callbacks: network thread, never the database

@@ -284,7 +284,9 @@ def _interpret(machine_id: int, rows: list[TelemetryMessage]) -> int:
         else:
             services.on_late_state(machine_id, row)
     live.gaps += gaps
-    live.save()
+    # Not maintenance_due: the services above may have just set it in the database.
+    live.save(update_fields=["messages", "clock_skews", "last_seen_at", "boot", "last_seq", "restarts", "state",
+                             "power_w", "job", "last_state_at", "online", "gaps"])
     return gaps
 
 

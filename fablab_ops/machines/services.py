@@ -227,3 +227,30 @@ def live_board(lab: Lab | None = None) -> list[dict]:
         })
     return board
 
+
+
+def usage_summary(labs, date_from, date_to) -> dict:
+    """Hours used (telemetry roll-up) per machine, lab and day, beside the hours booked."""
+    from fablab_ops.booking.models import RESERVATION_BLOCKING
+
+    days = (MachineUsageDay.objects.filter(machine__lab__in=labs, day__gte=date_from, day__lte=date_to)
+            .select_related("machine__lab").order_by("day", "machine__lab__slug", "machine__slug"))
+    per_day, per_machine, per_lab = [], {}, {}
+    for row in days:
+        hours = round(row.running_seconds / 3600, 3)
+        key = f"{row.machine.lab.slug}/{row.machine.slug}"
+        per_day.append({"lab": row.machine.lab.slug, "machine": row.machine.slug, "day": row.day, "hours_used": hours})
+        per_machine[key] = round(per_machine.get(key, 0) + hours, 3)
+        per_lab[row.machine.lab.slug] = round(per_lab.get(row.machine.lab.slug, 0) + hours, 3)
+    tz = timezone.get_default_timezone()
+    start = datetime.combine(date_from, datetime.min.time(), tz)
+    end = datetime.combine(date_to + timedelta(days=1), datetime.min.time(), tz)
+    booked: dict[str, float] = {}
+    reservations = Reservation.objects.filter(machine__lab__in=labs, status__in=RESERVATION_BLOCKING,
+                                              start__lt=end, end__gt=start).select_related("machine__lab")
+    for reservation in reservations:
+        key = f"{reservation.machine.lab.slug}/{reservation.machine.slug}"
+        hours = (min(reservation.end, end) - max(reservation.start, start)).total_seconds() / 3600
+        booked[key] = round(booked.get(key, 0) + hours, 3)
+    return {"date_from": date_from, "date_to": date_to, "per_day": per_day, "per_machine": per_machine,
+            "per_lab": per_lab, "booked_hours": booked}

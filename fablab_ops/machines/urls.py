@@ -6,4 +6,5 @@ app_name = "machines"
 
 urlpatterns = [
     path("", views.lab_list, name="lab_list"),
+    path("live/", views.live, name="live"),
 ]

@@ -15,8 +15,9 @@ class Command(BaseCommand):
                             help="stable per process: the broker keeps this session's messages across restarts")
         parser.add_argument("--protocol", choices=["5", "3.1.1"], default=settings.MQTT_PROTOCOL)
         parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument("--share-group", default="ingest", help="MQTT 5 shared-subscription group")
 
     def handle(self, *args, **options):
         logging.getLogger("fablab_ops").setLevel(logging.INFO)
         Ingest(url=options["url"], client_id=options["client_id"], protocol=options["protocol"],
-               batch_size=options["batch_size"]).run()
+               batch_size=options["batch_size"], share_group=options["share_group"]).run()

@@ -1,0 +1,112 @@
+"""Real brokers for the tests: a private Mosquitto on a free port, publishers and waiting helpers."""
+
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from django.utils import timezone
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrivateBroker:
+    """A Mosquitto of the test's own, with persistence, so it can be killed and restarted."""
+
+    def __init__(self, folder: Path, *, extra: str = ""):
+        self.folder = folder
+        self.port = free_port()
+        self.config = folder / "mosquitto.conf"
+        self.config.write_text(
+            f"user root\nlistener {self.port} 127.0.0.1\npersistence true\npersistence_location {folder}/\n"
+            f"autosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 0\n{extra or 'allow_anonymous true'}\n"
+        )
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.process = subprocess.Popen([MOSQUITTO, "-c", str(self.config)], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        wait_for(lambda: _listening(self.port), 10, "private mosquitto did not start")
+        return self
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(condition, seconds: float, message: str = "condition not met"):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(message)
+
+
+class Publisher:
+    """A device-like QoS 1 publisher with a persistent session, resending what the broker never acked."""
+
+    def __init__(self, port: int, lab: str, machine: str, *, username=None, password=None):
+        self.topic = f"fablab/{lab}/{machine}/state"
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
+                                  clean_session=False)
+        self.client.max_queued_messages_set(0)
+        self.client.max_inflight_messages_set(100)
+        if username:
+            self.client.username_pw_set(username, password)
+        self.client.reconnect_delay_set(0.2, 2)
+        # Messages published while the broker is away are queued by paho and sent on reconnect;
+        # they count as delivered only when the broker's PUBACK arrives.
+        self.pending: set[int] = set()
+        self.lock = threading.Lock()
+        self.client.on_publish = self._acknowledged
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+
+    def _acknowledged(self, client, userdata, mid, reason_code, properties):
+        with self.lock:
+            self.pending.discard(mid)
+
+    def publish_stream(self, count: int, *, rate: float = 500.0, boot: str = "boot-1", on_progress=None):
+        for seq in range(1, count + 1):
+            payload = {"seq": seq, "boot": boot, "ts": timezone.now().isoformat(), "state": "idle", "power_w": 9.5}
+            with self.lock:
+                info = self.client.publish(self.topic, json.dumps(payload), qos=1)
+                self.pending.add(info.mid)
+            if on_progress:
+                on_progress(seq)
+            time.sleep(1 / rate)
+
+    def wait_acknowledged(self, seconds: float = 60):
+        wait_for(lambda: not self.pending, seconds,
+                 "the broker did not acknowledge every message")
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
