@@ -196,8 +196,9 @@ def run(args) -> None:
     for link in links:
         link.start()
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: stopping.set())
     interval = min(1.0 / args.rate, MAX_HEARTBEAT_S) if args.rate > 0 else MAX_HEARTBEAT_S
     next_report = {id(link): time.monotonic() + rng.uniform(0, interval) for link in links}
     deadline = time.monotonic() + args.duration if args.duration else None

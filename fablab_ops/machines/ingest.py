@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -78,6 +78,22 @@ class Incoming:
     payload: bytes
     received_at: datetime
     parsed: StateReport | StatusReport | CommandAck | Rejection | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    """A state report ready to store; plain data, cheaper than a model instance per message."""
+
+    machine_id: int
+    boot: str
+    seq: int
+    at: datetime
+    device_ts: datetime | None
+    received_at: datetime
+    clock_skewed: bool
+    state: str
+    power_w: float | None
+    job: str
 
 
 @dataclass
@@ -224,46 +240,93 @@ def _store_states(states: list[tuple[int, Incoming]], result: BatchResult) -> No
         if key in rows:
             result.duplicates += 1
             continue
-        rows[key] = TelemetryMessage(machine_id=machine_id, boot=report.boot, seq=report.seq, at=at,
-                                     device_ts=report.ts, received_at=message.received_at, clock_skewed=skewed,
-                                     state=report.state, power_w=report.power_w, job=report.job)
-    existing = _existing_keys(rows)
-    fresh = [row for key, row in rows.items() if key not in existing]
+        rows[key] = Row(machine_id, report.boot, report.seq, at, report.ts, message.received_at, skewed,
+                        report.state, report.power_w, report.job)
+    inserted = _insert_new(list(rows.values()))
+    fresh = [rows[key] for key in inserted]
     result.duplicates += len(rows) - len(fresh)
-    TelemetryMessage.objects.bulk_create(fresh, ignore_conflicts=True)
     result.stored += len(fresh)
-    by_machine: dict[int, list[TelemetryMessage]] = {}
+    by_machine: dict[int, list[Row]] = {}
     for row in fresh:
         by_machine.setdefault(row.machine_id, []).append(row)
+    lives = _lives(by_machine)
     for machine_id, rows_of_machine in by_machine.items():
-        result.gaps += _interpret(machine_id, rows_of_machine)
+        result.gaps += _interpret(lives[machine_id], rows_of_machine)
+    _save_lives(list(lives.values()))
 
 
-def _existing_keys(rows: dict) -> set:
-    machines = {key[0] for key in rows}
-    seqs = {key[2] for key in rows}
-    found = TelemetryMessage.objects.filter(machine_id__in=machines, seq__in=seqs).values_list(
-        "machine_id", "boot", "seq")
-    return set(found) & set(rows)
+# Not maintenance_due: the services may set it in the database while a batch is interpreted.
+LIVE_FIELDS = ["messages", "clock_skews", "last_seen_at", "boot", "last_seq", "restarts", "state", "power_w", "job",
+               "last_state_at", "online", "gaps"]
+
+INSERT_RETURNING = """
+INSERT INTO machines_telemetrymessage
+    (machine_id, boot, seq, "at", device_ts, received_at, clock_skewed, state, power_w, job)
+SELECT * FROM unnest(%s::bigint[], %s::varchar[], %s::bigint[], %s::timestamptz[], %s::timestamptz[],
+                     %s::timestamptz[], %s::boolean[], %s::varchar[], %s::double precision[], %s::varchar[])
+ON CONFLICT (machine_id, boot, seq) DO NOTHING
+RETURNING machine_id, boot, seq
+"""
+
+
+def _insert_new(rows: list[Row]) -> list[tuple]:
+    """Insert what is new and say which keys those were; a redelivery inserts nothing.
+
+    On PostgreSQL one statement does both (ON CONFLICT ... RETURNING), which also stays
+    right when several ingest processes share the stream; elsewhere, look up then insert.
+    """
+    if connection.vendor == "postgresql":
+        columns = list(zip(*[(r.machine_id, r.boot, r.seq, r.at, r.device_ts, r.received_at, r.clock_skewed,
+                               r.state, r.power_w, r.job) for r in rows], strict=True))
+        with connection.cursor() as cursor:
+            cursor.execute(INSERT_RETURNING, [list(column) for column in columns])
+            return [tuple(key) for key in cursor.fetchall()]
+    keys = {(r.machine_id, r.boot, r.seq) for r in rows}
+    existing = set(TelemetryMessage.objects.filter(machine_id__in={k[0] for k in keys}, seq__in={k[2] for k in keys})
+                   .values_list("machine_id", "boot", "seq")) & keys
+    fresh = [r for r in rows if (r.machine_id, r.boot, r.seq) not in existing]
+    TelemetryMessage.objects.bulk_create([TelemetryMessage(**r.__dict__) for r in fresh])
+    return [(r.machine_id, r.boot, r.seq) for r in fresh]
+
+
+LIVE_TYPES = {"messages": "bigint", "clock_skews": "bigint", "last_seen_at": "timestamptz", "boot": "varchar",
+              "last_seq": "bigint", "restarts": "integer", "state": "varchar", "power_w": "double precision",
+              "job": "varchar", "last_state_at": "timestamptz", "online": "boolean", "gaps": "bigint"}
+
+
+def _save_lives(lives: list[MachineLiveStatus]) -> None:
+    if connection.vendor != "postgresql":
+        for live in lives:
+            live.save(update_fields=LIVE_FIELDS)
+        return
+    # One UPDATE for the whole batch (Django's bulk_update builds a CASE per field and row).
+    assignments = ", ".join(f'"{name}" = v."{name}"' for name in LIVE_FIELDS)
+    arrays = ", ".join(f"%s::{LIVE_TYPES[name]}[]" for name in LIVE_FIELDS)
+    names = ", ".join(f'"{name}"' for name in LIVE_FIELDS)
+    # Only our own constant column names are formatted in; every value is a parameter.
+    sql = (f"UPDATE machines_machinelivestatus AS l SET {assignments} "  # noqa: S608
+           f"FROM unnest(%s::bigint[], {arrays}) AS v(id, {names}) WHERE l.id = v.id")
+    values = [[live.pk for live in lives]] + [[getattr(live, name) for live in lives] for name in LIVE_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+
+
+def _lives(by_machine: dict) -> dict[int, MachineLiveStatus]:
+    """The live status rows of the batch's machines, locked, created where missing."""
+    wanted = set(by_machine)
+    MachineLiveStatus.objects.bulk_create([MachineLiveStatus(machine_id=m) for m in wanted], ignore_conflicts=True)
+    return {live.machine_id: live for live in MachineLiveStatus.objects.select_for_update().filter(
+        machine_id__in=wanted).order_by("machine_id")}
 
 
 def _live(machine_id: int) -> MachineLiveStatus:
-    live = MachineLiveStatus.objects.select_for_update().filter(machine_id=machine_id).first()
-    if live is None:
-        try:
-            with transaction.atomic():
-                MachineLiveStatus.objects.create(machine_id=machine_id)
-        except IntegrityError:
-            pass  # another ingest process created it first
-        live = MachineLiveStatus.objects.select_for_update().get(machine_id=machine_id)
-    return live
+    return _lives({machine_id: None})[machine_id]
 
 
-def _interpret(machine_id: int, rows: list[TelemetryMessage]) -> int:
+def _interpret(live: MachineLiveStatus, rows: list[Row]) -> int:
     """Live status, gaps and usage sessions from new reports of one machine, oldest first."""
     from fablab_ops.machines import services
 
-    live = _live(machine_id)
     gaps = 0
     for row in sorted(rows, key=lambda r: (r.boot != live.boot, r.at, r.seq)):
         live.messages += 1
@@ -278,15 +341,15 @@ def _interpret(machine_id: int, rows: list[TelemetryMessage]) -> int:
         live.last_seq = max(live.last_seq, row.seq)
         # A late report is kept as telemetry but does not roll the live state back.
         if live.last_state_at is None or row.at >= live.last_state_at:
+            # Only a change of state, or a machine coming back, can open or close a running
+            # period or an alert; the same state again changes nothing but the figures.
+            if row.state != live.state or not live.online:
+                services.on_state(live.machine_id, row)
             live.state, live.power_w, live.job, live.last_state_at = row.state, row.power_w, row.job, row.at
             live.online = True
-            services.on_state(machine_id, row)
         else:
-            services.on_late_state(machine_id, row)
+            services.on_late_state(live.machine_id, row)
     live.gaps += gaps
-    # Not maintenance_due: the services above may have just set it in the database.
-    live.save(update_fields=["messages", "clock_skews", "last_seen_at", "boot", "last_seq", "restarts", "state",
-                             "power_w", "job", "last_state_at", "online", "gaps"])
     return gaps
 
 

@@ -8,7 +8,7 @@ stopped sending heartbeats).
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db.models import DurationField, ExpressionWrapper, F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,7 +22,6 @@ from fablab_ops.machines.models import (
     MachineLiveStatus,
     MachineUsageDay,
     MaintenanceLog,
-    TelemetryMessage,
     UsageSession,
 )
 from fablab_ops.notifications import notify
@@ -39,7 +38,7 @@ def covering_reservation(machine_id: int, at: datetime) -> Reservation | None:
             .select_related("user").first())
 
 
-def on_state(machine_id: int, report: TelemetryMessage) -> None:
+def on_state(machine_id: int, report) -> None:
     open_session = UsageSession.objects.select_for_update().filter(machine_id=machine_id, end__isnull=True).first()
     if report.state == "running":
         if open_session is None:
@@ -54,7 +53,7 @@ def on_state(machine_id: int, report: TelemetryMessage) -> None:
         _resolve(machine_id, AlertKind.OFFLINE)
 
 
-def on_late_state(machine_id: int, report: TelemetryMessage) -> None:
+def on_late_state(machine_id: int, report) -> None:
     """A report older than the live state: it may only show a running period began earlier."""
     if report.state != "running":
         return
@@ -78,7 +77,7 @@ def _local(at: datetime) -> str:
     return timezone.localtime(at).strftime("%H:%M %d/%m/%Y")
 
 
-def _open_session(machine_id: int, report: TelemetryMessage) -> UsageSession:
+def _open_session(machine_id: int, report) -> UsageSession:
     reservation = covering_reservation(machine_id, report.at)
     session = UsageSession.objects.create(
         machine_id=machine_id, start=report.at, job=report.job,
@@ -130,15 +129,21 @@ def _resolve(machine_id: int, kind: str) -> None:
 
 
 def running_hours_since_maintenance(machine: Machine, now: datetime | None = None) -> float:
+    """Running hours since the last maintenance log, summed in the database (history grows)."""
     now = now or timezone.now()
     last = machine.maintenance_logs.order_by("-done_at").values_list("done_at", flat=True).first()
     sessions = machine.usage_sessions.all()
+    closed = sessions.filter(end__isnull=False)
     if last is not None:
-        sessions = sessions.filter(Q(end__isnull=True) | Q(end__gt=last))
-    seconds = 0.0
-    for start, end in sessions.values_list("start", "end"):
-        start = max(start, last) if last else start
-        seconds += ((end or now) - start).total_seconds()
+        closed = closed.filter(start__gte=last)
+    total = closed.aggregate(total=Sum(ExpressionWrapper(F("end") - F("start"), output_field=DurationField())))
+    seconds = total["total"].total_seconds() if total["total"] else 0.0
+    # The few periods still open, or running across the last maintenance, are added by hand.
+    partial = sessions.filter(end__isnull=True)
+    if last is not None:
+        partial = sessions.filter(Q(end__isnull=True) | Q(start__lt=last, end__gt=last))
+    for start, end in partial.values_list("start", "end"):
+        seconds += ((end or now) - max(start, last or start)).total_seconds()
     return seconds / 3600
 
 

@@ -1,0 +1,201 @@
+"""Telemetry ingest throughput into PostgreSQL against a bare MQTT subscriber, in the same run.
+
+Many simulated devices publish a QoS 1 stream to a Mosquitto started for the run
+(unbounded queues, so a slower consumer makes the broker queue, never drop).
+Both consumers hold persistent sessions and drain the same backlog:
+  reference: a bare paho subscriber that only counts messages;
+  project:   `manage.py mqtt_ingest` storing them in PostgreSQL, acknowledging after commit.
+Last line: {"ratio": ingest rate / bare rate, "ingest_per_s", "bare_per_s", "lost", "duplicates"}.
+
+    python bench/ingest.py [--quick] [--messages 60000] [--devices 50]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/fablab_bench_ingest"
+LAB = "benchlab"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_broker(folder: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    config = folder / "mosquitto.conf"
+    config.write_text(f"user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                      "max_queued_messages 0\nmax_inflight_messages 100\n")
+    broker = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(config)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return broker, port
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("mosquitto did not start")
+
+
+def register_session(port: int, client_id: str) -> None:
+    """Create a persistent QoS 1 subscription, then leave: the broker queues for it."""
+    done = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    client.on_subscribe = lambda *args: done.set()
+    client.connect("127.0.0.1", port)
+    client.subscribe([(f"fablab/{LAB}/+/state", 1)])
+    client.loop_start()
+    done.wait(10)
+    client.loop_stop()
+    client.disconnect()
+
+
+def publish(port: int, devices: int, messages: int) -> None:
+    """Many devices, each its own connection and seq, publishing at QoS 1 until the broker has everything."""
+    per_device = messages // devices
+
+    def device(index: int):
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-device-{index}")
+        client.max_inflight_messages_set(100)
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        infos = []
+        for seq in range(1, per_device + 1):
+            payload = json.dumps({"seq": seq, "boot": "b1", "ts": time.time_ns() // 1_000_000,
+                                  "state": "running" if seq % 400 < 200 else "idle", "power_w": 120.0 + seq % 7})
+            infos.append(client.publish(f"fablab/{LAB}/m{index:03d}/state", payload, qos=1))
+        for info in infos:
+            info.wait_for_publish(60)
+        client.loop_stop()
+        client.disconnect()
+
+    threads = [threading.Thread(target=device, args=(i,)) for i in range(devices)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def bare_subscriber(port: int, expected: int) -> float:
+    """Messages per second a subscriber that only counts reaches on the backlog."""
+    count, first, last, finished = 0, None, None, threading.Event()
+
+    def on_message(client, userdata, message):
+        nonlocal count, first, last
+        count += 1
+        first = first or time.perf_counter()
+        last = time.perf_counter()
+        if count >= expected:
+            finished.set()
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-bare", clean_session=False)
+    client.on_message = on_message
+    client.max_inflight_messages_set(1000)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    finished.wait(300)
+    client.loop_stop()
+    client.disconnect()
+    return (count - 1) / (last - first) if count > 1 else 0.0
+
+
+def stored_rows(cursor) -> tuple[int, int]:
+    cursor.execute("SELECT count(*), count(DISTINCT (machine_id, boot, seq)) FROM machines_telemetrymessage")
+    return cursor.fetchone()
+
+
+def run_ingest(port: int, expected: int, env: dict) -> tuple[float, int, int]:
+    import psycopg
+
+    ingest = subprocess.Popen([sys.executable, "manage.py", "mqtt_ingest", "--url", f"mqtt://127.0.0.1:{port}",
+                               "--client-id", "bench-ingest", "--protocol", "3.1.1", "--batch-size", "1000"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = last = None
+    rows = distinct = 0
+    with psycopg.connect(env["DATABASE_URL"].replace("postgres://", "postgresql://"), autocommit=True) as conn:
+        cursor = conn.cursor()
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            rows, distinct = stored_rows(cursor)
+            now = time.perf_counter()
+            if rows and first is None:
+                first, first_rows = now, rows
+            if rows >= expected:
+                last = now
+                break
+            time.sleep(0.05)
+        time.sleep(1)  # anything still arriving would be a duplicate or a surplus
+        rows, distinct = stored_rows(cursor)
+    ingest.terminate()
+    ingest.wait(timeout=60)
+    rate = (rows - first_rows) / (last - first) if first and last and last > first else 0.0
+    return rate, rows, distinct
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a short run (20,000 messages)")
+    parser.add_argument("--messages", type=int, default=60_000)
+    parser.add_argument("--devices", type=int, default=50)
+    args = parser.parse_args()
+    messages = 20_000 if args.quick else args.messages
+    messages -= messages % args.devices
+
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
+    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "fablab_ops.settings",
+           "CELERY_BROKER_URL": "", "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
+           "LOG_LEVEL": "WARNING"}
+    os.environ.update(env)
+    from bench.booking import ensure_database
+
+    ensure_database(database_url)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    import django
+
+    django.setup()
+    from fablab_ops.machines.models import Lab, Machine, MachineType
+
+    lab = Lab.objects.create(slug=LAB, short_name="Bench", name_vi="Bench", host="-", field="-", address="-")
+    kind = MachineType.objects.create(slug="bench-printer", name_vi="Máy in 3D", requires_induction=False)
+    Machine.objects.bulk_create([Machine(lab=lab, machine_type=kind, slug=f"m{i:03d}", name=f"M{i}")
+                                 for i in range(args.devices)])
+
+    with tempfile.TemporaryDirectory() as folder:
+        broker, port = start_broker(Path(folder))
+        try:
+            register_session(port, "bench-bare")
+            register_session(port, "bench-ingest")
+            publish(port, args.devices, messages)
+            bare = bare_subscriber(port, messages)
+            ingest_rate, rows, distinct = run_ingest(port, messages, env)
+        finally:
+            broker.terminate()
+            broker.wait(timeout=10)
+    print(json.dumps({
+        "ratio": round(ingest_rate / bare, 3) if bare else 0.0,
+        "ingest_per_s": round(ingest_rate, 1),
+        "bare_per_s": round(bare, 1),
+        "messages": messages,
+        "devices": args.devices,
+        "lost": messages - distinct,
+        "duplicates": rows - distinct,
+    }))
+
+
+if __name__ == "__main__":
+    main()
