@@ -18,6 +18,7 @@ from fablab_ops.booking.api import router as booking_router
 from fablab_ops.courses.api import router as courses_router
 from fablab_ops.errors import DomainError
 from fablab_ops.machines.api import router as machines_router
+from fablab_ops.reports.api import router as reports_router
 
 api = NinjaAPI(
     title="fablab-ops API",
@@ -35,6 +36,7 @@ api.add_router("/accounts/", accounts_router)
 api.add_router("/courses/", courses_router)
 api.add_router("/machines/", machines_router)
 api.add_router("/booking/", booking_router)
+api.add_router("/reports/", reports_router)
 
 
 @api.get("/health", auth=None, tags=["service"], summary="Liveness: the web process answers")

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "fablab_ops.machines",
     "fablab_ops.courses",
     "fablab_ops.booking",
+    "fablab_ops.reports",
 ]
 
 MIDDLEWARE = [
@@ -186,6 +188,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
+    "send-last-months-report": {
+        "task": "fablab_ops.reports.tasks.send_last_months_report",
+        "schedule": crontab(minute=0, hour=7, day_of_month=1),
+    },
     "expire-seat-offers": {"task": "fablab_ops.courses.tasks.expire_seat_offers", "schedule": 300.0},
     "cancel-undersubscribed-sessions": {
         "task": "fablab_ops.courses.tasks.cancel_undersubscribed_sessions", "schedule": 900.0,

@@ -17,6 +17,7 @@ urlpatterns = [
     path("courses/", include("fablab_ops.courses.urls")),
     path("machines/", include("fablab_ops.machines.urls")),
     path("booking/", include("fablab_ops.booking.urls")),
+    path("reports/", include("fablab_ops.reports.urls")),
 ]
 
 if settings.DEBUG:

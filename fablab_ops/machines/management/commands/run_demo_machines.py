@@ -63,7 +63,10 @@ def periodic_jobs(stop: threading.Event) -> None:
                 getattr(importlib.import_module(module), task).apply()
             except Exception:
                 log.exception("periodic job %s failed", name)
-            due[name] = time.monotonic() + float(entry["schedule"])
+            schedule = entry["schedule"]
+            seconds = schedule if isinstance(schedule, int | float) else schedule.remaining_estimate(
+                schedule.now()).total_seconds()
+            due[name] = time.monotonic() + max(float(seconds), 60.0)
 
 
 class Command(BaseCommand):

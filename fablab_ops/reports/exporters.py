@@ -1,0 +1,301 @@
+"""The monthly report as files: one interface, one small class per format.
+
+An exporter has an `identifier`, a `name` and `render(report, language)` returning
+(file name, media type, bytes); adding a format is adding a class to EXPORTERS.
+"""
+
+import csv
+import io
+from pathlib import Path
+
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from fablab_ops.reports.services import ClassFigures, LabReport, MonthlyReport
+
+FONTS = Path(__file__).resolve().parent / "fonts"
+
+# (attribute of ClassFigures, label, is a share)
+METRICS = [
+    ("sessions_held", gettext_lazy("Buổi học đã tổ chức"), False),
+    ("sessions_cancelled", gettext_lazy("Buổi học bị hủy"), False),
+    ("seats_offered", gettext_lazy("Số chỗ"), False),
+    ("registrations", gettext_lazy("Đăng ký"), False),
+    ("peak_waitlist", gettext_lazy("Danh sách chờ dài nhất"), False),
+    ("attendance", gettext_lazy("Điểm danh có mặt"), False),
+    ("participant_turns", gettext_lazy("Lượt tham gia"), False),
+    ("unique_learners", gettext_lazy("Học viên (không trùng)"), False),
+    ("first_time_learners", gettext_lazy("Học viên lần đầu"), False),
+    ("fill_rate", gettext_lazy("Tỷ lệ lấp đầy"), True),
+    ("no_show_rate", gettext_lazy("Tỷ lệ vắng mặt"), True),
+]
+MACHINE_COLUMNS = [gettext_lazy("Máy"), gettext_lazy("Loại máy"), gettext_lazy("Giờ đặt máy"),
+                   gettext_lazy("Giờ sử dụng thực tế"), gettext_lazy("Lượt đặt máy vắng mặt")]
+
+
+def kind_label(kind: str) -> str:
+    from fablab_ops.courses.models import CourseKind
+
+    return str(CourseKind(kind).label) if kind else _("Tất cả loại khóa học")
+
+
+def metric_values(cell: ClassFigures, *, shares_as_text: bool) -> list:
+    values = []
+    for name, _label, share in METRICS:
+        value = getattr(cell, name)
+        if share:
+            value = (f"{value:.1%}" if value is not None else "—") if shares_as_text else value
+        values.append(value)
+    return values
+
+
+def figure_rows(report: MonthlyReport) -> list[tuple[LabReport, str, ClassFigures]]:
+    """Every (lab, kind) cell, then each lab's total, then the network: the table all formats share."""
+    rows = []
+    for lab in [*report.labs, report.network]:
+        for kind, cell in lab.by_kind.items():
+            rows.append((lab, kind, cell))
+        rows.append((lab, "", lab.total))
+    return rows
+
+
+def month_label(report: MonthlyReport) -> str:
+    return f"{report.month:%m/%Y}"
+
+
+def file_stem(report: MonthlyReport, scope: str) -> str:
+    return f"bao-cao-fablab-{report.month:%Y-%m}-{scope}"
+
+
+class Exporter:
+    identifier = ""
+    name = ""
+    media_type = ""
+    extension = ""
+
+    def render(self, report: MonthlyReport, language: str = "vi", scope: str = "all") -> tuple[str, str, bytes]:
+        with translation.override(language):
+            content = self.build(report)
+        return f"{file_stem(report, scope)}.{self.extension}", self.media_type, content
+
+    def build(self, report: MonthlyReport) -> bytes:
+        raise NotImplementedError
+
+
+class CsvExporter(Exporter):
+    identifier = "csv"
+    name = "CSV"
+    media_type = "text/csv; charset=utf-8"
+    extension = "csv"
+
+    def build(self, report):
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow([_("Báo cáo tháng"), month_label(report)])
+        writer.writerow([_("Phòng lab"), _("Loại khóa học"), *[str(label) for _n, label, _s in METRICS],
+                         _("Chứng nhận đã cấp")])
+        for lab, kind, cell in figure_rows(report):
+            writer.writerow([lab.name, kind_label(kind), *metric_values(cell, shares_as_text=True),
+                             lab.certifications_granted if not kind else ""])
+        writer.writerow([])
+        writer.writerow([_("Phòng lab"), *[str(c) for c in MACHINE_COLUMNS]])
+        for lab in report.labs:
+            for machine in lab.machines:
+                writer.writerow([lab.name, machine.machine, machine.machine_type, machine.hours_booked,
+                                 machine.hours_used, machine.no_show_reservations])
+        writer.writerow([report.network.name, _("Tổng"), "", report.network.hours_booked,
+                         report.network.hours_used, report.network.no_show_reservations])
+        writer.writerow([])
+        writer.writerow([_("Phòng lab"), _("Chỉ tiêu lớp học"), _("Lớp học từ đầu năm"), _("Chỉ tiêu lượt tham gia"),
+                         _("Lượt tham gia từ đầu năm")])
+        for lab in [*report.labs, report.network]:
+            p = lab.progress
+            writer.writerow([lab.name, p.target_classes, p.classes_to_date, p.target_turns, p.turns_to_date])
+        # The BOM makes Excel read the file as UTF-8, so Vietnamese shows correctly.
+        return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+class XlsxExporter(Exporter):
+    identifier = "xlsx"
+    name = "Excel (XLSX)"
+    media_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    extension = "xlsx"
+
+    def build(self, report):
+        from openpyxl import Workbook
+        from openpyxl.styles import Alignment, Font, PatternFill
+        from openpyxl.utils import get_column_letter
+
+        header_font = Font(bold=True, color="FFFFFF")
+        header_fill = PatternFill("solid", fgColor="0B6E4F")
+        total_font = Font(bold=True)
+
+        def table(sheet, headers, rows, *, total=None, formats=None):
+            start = sheet.max_row + 2 if sheet.max_row > 1 else 3
+            for column, title in enumerate(headers, 1):
+                cell = sheet.cell(row=start, column=column, value=str(title))
+                cell.font, cell.fill = header_font, header_fill
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+            for offset, values in enumerate(rows, 1):
+                for column, value in enumerate(values, 1):
+                    cell = sheet.cell(row=start + offset, column=column, value=value)
+                    if formats and column in formats:
+                        cell.number_format = formats[column]
+            if total is not None:
+                row = start + len(rows) + 1
+                for column, value in enumerate(total, 1):
+                    cell = sheet.cell(row=row, column=column, value=value)
+                    cell.font = total_font
+                    if formats and column in formats:
+                        cell.number_format = formats[column]
+
+        def widths(sheet, first=34):
+            sheet.column_dimensions["A"].width = first
+            for column in range(2, sheet.max_column + 1):
+                sheet.column_dimensions[get_column_letter(column)].width = 16
+
+        share_formats = {i + 2: "0.0%" for i, (_n, _l, share) in enumerate(METRICS) if share}
+        workbook = Workbook()
+        summary = workbook.active
+        summary.title = _("Tổng hợp")[:31]
+        summary["A1"] = f"{_('Báo cáo tháng')} {month_label(report)} — {_('Mạng lưới Fablab Bình Dương')}"
+        summary["A1"].font = Font(bold=True, size=14)
+        metric_headers = [str(label) for _n, label, _s in METRICS]
+        table(summary, [_("Phòng lab"), *metric_headers, _("Chứng nhận đã cấp"), _("Giờ đặt máy"),
+                        _("Giờ sử dụng thực tế")],
+              [[lab.name, *metric_values(lab.total, shares_as_text=False), lab.certifications_granted,
+                lab.hours_booked, lab.hours_used] for lab in report.labs],
+              total=[_("Tổng"), *metric_values(report.network.total, shares_as_text=False),
+                     report.network.certifications_granted, report.network.hours_booked,
+                     report.network.hours_used],
+              formats=share_formats)
+        table(summary, [_("Phòng lab"), _("Chỉ tiêu lớp học"), _("Lớp học từ đầu năm"), _("Chỉ tiêu lượt tham gia"),
+                        _("Lượt tham gia từ đầu năm")],
+              [[lab.name, lab.progress.target_classes, lab.progress.classes_to_date, lab.progress.target_turns,
+                lab.progress.turns_to_date] for lab in [*report.labs, report.network]])
+        widths(summary)
+        for lab in report.labs:
+            sheet = workbook.create_sheet(lab.name[:31].replace("/", "-"))
+            sheet["A1"] = f"{lab.name} — {month_label(report)}"
+            sheet["A1"].font = Font(bold=True, size=13)
+            table(sheet, [_("Loại khóa học"), *metric_headers],
+                  [[kind_label(kind), *metric_values(cell, shares_as_text=False)]
+                   for kind, cell in lab.by_kind.items()],
+                  total=[_("Tổng"), *metric_values(lab.total, shares_as_text=False)], formats=share_formats)
+            table(sheet, [_("Bắt đầu"), _("Khóa học"), _("Trạng thái"), _("Số chỗ"), _("Đăng ký"),
+                          _("Điểm danh có mặt"), _("Vắng mặt"), _("Danh sách chờ dài nhất")],
+                  [[row.start.replace(tzinfo=None), row.course, row.status, row.capacity, row.registrations,
+                    row.attendance, row.no_shows, row.peak_waitlist] for row in lab.sessions],
+                  formats={1: "DD/MM/YYYY HH:MM"})
+            table(sheet, [str(c) for c in MACHINE_COLUMNS],
+                  [[m.machine, m.machine_type, m.hours_booked, m.hours_used, m.no_show_reservations]
+                   for m in lab.machines],
+                  total=[_("Tổng"), "", lab.hours_booked, lab.hours_used, lab.no_show_reservations])
+            widths(sheet)
+        buffer = io.BytesIO()
+        workbook.save(buffer)
+        return buffer.getvalue()
+
+
+class PdfExporter(Exporter):
+    identifier = "pdf"
+    name = "PDF"
+    media_type = "application/pdf"
+    extension = "pdf"
+
+    def build(self, report):
+        from reportlab.graphics.charts.barcharts import VerticalBarChart
+        from reportlab.graphics.charts.legends import Legend
+        from reportlab.graphics.shapes import Drawing
+        from reportlab.lib import colors
+        from reportlab.lib.pagesizes import A4, landscape
+        from reportlab.lib.styles import ParagraphStyle
+        from reportlab.lib.units import cm
+        from reportlab.pdfbase import pdfmetrics
+        from reportlab.pdfbase.ttfonts import TTFont
+        from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+        # DejaVu Sans has every Vietnamese diacritic; the PDF embeds it.
+        pdfmetrics.registerFont(TTFont("DejaVuSans", str(FONTS / "DejaVuSans.ttf")))
+        pdfmetrics.registerFont(TTFont("DejaVuSans-Bold", str(FONTS / "DejaVuSans-Bold.ttf")))
+        body = ParagraphStyle("body", fontName="DejaVuSans", fontSize=9, leading=12)
+        title = ParagraphStyle("title", parent=body, fontName="DejaVuSans-Bold", fontSize=16, leading=20)
+        heading = ParagraphStyle("heading", parent=body, fontName="DejaVuSans-Bold", fontSize=12, leading=16)
+        cell_style = ParagraphStyle("cell", parent=body, fontSize=7, leading=9)
+        header_style = ParagraphStyle("header", parent=cell_style, fontName="DejaVuSans-Bold",
+                                      textColor=colors.white)
+
+        def grid(headers, rows, total=None):
+            data = [[Paragraph(str(h), header_style) for h in headers]]
+            data += [[Paragraph(str(v), cell_style) for v in row] for row in rows]
+            if total:
+                data.append([Paragraph(f"<b>{v}</b>", cell_style) for v in total])
+            table = Table(data, repeatRows=1)
+            table.setStyle(TableStyle([
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#0B6E4F")),
+                ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#F2F4F7")]),
+            ]))
+            return table
+
+        def chart(labels, series, names, caption):
+            drawing = Drawing(24 * cm, 7 * cm)
+            bars = VerticalBarChart()
+            bars.x, bars.y, bars.width, bars.height = 1.5 * cm, 1.2 * cm, 17 * cm, 5 * cm
+            bars.data = series or [[0]]
+            bars.categoryAxis.categoryNames = labels
+            bars.categoryAxis.labels.fontName = "DejaVuSans"
+            bars.categoryAxis.labels.fontSize = 7
+            bars.valueAxis.labels.fontName = "DejaVuSans"
+            bars.valueAxis.valueMin = 0
+            palette = [colors.HexColor("#0B6E4F"), colors.HexColor("#F59E0B"), colors.HexColor("#64748B")]
+            for index in range(len(series)):
+                bars.bars[index].fillColor = palette[index % len(palette)]
+            legend = Legend()
+            legend.x, legend.y = 19 * cm, 5.5 * cm
+            legend.fontName = "DejaVuSans"
+            legend.fontSize = 7
+            legend.colorNamePairs = [(palette[i], names[i]) for i in range(len(series))]
+            drawing.add(bars)
+            drawing.add(legend)
+            return [Paragraph(caption, heading), drawing]
+
+        short = [lab.name if len(lab.name) < 26 else lab.name[:24] + "…" for lab in report.labs]
+        metric_headers = [label for _n, label, _s in METRICS]
+        story = [
+            Paragraph(f"{_('Báo cáo tháng')} {month_label(report)} — {_('Mạng lưới Fablab Bình Dương')}", title),
+            Paragraph(_("Lập lúc %(time)s") % {
+                "time": timezone.localtime(report.generated_at).strftime("%d/%m/%Y %H:%M")}, body),
+            Spacer(1, 0.4 * cm),
+            grid([_("Phòng lab"), *metric_headers, _("Giờ đặt máy"), _("Giờ sử dụng thực tế")],
+                 [[lab.name, *metric_values(lab.total, shares_as_text=True), lab.hours_booked, lab.hours_used]
+                  for lab in report.labs],
+                 total=[_("Tổng"), *metric_values(report.network.total, shares_as_text=True),
+                        report.network.hours_booked, report.network.hours_used]),
+            Spacer(1, 0.4 * cm),
+            *chart(short, [[lab.total.registrations for lab in report.labs],
+                           [lab.total.attendance for lab in report.labs]],
+                   [_("Đăng ký"), _("Điểm danh có mặt")], _("Đăng ký và điểm danh theo phòng lab")),
+            *chart(short, [[lab.hours_booked for lab in report.labs], [lab.hours_used for lab in report.labs]],
+                   [_("Giờ đặt máy"), _("Giờ sử dụng thực tế")], _("Giờ sử dụng máy theo phòng lab")),
+        ]
+        for lab in report.labs:
+            story += [PageBreak(), Paragraph(f"{lab.name} — {month_label(report)}", title), Spacer(1, 0.3 * cm),
+                      grid([_("Loại khóa học"), *metric_headers],
+                           [[kind_label(k), *metric_values(c, shares_as_text=True)] for k, c in lab.by_kind.items()],
+                           total=[_("Tổng"), *metric_values(lab.total, shares_as_text=True)]),
+                      Spacer(1, 0.3 * cm), Paragraph(_("Máy"), heading),
+                      grid(MACHINE_COLUMNS, [[m.machine, m.machine_type, m.hours_booked, m.hours_used,
+                                              m.no_show_reservations] for m in lab.machines],
+                           total=[_("Tổng"), "", lab.hours_booked, lab.hours_used, lab.no_show_reservations])]
+        buffer = io.BytesIO()
+        document = SimpleDocTemplate(buffer, pagesize=landscape(A4), leftMargin=1.2 * cm, rightMargin=1.2 * cm,
+                                     topMargin=1.2 * cm, bottomMargin=1.2 * cm,
+                                     title=f"{_('Báo cáo tháng')} {month_label(report)}", author="fablab-ops")
+        document.build(story)
+        return buffer.getvalue()
+
+
+EXPORTERS = {exporter.identifier: exporter for exporter in (CsvExporter(), XlsxExporter(), PdfExporter())}

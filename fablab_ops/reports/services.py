@@ -1,0 +1,324 @@
+"""The monthly class report for the department: per lab and for the whole network.
+
+Rules that decide every figure (and that the tests check against direct counts):
+- The month is a calendar month in Asia/Ho_Chi_Minh. A session belongs to the month
+  in which it *starts* (a session crossing midnight at the month's end counts once,
+  in the month it began).
+- A session is *held* when it was not cancelled and has started; *cancelled* when cancelled.
+- Registrations are the seats taken in held sessions (confirmed, attended or no-show).
+- Attendance is the number of check-ins; participant-turns (lượt tham gia) equal it:
+  a learner attending two classes counts two turns.
+- Unique learners attended at least once; first-time learners had never attended any
+  session of the network before this month. Across the network a learner counts once.
+- Fill rate = registrations / seats offered; no-show rate = no-shows / (attendance + no-shows).
+- Online sessions and certifications granted by hand belong to no lab: they form their
+  own row, so the network is exactly the sum of its rows (unique learners apart).
+- Machine hours booked are reservation hours inside the month (cancelled ones excluded);
+  hours used come from the telemetry roll-up (`MachineUsageDay`), so the report's cost
+  follows the month's data, not the whole history.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from dateutil.relativedelta import relativedelta
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from fablab_ops.booking.models import Certification, Reservation, ReservationStatus
+from fablab_ops.courses.models import CourseKind, SeatBooking, SeatStatus, Session, SessionStatus
+from fablab_ops.machines.models import Lab, Machine, MachineUsageDay
+from fablab_ops.reports.models import YearTarget
+
+NO_LAB = "_online"
+NO_LAB_NAME = _("Trực tuyến và chung")
+HOLDING = [SeatStatus.CONFIRMED, SeatStatus.ATTENDED, SeatStatus.NO_SHOW]
+
+
+@dataclass
+class ClassFigures:
+    sessions_held: int = 0
+    sessions_cancelled: int = 0
+    seats_offered: int = 0
+    registrations: int = 0
+    peak_waitlist: int = 0
+    attendance: int = 0
+    no_shows: int = 0
+    unique_learners: int = 0
+    first_time_learners: int = 0
+
+    @property
+    def participant_turns(self) -> int:
+        return self.attendance
+
+    @property
+    def fill_rate(self) -> float | None:
+        return self.registrations / self.seats_offered if self.seats_offered else None
+
+    @property
+    def no_show_rate(self) -> float | None:
+        seen = self.attendance + self.no_shows
+        return self.no_shows / seen if seen else None
+
+    def add(self, other: "ClassFigures") -> None:
+        for name in ("sessions_held", "sessions_cancelled", "seats_offered", "registrations", "attendance",
+                     "no_shows", "unique_learners", "first_time_learners"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.peak_waitlist = max(self.peak_waitlist, other.peak_waitlist)
+
+
+@dataclass
+class SessionRow:
+    start: datetime
+    course: str
+    kind: str
+    status: str
+    capacity: int
+    registrations: int
+    attendance: int
+    no_shows: int
+    peak_waitlist: int
+
+
+@dataclass
+class MachineRow:
+    machine: str
+    machine_type: str
+    hours_booked: float = 0.0
+    hours_used: float = 0.0
+    no_show_reservations: int = 0
+
+
+@dataclass
+class Progress:
+    target_classes: int
+    classes_to_date: int
+    target_turns: int
+    turns_to_date: int
+
+    @staticmethod
+    def share(done: int, target: int) -> float | None:
+        return done / target if target else None
+
+
+@dataclass
+class LabReport:
+    slug: str
+    name: str
+    total: ClassFigures = field(default_factory=ClassFigures)
+    by_kind: dict[str, ClassFigures] = field(default_factory=dict)
+    sessions: list[SessionRow] = field(default_factory=list)
+    machines: list[MachineRow] = field(default_factory=list)
+    certifications_granted: int = 0
+    progress: Progress | None = None
+
+    @property
+    def hours_booked(self) -> float:
+        return round(sum(m.hours_booked for m in self.machines), 2)
+
+    @property
+    def hours_used(self) -> float:
+        return round(sum(m.hours_used for m in self.machines), 2)
+
+    @property
+    def no_show_reservations(self) -> int:
+        return sum(m.no_show_reservations for m in self.machines)
+
+
+@dataclass
+class MonthlyReport:
+    month: date
+    generated_at: datetime
+    labs: list[LabReport]
+    network: LabReport
+
+    @property
+    def kinds(self) -> list[tuple[str, str]]:
+        return [(value, label) for value, label in CourseKind.choices]
+
+
+def month_bounds(month: date) -> tuple[datetime, datetime]:
+    tz = timezone.get_default_timezone()
+    first = month.replace(day=1)
+    return (datetime.combine(first, datetime.min.time(), tz),
+            datetime.combine(first + relativedelta(months=1), datetime.min.time(), tz))
+
+
+def parse_month(text: str) -> date:
+    try:
+        return datetime.strptime(text, "%Y-%m").date()
+    except (TypeError, ValueError) as error:
+        from fablab_ops.errors import DomainError
+
+        raise DomainError(_("Tháng phải có dạng YYYY-MM, ví dụ 2026-10."), code="invalid_month") from error
+
+
+def _lab_key(lab_id) -> str | int:
+    return lab_id if lab_id is not None else NO_LAB
+
+
+def _class_figures(start: datetime, end: datetime, now: datetime, labs: set) -> tuple[dict, dict, dict, set]:
+    """Per (lab, kind) figures, session rows per lab, attended learner ids per (lab, kind), and the
+    learners among them who had attended before the month."""
+    sessions = (Session.objects.filter(start__gte=start, start__lt=end)
+                .select_related("course")
+                .annotate(registrations=Count("bookings", filter=Q(bookings__status__in=HOLDING)),
+                          attended=Count("bookings", filter=Q(bookings__status=SeatStatus.ATTENDED)),
+                          no_shows=Count("bookings", filter=Q(bookings__status=SeatStatus.NO_SHOW)))
+                .order_by("start"))
+    figures: dict = defaultdict(lambda: defaultdict(ClassFigures))
+    rows: dict = defaultdict(list)
+    for session in sessions:
+        key = _lab_key(session.lab_id)
+        if key not in labs:
+            continue
+        cell = figures[key][session.course.kind]
+        cancelled = session.status == SessionStatus.CANCELLED
+        held = not cancelled and session.start <= now
+        if cancelled:
+            cell.sessions_cancelled += 1
+        elif held:
+            cell.sessions_held += 1
+            cell.seats_offered += session.capacity
+            cell.registrations += session.registrations
+            cell.attendance += session.attended
+            cell.no_shows += session.no_shows
+        cell.peak_waitlist = max(cell.peak_waitlist, session.peak_waitlist)
+        rows[key].append(SessionRow(timezone.localtime(session.start), session.course.title, session.course.kind,
+                                    session.status if not held or cancelled else "held", session.capacity,
+                                    session.registrations, session.attended, session.no_shows,
+                                    session.peak_waitlist))
+    attended = (SeatBooking.objects.filter(status=SeatStatus.ATTENDED, session__start__gte=start,
+                                           session__start__lt=end)
+                .values_list("session__lab_id", "session__course__kind", "learner_id"))
+    learners: dict = defaultdict(lambda: defaultdict(set))
+    for lab_id, kind, learner_id in attended:
+        if _lab_key(lab_id) in labs:
+            learners[_lab_key(lab_id)][kind].add(learner_id)
+    everyone = {learner for kinds in learners.values() for ids in kinds.values() for learner in ids}
+    returning = set(SeatBooking.objects.filter(status=SeatStatus.ATTENDED, session__start__lt=start,
+                                               learner_id__in=everyone)
+                    .values_list("learner_id", flat=True).distinct())
+    for key, kinds in learners.items():
+        for kind, ids in kinds.items():
+            figures[key][kind].unique_learners = len(ids)
+            figures[key][kind].first_time_learners = len(ids - returning)
+    return figures, rows, learners, returning
+
+
+def _machine_figures(start: datetime, end: datetime, labs: set) -> dict:
+    machines = {m.pk: m for m in Machine.objects.select_related("machine_type", "lab")}
+    rows: dict = defaultdict(dict)
+
+    def row(machine_id):
+        machine = machines[machine_id]
+        return rows[machine.lab_id].setdefault(machine_id, MachineRow(machine.name, machine.machine_type.name_vi))
+
+    booked = (Reservation.objects.filter(start__lt=end, end__gt=start)
+              .exclude(status=ReservationStatus.CANCELLED).values_list("machine_id", "start", "end", "status"))
+    for machine_id, r_start, r_end, status in booked:
+        if machines[machine_id].lab_id not in labs:
+            continue
+        target = row(machine_id)
+        target.hours_booked += (min(r_end, end) - max(r_start, start)).total_seconds() / 3600
+        if status == ReservationStatus.NO_SHOW and start <= r_start < end:
+            target.no_show_reservations += 1
+    used = (MachineUsageDay.objects.filter(day__gte=start.date(), day__lt=end.date())
+            .values("machine_id").annotate(seconds=Sum("running_seconds")))
+    for entry in used:
+        if machines[entry["machine_id"]].lab_id in labs:
+            row(entry["machine_id"]).hours_used += entry["seconds"] / 3600
+    for lab_rows in rows.values():
+        for machine_row in lab_rows.values():
+            machine_row.hours_booked = round(machine_row.hours_booked, 2)
+            machine_row.hours_used = round(machine_row.hours_used, 2)
+    return {lab_id: sorted(lab_rows.values(), key=lambda m: m.machine) for lab_id, lab_rows in rows.items()}
+
+
+def _certifications(start: datetime, end: datetime) -> dict:
+    granted = (Certification.objects.filter(granted_at__gte=start, granted_at__lt=end)
+               .values_list("seat_booking__session__lab_id", flat=True))
+    counts: dict = defaultdict(int)
+    for lab_id in granted:
+        counts[_lab_key(lab_id)] += 1
+    return counts
+
+
+def _progress(year: int, up_to: datetime, lab_ids: list) -> dict:
+    """Classes held and participant-turns from 1 January to the end of the month, against targets."""
+    tz = timezone.get_default_timezone()
+    year_start = datetime.combine(date(year, 1, 1), datetime.min.time(), tz)
+    done = (Session.objects.filter(start__gte=year_start, start__lt=up_to, start__lte=timezone.now())
+            .exclude(status=SessionStatus.CANCELLED).values("lab_id")
+            .annotate(classes=Count("id", distinct=True),
+                      turns=Count("bookings", filter=Q(bookings__status=SeatStatus.ATTENDED))))
+    by_lab = {_lab_key(row["lab_id"]): row for row in done}
+    targets = {_lab_key(t.lab_id): t for t in YearTarget.objects.filter(year=year)}
+    progress = {}
+    for key in lab_ids:
+        target = targets.get(key)
+        row = by_lab.get(key, {"classes": 0, "turns": 0})
+        progress[key] = Progress(target.classes if target else 0, row["classes"],
+                                 target.participant_turns if target else 0, row["turns"])
+    return progress
+
+
+def monthly_report(month: date, *, lab: Lab | None = None, now: datetime | None = None) -> MonthlyReport:
+    """The report for one month; with `lab`, only that lab (its rows still add up the same way)."""
+    now = now or timezone.now()
+    start, end = month_bounds(month)
+    all_labs = list(Lab.objects.filter(is_active=True).order_by("short_name"))
+    chosen = [lab] if lab is not None else all_labs
+    keys = [item.pk for item in chosen] + ([] if lab is not None else [NO_LAB])
+    figures, session_rows, learners, returning = _class_figures(start, end, now, set(keys))
+    machines = _machine_figures(start, end, {item.pk for item in chosen})
+    certifications = _certifications(start, end)
+    progress = _progress(month.year, end, keys)
+
+    def build(key, slug, name) -> LabReport:
+        report = LabReport(slug=slug, name=str(name))
+        for kind, _label in CourseKind.choices:
+            cell = figures[key][kind] if key in figures and kind in figures[key] else ClassFigures()
+            report.by_kind[kind] = cell
+            report.total.add(cell)
+        seen = set().union(*learners[key].values()) if key in learners else set()
+        report.total.unique_learners = len(seen)
+        report.total.first_time_learners = len(seen - returning)
+        report.sessions = session_rows.get(key, [])
+        report.machines = machines.get(key, [])
+        report.certifications_granted = certifications.get(key, 0)
+        report.progress = progress.get(key)
+        return report
+
+    reports = [build(item.pk, item.slug, item.name) for item in chosen]
+    if lab is None:
+        reports.append(build(NO_LAB, NO_LAB, NO_LAB_NAME))
+    network = LabReport(slug="network", name=str(_("Toàn mạng lưới")))
+    for report in reports:
+        network.total.add(report.total)
+        for kind, cell in report.by_kind.items():
+            network.by_kind.setdefault(kind, ClassFigures()).add(cell)
+        network.machines.extend(report.machines)
+        network.certifications_granted += report.certifications_granted
+    # A learner who attended in two labs (or two kinds of course) is one learner of the network.
+    for kind in [None, *network.by_kind]:
+        seen = {learner for key in keys if key in learners for k, ids in learners[key].items()
+                if kind is None or k == kind for learner in ids}
+        cell = network.total if kind is None else network.by_kind[kind]
+        cell.unique_learners, cell.first_time_learners = len(seen), len(seen - returning)
+    network_targets = YearTarget.objects.filter(year=month.year, lab__isnull=True).first()
+    network.progress = Progress(
+        network_targets.classes if network_targets else sum(r.progress.target_classes for r in reports),
+        sum(r.progress.classes_to_date for r in reports),
+        network_targets.participant_turns if network_targets else sum(r.progress.target_turns for r in reports),
+        sum(r.progress.turns_to_date for r in reports),
+    )
+    return MonthlyReport(month=month.replace(day=1), generated_at=now, labs=reports, network=network)
+
+
+def last_month(today: date | None = None) -> date:
+    today = today or timezone.localdate()
+    return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+

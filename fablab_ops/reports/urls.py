@@ -1,0 +1,10 @@
+from django.urls import path
+
+from fablab_ops.reports import views
+
+app_name = "reports"
+
+urlpatterns = [
+    path("", views.monthly, name="monthly"),
+    path("download/", views.download, name="download"),
+]
