@@ -16,7 +16,9 @@ from django.utils import timezone
 from fablab_ops.accounts.models import Role, User
 from fablab_ops.booking.models import Certification, CertificationMethod, Reservation, ReservationStatus
 from fablab_ops.courses.models import Course, CourseKind, SeatBooking, SeatStatus, Session
-from fablab_ops.machines.models import Lab, Machine, MachineType, OpeningHours
+from fablab_ops.machines.ingest import add_running_time
+from fablab_ops.machines.models import Lab, Machine, MachineType, OpeningHours, UsageSession
+from fablab_ops.reports.models import YearTarget
 
 DEMO_PASSWORD = "fablab-demo-2026"
 
@@ -307,6 +309,7 @@ def _bookings(sessions, learners, rng: random.Random, now: datetime) -> None:
             else:
                 SeatBooking.objects.create(session=session, learner=learner, status=SeatStatus.WAITLISTED,
                                            waitlist_position=index - session.capacity + 1)
+                Session.objects.filter(pk=session.pk).update(peak_waitlist=index - session.capacity + 1)
             SeatBooking.objects.filter(session=session, learner=learner).update(created_at=booked_at)
     upcoming_laser = _next_session(sessions, "induction-laser-biic", now)
     if upcoming_laser and not SeatBooking.objects.filter(session=upcoming_laser, learner=demo_learner).exists():
@@ -339,11 +342,18 @@ def _reservations(labs, learners, first: date, now: datetime) -> None:
             if slot_end <= slot_start or Reservation.objects.filter(machine=machine, start=slot_start).exists():
                 continue
             shown = rng.random() < 0.9
-            Reservation.objects.create(
+            reservation = Reservation.objects.create(
                 machine=machine, user=user, start=slot_start, end=slot_end,
                 status=ReservationStatus.COMPLETED if shown else ReservationStatus.NO_SHOW,
                 checked_in_at=slot_start + timedelta(minutes=3) if shown else None,
             )
+            if shown:
+                # What the machine's telemetry would have recorded: most of the booked time running.
+                ran_from = slot_start + timedelta(minutes=rng.randint(3, 10))
+                ran_to = slot_end - timedelta(minutes=rng.randint(0, 15))
+                UsageSession.objects.create(machine=machine, start=ran_from, end=ran_to, user=user,
+                                            reservation=reservation, job=f"job-{rng.randrange(10_000):04d}")
+                add_running_time(machine.pk, ran_from, ran_to)
         day += timedelta(days=1)
 
 
@@ -364,10 +374,18 @@ def seed(today: date | None = None) -> dict[str, int]:
     _bookings(sessions, learners, rng, now)
     if not Reservation.objects.exists():
         _reservations(labs, learners, first, now)
+    _targets(labs, today.year)
     return counts()
+
+
+def _targets(labs, year: int) -> None:
+    """The plan's figures: two classes a month per lab, 400 participant-turns for the network."""
+    for lab in labs.values():
+        YearTarget.objects.update_or_create(year=year, lab=lab, defaults={"classes": 24, "participant_turns": 100})
+    YearTarget.objects.update_or_create(year=year, lab=None, defaults={"classes": 96, "participant_turns": 400})
 
 
 def counts() -> dict[str, int]:
     models = [Lab, OpeningHours, MachineType, Machine, User, Course, Session, SeatBooking, Reservation,
-              Certification]
+              Certification, UsageSession, YearTarget]
     return {model._meta.model_name: model.objects.count() for model in models}

@@ -3,7 +3,9 @@ page is given that code and shows green, then "already checked in" on a second s
 
 import os
 import shutil
+import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -13,23 +15,8 @@ from tests.conftest import service_missing
 from tests.factories import TEST_PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
-# Playwright's sync API runs an event loop in this thread; the live server's ORM calls are in another.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not shutil.which(CHROMIUM):
-        service_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync",
-        ])
-        yield browser
-        browser.close()
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
 
 
 def log_in(page, base_url, user):
@@ -40,45 +27,69 @@ def log_in(page, base_url, user):
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
+def in_browser(story):
+    """Run a Playwright story in its own thread: its event loop stays out of the test's (ORM) thread."""
+    outcome = {}
+
+    def run():
+        from playwright.sync_api import sync_playwright
+
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+                try:
+                    outcome["value"] = story(browser)
+                finally:
+                    browser.close()
+        except BaseException as error:  # handed back to the test thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=120)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_learner_books_and_technician_scans_the_ticket_green_then_already_checked_in(browser, live_server):
+def test_learner_books_and_technician_scans_the_ticket_green_then_already_checked_in(live_server):
+    if not shutil.which(CHROMIUM):
+        service_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     lab = factories.LabFactory(slug="biic", short_name="BIIC")
     start = timezone.now() + timedelta(minutes=10)
-    session = factories.SessionFactory(course=factories.CourseFactory(lab=lab, title_vi="Lập trình Arduino ứng dụng"),
-                                       start=start, end=start + timedelta(hours=3))
+    course = factories.CourseFactory(lab=lab, title_vi="Lập trình Arduino ứng dụng")
+    session = factories.SessionFactory(course=course, start=start, end=start + timedelta(hours=3))
     learner = factories.LearnerFactory(full_name="Phạm Thị Hồng Nhung")
     technician = factories.TechnicianFactory(labs=[lab])
+    artifacts = Path(os.environ.get("TEST_ARTIFACTS", "test-results"))
+    artifacts.mkdir(parents=True, exist_ok=True)
 
-    learner_page = browser.new_context(locale="vi-VN").new_page()
-    log_in(learner_page, live_server.url, learner)
-    learner_page.goto(f"{live_server.url}/courses/sessions/{session.pk}/")
-    learner_page.click("text=Đăng ký chỗ")
-    learner_page.wait_for_selector(".qr svg")
-    token = learner_page.get_attribute("#ticket-token", "data-token")
-    assert token
+    def story(browser):
+        learner_page = browser.new_context(locale="vi-VN").new_page()
+        log_in(learner_page, live_server.url, learner)
+        learner_page.goto(f"{live_server.url}/courses/sessions/{session.pk}/")
+        learner_page.click("text=Đăng ký chỗ")
+        learner_page.wait_for_selector(".qr svg")
+        token = learner_page.get_attribute("#ticket-token", "data-token")
+        assert token
 
-    door = browser.new_context(locale="vi-VN").new_page()
-    log_in(door, live_server.url, technician)
-    door.goto(f"{live_server.url}/booking/labs/{lab.slug}/scanner/")
-    # A USB scanner types the code and presses Enter into the focused field.
-    door.keyboard.type(token)
-    door.keyboard.press("Enter")
-    result = door.wait_for_selector("#scan-result.ok")
-    assert "Phạm Thị Hồng Nhung" in result.inner_text()
-    assert "Check-in thành công" in result.inner_text()
-    door.wait_for_selector("#door-section >> text=1 người đã vào")
+        door = browser.new_context(locale="vi-VN").new_page()
+        log_in(door, live_server.url, technician)
+        door.goto(f"{live_server.url}/booking/labs/{lab.slug}/scanner/")
+        # A USB scanner types the code and presses Enter into the focused field.
+        door.keyboard.type(token)
+        door.keyboard.press("Enter")
+        result = door.wait_for_selector("#scan-result.ok")
+        first = result.inner_text()
+        door.wait_for_selector("#door-section >> text=1 người đã vào")
+        door.fill("#scan-token", token)
+        door.press("#scan-token", "Enter")
+        second = door.wait_for_selector("#scan-result.warn").inner_text()
+        door.screenshot(path=str(artifacts / "scanner.png"), full_page=True)
+        return first, second
 
-    door.fill("#scan-token", token)
-    door.press("#scan-token", "Enter")
-    again = door.wait_for_selector("#scan-result.warn")
-    assert "Đã check-in lúc" in again.inner_text()
-    door.screenshot(path=str(live_server_artifacts() / "scanner.png"), full_page=True)
-
-
-def live_server_artifacts():
-    from pathlib import Path
-
-    folder = Path(os.environ.get("TEST_ARTIFACTS", "test-results"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    first, second = in_browser(story)
+    assert "Phạm Thị Hồng Nhung" in first and "Check-in thành công" in first
+    assert "Đã check-in lúc" in second

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.formats import time_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from fablab_ops.booking import tickets
 from fablab_ops.booking.models import CheckInOutcome, CheckInRecord, Reservation, ReservationStatus
@@ -28,15 +29,15 @@ from fablab_ops.errors import Conflict, NotFound
 from fablab_ops.machines.models import Lab
 
 REFUSAL_MESSAGES = {
-    "invalid_token": "Mã QR không hợp lệ (bị sửa hoặc giả mạo).",
-    "unknown_token": "Không tìm thấy vé với mã này (vé có thể đã được cấp lại).",
-    "cancelled": "Lượt đăng ký này đã bị hủy.",
-    "session_cancelled": "Buổi học này đã bị hủy.",
-    "waitlisted": "Học viên đang trong danh sách chờ, chưa có chỗ.",
-    "no_show": "Lượt đặt máy đã bị hủy vì không đến đúng giờ.",
-    "wrong_lab": "Vé này dành cho phòng lab khác.",
-    "too_early": "Chưa đến giờ check-in.",
-    "too_late": "Buổi học hoặc lượt đặt máy đã kết thúc.",
+    "invalid_token": gettext_lazy("Mã QR không hợp lệ (bị sửa hoặc giả mạo)."),
+    "unknown_token": gettext_lazy("Không tìm thấy vé với mã này (vé có thể đã được cấp lại)."),
+    "cancelled": gettext_lazy("Lượt đăng ký này đã bị hủy."),
+    "session_cancelled": gettext_lazy("Buổi học này đã bị hủy."),
+    "waitlisted": gettext_lazy("Học viên đang trong danh sách chờ, chưa có chỗ."),
+    "no_show": gettext_lazy("Lượt đặt máy đã bị hủy vì không đến đúng giờ."),
+    "wrong_lab": gettext_lazy("Vé này dành cho phòng lab khác."),
+    "too_early": gettext_lazy("Chưa đến giờ check-in."),
+    "too_late": gettext_lazy("Buổi học hoặc lượt đặt máy đã kết thúc."),
 }
 
 
@@ -141,7 +142,7 @@ def _decide(booking, *, lab, by, now, method, token="") -> CheckInResult:
     if reason:
         record = _record(lab=lab, by=by, now=now, outcome=CheckInOutcome.REFUSED, reason=reason, method=method,
                          booking=booking, token=token)
-        return CheckInResult(CheckInOutcome.REFUSED, reason, _(REFUSAL_MESSAGES[reason]), person, what, None,
+        return CheckInResult(CheckInOutcome.REFUSED, reason, str(REFUSAL_MESSAGES[reason]), person, what, None,
                              record.pk)
     _admit(booking, by, now)
     record = _record(lab=lab, by=by, now=now, outcome=CheckInOutcome.CHECKED_IN, method=method, booking=booking,
@@ -167,7 +168,7 @@ def check_in_token(token: str, *, lab: Lab, by, now: datetime | None = None) -> 
 def _refused_unknown(lab, by, now, token, reason) -> CheckInResult:
     record = _record(lab=lab, by=by, now=now, outcome=CheckInOutcome.REFUSED, reason=reason, method="qr",
                      token=token)
-    return CheckInResult(CheckInOutcome.REFUSED, reason, _(REFUSAL_MESSAGES[reason]), "", "", None, record.pk)
+    return CheckInResult(CheckInOutcome.REFUSED, reason, str(REFUSAL_MESSAGES[reason]), "", "", None, record.pk)
 
 
 def check_in_manually(kind: str, booking_id: int, *, lab: Lab, by, now: datetime | None = None) -> CheckInResult:

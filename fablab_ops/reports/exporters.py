@@ -21,7 +21,7 @@ METRICS = [
     ("sessions_held", gettext_lazy("Buổi học đã tổ chức"), False),
     ("sessions_cancelled", gettext_lazy("Buổi học bị hủy"), False),
     ("seats_offered", gettext_lazy("Số chỗ"), False),
-    ("registrations", gettext_lazy("Đăng ký"), False),
+    ("registrations", gettext_lazy("Lượt đăng ký"), False),
     ("peak_waitlist", gettext_lazy("Danh sách chờ dài nhất"), False),
     ("attendance", gettext_lazy("Điểm danh có mặt"), False),
     ("participant_turns", gettext_lazy("Lượt tham gia"), False),
@@ -183,7 +183,7 @@ class XlsxExporter(Exporter):
                   [[kind_label(kind), *metric_values(cell, shares_as_text=False)]
                    for kind, cell in lab.by_kind.items()],
                   total=[_("Tổng"), *metric_values(lab.total, shares_as_text=False)], formats=share_formats)
-            table(sheet, [_("Bắt đầu"), _("Khóa học"), _("Trạng thái"), _("Số chỗ"), _("Đăng ký"),
+            table(sheet, [_("Bắt đầu"), _("Khóa học"), _("Trạng thái"), _("Số chỗ"), _("Lượt đăng ký"),
                           _("Điểm danh có mặt"), _("Vắng mặt"), _("Danh sách chờ dài nhất")],
                   [[row.start.replace(tzinfo=None), row.course, row.status, row.capacity, row.registrations,
                     row.attendance, row.no_shows, row.peak_waitlist] for row in lab.sessions],
@@ -277,7 +277,7 @@ class PdfExporter(Exporter):
             Spacer(1, 0.4 * cm),
             *chart(short, [[lab.total.registrations for lab in report.labs],
                            [lab.total.attendance for lab in report.labs]],
-                   [_("Đăng ký"), _("Điểm danh có mặt")], _("Đăng ký và điểm danh theo phòng lab")),
+                   [_("Lượt đăng ký"), _("Điểm danh có mặt")], _("Lượt đăng ký và điểm danh theo phòng lab")),
             *chart(short, [[lab.hours_booked for lab in report.labs], [lab.hours_used for lab in report.labs]],
                    [_("Giờ đặt máy"), _("Giờ sử dụng thực tế")], _("Giờ sử dụng máy theo phòng lab")),
         ]
