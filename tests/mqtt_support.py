@@ -82,6 +82,7 @@ class Publisher:
         # Messages published while the broker is away are queued by paho and sent on reconnect;
         # they count as delivered only when the broker's PUBACK arrives.
         self.pending: set[int] = set()
+        self.early: set[int] = set()  # PUBACKs that beat our own bookkeeping
         self.lock = threading.Lock()
         self.client.on_publish = self._acknowledged
         self.client.connect("127.0.0.1", port)
@@ -90,14 +91,21 @@ class Publisher:
 
     def _acknowledged(self, client, userdata, mid, reason_code, properties):
         with self.lock:
-            self.pending.discard(mid)
+            if mid in self.pending:
+                self.pending.discard(mid)
+            else:
+                self.early.add(mid)
 
     def publish_stream(self, count: int, *, rate: float = 500.0, boot: str = "boot-1", on_progress=None):
         for seq in range(1, count + 1):
             payload = {"seq": seq, "boot": boot, "ts": timezone.now().isoformat(), "state": "idle", "power_w": 9.5}
+            # Never hold our lock while paho works: its network thread calls back into us.
+            info = self.client.publish(self.topic, json.dumps(payload), qos=1)
             with self.lock:
-                info = self.client.publish(self.topic, json.dumps(payload), qos=1)
-                self.pending.add(info.mid)
+                if info.mid in self.early:
+                    self.early.discard(info.mid)
+                else:
+                    self.pending.add(info.mid)
             if on_progress:
                 on_progress(seq)
             time.sleep(1 / rate)
