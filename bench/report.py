@@ -1,0 +1,224 @@
+"""A month's report over a year of network data, against one hand-written SQL aggregate.
+
+Builds, in PostgreSQL, a year of data for the four labs (hundreds of sessions, ten
+thousand bookings, millions of telemetry rows with their daily roll-up), then times
+in the same run:
+  reference: a single SQL aggregate of the month's class and machine figures;
+  project:   `reports.services.monthly_report()` for that month (all labs).
+It then adds a second, older year of history and times the same month again: the
+report's cost must follow the month's data, not the whole history.
+Last line: {"slowdown": report / SQL, "history_growth": t(2 years) / t(1 year), ...}.
+
+    python bench/report.py [--quick]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/fablab_bench_report"
+
+REFERENCE_SQL = """
+WITH month_sessions AS (
+    SELECT s.id, s.lab_id, s.capacity, s.status
+    FROM courses_session s
+    WHERE s.start >= %(start)s AND s.start < %(end)s
+), seats AS (
+    SELECT b.session_id,
+           count(*) FILTER (WHERE b.status IN ('confirmed', 'attended', 'no_show')) AS registrations,
+           count(*) FILTER (WHERE b.status = 'attended') AS attended,
+           count(*) FILTER (WHERE b.status = 'no_show') AS no_shows
+    FROM courses_seatbooking b JOIN month_sessions m ON m.id = b.session_id
+    GROUP BY b.session_id
+), classes AS (
+    SELECT m.lab_id,
+           count(*) FILTER (WHERE m.status <> 'cancelled') AS held,
+           count(*) FILTER (WHERE m.status = 'cancelled') AS cancelled,
+           sum(m.capacity) FILTER (WHERE m.status <> 'cancelled') AS seats_offered,
+           sum(coalesce(s.registrations, 0)) FILTER (WHERE m.status <> 'cancelled') AS registrations,
+           sum(coalesce(s.attended, 0)) FILTER (WHERE m.status <> 'cancelled') AS attended,
+           sum(coalesce(s.no_shows, 0)) FILTER (WHERE m.status <> 'cancelled') AS no_shows
+    FROM month_sessions m LEFT JOIN seats s ON s.session_id = m.id
+    GROUP BY m.lab_id
+), used AS (
+    SELECT mc.lab_id, sum(d.running_seconds) / 3600.0 AS hours_used
+    FROM machines_machineusageday d JOIN machines_machine mc ON mc.id = d.machine_id
+    WHERE d.day >= %(first_day)s AND d.day < %(next_day)s
+    GROUP BY mc.lab_id
+), booked AS (
+    SELECT mc.lab_id,
+           sum(extract(epoch FROM least(r."end", %(end)s) - greatest(r.start, %(start)s))) / 3600.0 AS hours_booked
+    FROM booking_reservation r JOIN machines_machine mc ON mc.id = r.machine_id
+    WHERE r.start < %(end)s AND r."end" > %(start)s AND r.status <> 'cancelled'
+    GROUP BY mc.lab_id
+)
+SELECT c.*, u.hours_used, b.hours_booked
+FROM classes c LEFT JOIN used u ON u.lab_id = c.lab_id LEFT JOIN booked b ON b.lab_id = c.lab_id
+"""
+
+
+def build_year(cursor, year: int, *, bookings_per_session: int, telemetry_per_machine_day: int) -> dict:
+    """One year of sessions, bookings, reservations, telemetry and its roll-up, generated in SQL."""
+    start = f"{year}-01-01 00:00+07"
+    cursor.execute("""
+        INSERT INTO courses_session (course_id, lab_id, start, "end", capacity, place, status, cancel_reason,
+                                     detached, peak_waitlist, created_at, updated_at)
+        SELECT c.id, c.lab_id, t, t + interval '3 hours', 20, '',
+               CASE WHEN random() < 0.05 THEN 'cancelled' ELSE 'scheduled' END, '', false,
+               (random() * 5)::int, now(), now()
+        FROM courses_course c,
+             generate_series(%s::timestamptz + interval '8 hours', %s::timestamptz + interval '364 days',
+                             interval '3 days') AS t
+    """, [start, start])
+    cursor.execute("""
+        INSERT INTO courses_seatbooking (session_id, learner_id, status, ticket_code, created_at, updated_at)
+        SELECT s.id, u.id,
+               (ARRAY['attended', 'attended', 'attended', 'no_show', 'cancelled'])[1 + (random() * 4)::int],
+               md5(random()::text || s.id || u.id), now(), now()
+        FROM courses_session s
+        JOIN LATERAL (SELECT id FROM accounts_user WHERE id %% 97 <> s.id %% 97
+                      ORDER BY (id * 31 + s.id * 17) %% 1009 LIMIT %s) u ON true
+        WHERE s.start >= %s::timestamptz AND s.start < %s::timestamptz + interval '1 year'
+    """, [bookings_per_session, start, start])
+    cursor.execute("""
+        INSERT INTO booking_reservation (machine_id, user_id, start, "end", status, purpose, ticket_code,
+                                         maintenance_conflict, created_at, updated_at)
+        SELECT m.id, 1 + (random() * 500)::int, d + interval '9 hours', d + interval '11 hours',
+               CASE WHEN random() < 0.1 THEN 'no_show' ELSE 'completed' END, '', md5(random()::text || m.id || d),
+               false, now(), now()
+        FROM machines_machine m, generate_series(%s::timestamptz, %s::timestamptz + interval '364 days',
+                                                 interval '1 day') AS d
+    """, [start, start])
+    cursor.execute("""
+        INSERT INTO machines_telemetrymessage (machine_id, boot, seq, "at", device_ts, received_at, clock_skewed,
+                                               state, power_w, job)
+        SELECT m.id, %s, g, t, t, t, false, CASE WHEN g %% 3 = 0 THEN 'running' ELSE 'idle' END, 120, ''
+        FROM machines_machine m,
+             LATERAL (SELECT g, %s::timestamptz + (g * interval '1 day' / %s) AS t
+                      FROM generate_series(1, 365 * %s) AS g) AS series
+    """, [f"y{year}", start, telemetry_per_machine_day, telemetry_per_machine_day])
+    cursor.execute("""
+        INSERT INTO machines_machineusageday (machine_id, day, running_seconds, energy_wh)
+        SELECT m.id, d::date, 3600 + random() * 14400, 0
+        FROM machines_machine m, generate_series(%s::date, %s::date + 364, interval '1 day') AS d
+    """, [f"{year}-01-01", f"{year}-01-01"])
+    counts = {}
+    for table in ("courses_session", "courses_seatbooking", "booking_reservation", "machines_telemetrymessage"):
+        cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - our own table names
+        counts[table] = cursor.fetchone()[0]
+    cursor.execute("ANALYZE")
+    return counts
+
+
+def setup_network(learners: int) -> None:
+    from fablab_ops import demo
+    from fablab_ops.accounts.models import User
+    from fablab_ops.courses.models import Course
+    from fablab_ops.machines.models import Lab
+
+    demo._labs()
+    labs = {lab.slug: lab for lab in Lab.objects.all()}
+    demo._machines(labs)
+    User.objects.bulk_create([User(email=f"learner{n}@example.vn", full_name=f"Học viên {n}", password="!")
+                              for n in range(learners)])
+    for lab in labs.values():
+        for kind in ("arduino", "induction", "other"):
+            Course.objects.create(kind=kind, slug=f"{kind}-{lab.slug}", title_vi=f"{kind} {lab.short_name}", lab=lab,
+                                  default_capacity=20, min_capacity=1, max_capacity=20)
+
+
+def compare(result, sql_rows) -> int:
+    """Figures on which the report and the hand-written SQL disagree (must be none)."""
+    from fablab_ops.machines.models import Lab
+
+    lab_ids = dict(Lab.objects.values_list("slug", "pk"))
+    by_lab = {row[0]: row for row in sql_rows}
+    disagreements = 0
+    for lab in result.labs:
+        if lab.slug not in lab_ids:
+            continue
+        row = by_lab.get(lab_ids[lab.slug]) or (None, 0, 0, 0, 0, 0, 0, 0, 0)
+        t = lab.total
+        mine = (t.sessions_held, t.sessions_cancelled, t.seats_offered, t.registrations, t.attendance, t.no_shows)
+        disagreements += sum(1 for a, b in zip(mine, row[1:7], strict=True) if a != int(b or 0))
+        disagreements += abs(lab.hours_used - float(row[7] or 0)) > 0.05
+        disagreements += abs(lab.hours_booked - float(row[8] or 0)) > 0.05
+    return disagreements
+
+
+def timed(function, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a smaller year (fewer telemetry rows)")
+    args = parser.parse_args()
+    per_day = 60 if args.quick else 240  # telemetry messages per machine per day
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
+    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "fablab_ops.settings",
+           "LOG_LEVEL": "WARNING"}
+    os.environ.update(env)
+    from bench.booking import ensure_database
+
+    ensure_database(database_url)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.utils import timezone
+
+    from fablab_ops.reports import services
+
+    setup_network(1200)
+    month = date(2026, 10, 1)
+    start, end = services.month_bounds(month)
+    params = {"start": start, "end": end, "first_day": start.date(), "next_day": end.date()}
+
+    def reference():
+        with connection.cursor() as cursor:
+            cursor.execute(REFERENCE_SQL, params)
+            return cursor.fetchall()
+
+    def report():
+        return services.monthly_report(month, now=timezone.now())
+
+    with connection.cursor() as cursor:
+        counts = build_year(cursor, 2026, bookings_per_session=8, telemetry_per_machine_day=per_day)
+    reference()
+    report()
+    sql_time = timed(reference, 5)
+    one_year = timed(report, 5)
+    inconsistencies = compare(report(), reference())
+    with connection.cursor() as cursor:
+        counts_two = build_year(cursor, 2025, bookings_per_session=8, telemetry_per_machine_day=per_day)
+    report()
+    two_years = timed(report, 5)
+    print(json.dumps({
+        "slowdown": round(one_year / sql_time, 2),
+        "history_growth": round(two_years / one_year, 2),
+        "report_s": round(one_year, 4),
+        "sql_s": round(sql_time, 4),
+        "report_two_years_s": round(two_years, 4),
+        "inconsistencies": inconsistencies,
+        "rows_one_year": counts,
+        "rows_two_years": counts_two,
+    }))
+
+
+if __name__ == "__main__":
+    main()
