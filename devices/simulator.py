@@ -195,6 +195,7 @@ def run(args) -> None:
                                  username=username, password=password, protocol=protocol))
     for link in links:
         link.start()
+        time.sleep(0.05)  # a burst of simultaneous connects trips small embedded brokers
     stopping = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stopping.set())

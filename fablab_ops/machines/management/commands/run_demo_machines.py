@@ -77,6 +77,8 @@ class Command(BaseCommand):
         parser.add_argument("--speed", type=float, default=20.0, help="time acceleration of simulated jobs")
 
     def handle(self, *args, **options):
+        for chatty in ("amqtt", "transitions"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
         url = urlparse(settings.MQTT_URL)
         host, port = url.hostname or "127.0.0.1", url.port or 1883
         if not listening(host, port):
