@@ -255,3 +255,17 @@ def test_checking_in_a_reservation_sends_enable_to_the_machine_over_mqtt(mqtt_ur
     stored = MachineCommand.objects.get(command_id=command["id"])
     assert stored.published_at is not None and stored.reservation_id == reservation.pk
     assert Reservation.objects.get(pk=reservation.pk).status == ReservationStatus.CHECKED_IN
+
+
+@pytest.mark.django_db
+def test_when_a_reservation_ends_it_is_completed_and_the_machine_told_to_switch_off(lab, settings):
+    from fablab_ops.booking.tasks import finish_reservations
+
+    settings.MQTT_URL = "mqtt://127.0.0.1:9"  # nothing listens: the command is recorded with its failure
+    start = timezone.now() - timedelta(hours=2)
+    reservation = factories.ReservationFactory(machine__lab=lab, start=start, end=start + timedelta(hours=1),
+                                               status=ReservationStatus.CHECKED_IN, checked_in_at=start)
+    assert finish_reservations() == 1
+    assert Reservation.objects.get(pk=reservation.pk).status == ReservationStatus.COMPLETED
+    command = MachineCommand.objects.get(reservation=reservation)
+    assert command.action == "disable" and command.published_at is None and command.error

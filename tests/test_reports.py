@@ -216,3 +216,32 @@ def test_export_report_command_writes_the_file(october, tmp_path):
     output = tmp_path / "october.xlsx"
     call_command("export_report", "--month", "2026-10", "--lab", "all", "--format", "xlsx", "--output", str(output))
     assert load_workbook(output).sheetnames[0] == "Tổng hợp"
+
+
+@pytest.mark.django_db
+def test_last_months_report_on_the_demo_matches_the_demo_data():
+    from django.db.models import Sum
+
+    from fablab_ops import demo
+    from fablab_ops.booking.models import Reservation
+    from fablab_ops.courses.models import SeatBooking, Session
+
+    demo.seed()
+    month = services.last_month()
+    start, end = services.month_bounds(month)
+    report = services.monthly_report(month)
+    in_month = Session.objects.filter(start__gte=start, start__lt=end)
+    held = in_month.exclude(status=SessionStatus.CANCELLED)
+    seats = SeatBooking.objects.filter(session__in=held)
+    total = report.network.total
+    assert total.sessions_held == held.count() > 0
+    assert total.seats_offered == held.aggregate(s=Sum("capacity"))["s"]
+    assert total.attendance == seats.filter(status=SeatStatus.ATTENDED).count()
+    assert total.no_shows == seats.filter(status=SeatStatus.NO_SHOW).count()
+    assert total.unique_learners == seats.filter(status=SeatStatus.ATTENDED).values("learner").distinct().count()
+    booked = sum((min(r.end, end) - max(r.start, start)).total_seconds() / 3600
+                 for r in Reservation.objects.filter(start__lt=end, end__gt=start).exclude(status="cancelled"))
+    assert report.network.hours_booked == pytest.approx(booked, abs=0.05)
+    used = MachineUsageDay.objects.filter(day__gte=start.date(), day__lt=end.date()).aggregate(
+        s=Sum("running_seconds"))["s"] / 3600
+    assert report.network.hours_used == pytest.approx(used, abs=0.05)
