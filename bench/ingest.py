@@ -40,7 +40,7 @@ def start_broker(folder: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
     config = folder / "mosquitto.conf"
     config.write_text(f"user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                      "max_queued_messages 0\nmax_inflight_messages 100\n")
+                      "max_queued_messages 0\nmax_inflight_messages 5000\n")
     broker = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(config)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):

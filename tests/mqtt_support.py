@@ -30,7 +30,8 @@ class PrivateBroker:
         self.config = folder / "mosquitto.conf"
         self.config.write_text(
             f"user root\nlistener {self.port} 127.0.0.1\npersistence true\npersistence_location {folder}/\n"
-            f"autosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 0\n{extra or 'allow_anonymous true'}\n"
+            f"autosave_interval 1\nsys_interval 1\nmax_queued_messages 0\nmax_inflight_messages 0\n"
+            f"{extra or 'allow_anonymous true'}\n"
         )
         self.process = None
 

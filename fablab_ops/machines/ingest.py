@@ -259,11 +259,19 @@ def _store_states(states: list[tuple[int, Incoming]], result: BatchResult) -> No
 LIVE_FIELDS = ["messages", "clock_skews", "last_seen_at", "boot", "last_seq", "restarts", "state", "power_w", "job",
                "last_state_at", "online", "gaps"]
 
-INSERT_RETURNING = """
-INSERT INTO machines_telemetrymessage
-    (machine_id, boot, seq, "at", device_ts, received_at, clock_skewed, state, power_w, job)
-SELECT * FROM unnest(%s::bigint[], %s::varchar[], %s::bigint[], %s::timestamptz[], %s::timestamptz[],
-                     %s::timestamptz[], %s::boolean[], %s::varchar[], %s::double precision[], %s::varchar[])
+COPY_COLUMNS = ("machine_id", "boot", "seq", "at", "device_ts", "received_at", "clock_skewed", "state", "power_w",
+                "job")
+COPY_TYPES = ["int8", "text", "int8", "timestamptz", "timestamptz", "timestamptz", "bool", "text", "float8", "text"]
+STAGE = """
+CREATE TEMP TABLE IF NOT EXISTS telemetry_incoming (
+    machine_id bigint, boot text, seq bigint, "at" timestamptz, device_ts timestamptz, received_at timestamptz,
+    clock_skewed boolean, state text, power_w double precision, job text
+) ON COMMIT DELETE ROWS
+"""
+MOVE_NEW = """
+INSERT INTO machines_telemetrymessage (machine_id, boot, seq, "at", device_ts, received_at, clock_skewed, state,
+                                       power_w, job)
+SELECT machine_id, boot, seq, "at", device_ts, received_at, clock_skewed, state, power_w, job FROM telemetry_incoming
 ON CONFLICT (machine_id, boot, seq) DO NOTHING
 RETURNING machine_id, boot, seq
 """
@@ -272,14 +280,20 @@ RETURNING machine_id, boot, seq
 def _insert_new(rows: list[Row]) -> list[tuple]:
     """Insert what is new and say which keys those were; a redelivery inserts nothing.
 
-    On PostgreSQL one statement does both (ON CONFLICT ... RETURNING), which also stays
-    right when several ingest processes share the stream; elsewhere, look up then insert.
+    On PostgreSQL the batch is streamed in with binary COPY, then moved with one
+    INSERT ... ON CONFLICT DO NOTHING RETURNING, which also stays right when several
+    ingest processes share the stream; elsewhere, look up then insert.
     """
     if connection.vendor == "postgresql":
-        columns = list(zip(*[(r.machine_id, r.boot, r.seq, r.at, r.device_ts, r.received_at, r.clock_skewed,
-                               r.state, r.power_w, r.job) for r in rows], strict=True))
         with connection.cursor() as cursor:
-            cursor.execute(INSERT_RETURNING, [list(column) for column in columns])
+            cursor.execute(STAGE)
+            columns = ", ".join(f'"{name}"' for name in COPY_COLUMNS)
+            with cursor.cursor.copy(f"COPY telemetry_incoming ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(COPY_TYPES)
+                for r in rows:
+                    copy.write_row((r.machine_id, r.boot, r.seq, r.at, r.device_ts, r.received_at, r.clock_skewed,
+                                    r.state, r.power_w, r.job))
+            cursor.execute(MOVE_NEW)
             return [tuple(key) for key in cursor.fetchall()]
     keys = {(r.machine_id, r.boot, r.seq) for r in rows}
     existing = set(TelemetryMessage.objects.filter(machine_id__in={k[0] for k in keys}, seq__in={k[2] for k in keys})

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from fablab_ops.accounts.models import User
 from fablab_ops.booking.models import Certification, Reservation, ReservationStatus
 from fablab_ops.courses.models import CourseKind, SeatBooking, SeatStatus, Session, SessionStatus
 from fablab_ops.machines.models import Lab, Machine, MachineUsageDay
@@ -198,9 +199,11 @@ def _class_figures(start: datetime, end: datetime, now: datetime, labs: set) -> 
         if _lab_key(lab_id) in labs:
             learners[_lab_key(lab_id)][kind].add(learner_id)
     everyone = {learner for kinds in learners.values() for ids in kinds.values() for learner in ids}
-    returning = set(SeatBooking.objects.filter(status=SeatStatus.ATTENDED, session__start__lt=start,
-                                               learner_id__in=everyone)
-                    .values_list("learner_id", flat=True).distinct())
+    # One EXISTS probe per learner (stopping at the first earlier attendance), so the cost follows the
+    # month's learners and not the length of their history.
+    earlier = SeatBooking.objects.filter(learner_id=OuterRef("pk"), status=SeatStatus.ATTENDED,
+                                         session__start__lt=start)
+    returning = set(User.objects.filter(pk__in=everyone).filter(Exists(earlier)).values_list("pk", flat=True))
     for key, kinds in learners.items():
         for kind, ids in kinds.items():
             figures[key][kind].unique_learners = len(ids)
