@@ -13,6 +13,7 @@ Last line: {"ratio": ingest rate / bare rate, "ingest_per_s", "bare_per_s", "los
 import argparse
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -158,7 +159,7 @@ def main() -> None:
 
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "fablab_ops.settings",
-           "CELERY_BROKER_URL": "", "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
+           "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64), "CELERY_BROKER_URL": "", "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
            "LOG_LEVEL": "WARNING"}
     os.environ.update(env)
     from bench.booking import ensure_database
