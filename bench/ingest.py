@@ -159,8 +159,8 @@ def main() -> None:
 
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "fablab_ops.settings",
-           "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64), "CELERY_BROKER_URL": "", "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
-           "LOG_LEVEL": "WARNING"}
+           "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64), "CELERY_BROKER_URL": "",
+           "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend", "LOG_LEVEL": "WARNING"}
     os.environ.update(env)
     from bench.booking import ensure_database
 
