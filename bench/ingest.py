@@ -5,7 +5,9 @@ Many simulated devices publish a QoS 1 stream to a Mosquitto started for the run
 Both consumers hold persistent sessions and drain the same backlog:
   reference: a bare paho subscriber that only counts messages;
   project:   `manage.py mqtt_ingest` storing them in PostgreSQL, acknowledging after commit.
-Last line: {"ratio": ingest rate / bare rate, "ingest_per_s", "bare_per_s", "lost", "duplicates"}.
+A second phase drains the same backlog with two ingest processes sharing an MQTT 5
+subscription (how the ingest scales out).
+Last line: {"ratio": one ingest's rate / bare rate, "ratio_two_ingest_processes", "lost", "duplicates", ...}.
 
     python bench/ingest.py [--quick] [--messages 60000] [--devices 50]
 """
@@ -24,6 +26,8 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -53,13 +57,26 @@ def start_broker(folder: Path) -> tuple[subprocess.Popen, int]:
     raise SystemExit("mosquitto did not start")
 
 
-def register_session(port: int, client_id: str) -> None:
-    """Create a persistent QoS 1 subscription, then leave: the broker queues for it."""
+def register_session(port: int, client_id: str, share_group: str | None = None) -> None:
+    """Create a persistent QoS 1 subscription, then leave: the broker queues for it.
+
+    With a share group (MQTT 5) the backlog is split between the group's sessions,
+    as it is between several ingest processes in production.
+    """
     done = threading.Event()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    topic = f"fablab/{LAB}/+/state"
+    if share_group:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        expiry = Properties(PacketTypes.CONNECT)
+        expiry.SessionExpiryInterval = 3600
+        connect = {"clean_start": False, "properties": expiry}
+        topic = f"$share/{share_group}/{topic}"
+    else:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+        connect = {}
     client.on_subscribe = lambda *args: done.set()
-    client.connect("127.0.0.1", port)
-    client.subscribe([(f"fablab/{LAB}/+/state", 1)])
+    client.connect("127.0.0.1", port, **connect)
+    client.subscribe([(topic, 1)])
     client.loop_start()
     done.wait(10)
     client.loop_stop()
@@ -120,12 +137,19 @@ def stored_rows(cursor) -> tuple[int, int]:
     return cursor.fetchone()
 
 
-def run_ingest(port: int, expected: int, env: dict) -> tuple[float, int, int]:
+def run_ingest(port: int, expected: int, env: dict, processes: int = 1) -> tuple[float, int, int]:
+    """Start the ingest (one process, or several sharing the subscription) and time it into the database."""
     import psycopg
 
-    ingest = subprocess.Popen([sys.executable, "manage.py", "mqtt_ingest", "--url", f"mqtt://127.0.0.1:{port}",
-                               "--client-id", "bench-ingest", "--protocol", "3.1.1", "--batch-size", "1000"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"mqtt://127.0.0.1:{port}"
+    if processes == 1:
+        commands = [["--client-id", "bench-ingest", "--protocol", "3.1.1"]]
+    else:
+        commands = [["--client-id", f"bench-shared-{n}", "--protocol", "5", "--share-group", "bench"]
+                    for n in range(processes)]
+    ingests = [subprocess.Popen([sys.executable, "manage.py", "mqtt_ingest", "--url", url, "--batch-size", "1000",
+                                 *arguments], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL) for arguments in commands]
     first = last = None
     rows = distinct = 0
     with psycopg.connect(env["DATABASE_URL"].replace("postgres://", "postgresql://"), autocommit=True) as conn:
@@ -142,8 +166,9 @@ def run_ingest(port: int, expected: int, env: dict) -> tuple[float, int, int]:
             time.sleep(0.05)
         time.sleep(1)  # anything still arriving would be a duplicate or a surplus
         rows, distinct = stored_rows(cursor)
-    ingest.terminate()
-    ingest.wait(timeout=60)
+    for ingest in ingests:
+        ingest.terminate()
+        ingest.wait(timeout=60)
     rate = (rows - first_rows) / (last - first) if first and last and last > first else 0.0
     return rate, rows, distinct
 
@@ -169,6 +194,8 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.db import connection
+
     from fablab_ops.machines.models import Lab, Machine, MachineType
 
     lab = Lab.objects.create(slug=LAB, short_name="Bench", name_vi="Bench", host="-", field="-", address="-")
@@ -184,6 +211,13 @@ def main() -> None:
             publish(port, args.devices, messages)
             bare = bare_subscriber(port, messages)
             ingest_rate, rows, distinct = run_ingest(port, messages, env)
+            # The same backlog again, split between two ingest processes on a shared subscription.
+            with connection.cursor() as cursor:
+                cursor.execute("TRUNCATE machines_telemetrymessage")
+            for n in range(2):
+                register_session(port, f"bench-shared-{n}", share_group="bench")
+            publish(port, args.devices, messages)
+            shared_rate, shared_rows, shared_distinct = run_ingest(port, messages, env, processes=2)
         finally:
             broker.terminate()
             broker.wait(timeout=10)
@@ -191,10 +225,12 @@ def main() -> None:
         "ratio": round(ingest_rate / bare, 3) if bare else 0.0,
         "ingest_per_s": round(ingest_rate, 1),
         "bare_per_s": round(bare, 1),
+        "ratio_two_ingest_processes": round(shared_rate / bare, 3) if bare else 0.0,
+        "two_ingest_processes_per_s": round(shared_rate, 1),
         "messages": messages,
         "devices": args.devices,
-        "lost": messages - distinct,
-        "duplicates": rows - distinct,
+        "lost": (messages - distinct) + (messages - shared_distinct),
+        "duplicates": (rows - distinct) + (shared_rows - shared_distinct),
     }))
 
 
