@@ -62,7 +62,7 @@ def test_messages_published_at_qos1_are_stored_exactly_once(mqtt_url, postgres):
         thread.join(timeout=30)
     assert sorted(TelemetryMessage.objects.filter(machine=machine).values_list("seq", flat=True)) == list(
         range(1, 301))
-    assert MachineLiveStatus.objects.get(machine=machine).gaps == 0
+    assert MachineLiveStatus.objects.get(machine=machine).lost_messages == 0
 
 
 @pytest.mark.django_db(transaction=True)

@@ -96,10 +96,19 @@ def test_bad_messages_never_become_telemetry_but_are_kept_by_reason(laser, lab):
 @pytest.mark.django_db
 def test_gaps_in_seq_are_counted_and_a_restart_is_not_a_gap(laser):
     send(laser, state(1), state(2), state(5))
-    assert MachineLiveStatus.objects.get(machine=laser).gaps == 2
+    assert MachineLiveStatus.objects.get(machine=laser).lost_messages == 2
     send(laser, state(1, boot="b2"), state(2, boot="b2"))
     live = MachineLiveStatus.objects.get(machine=laser)
-    assert (live.gaps, live.restarts, live.boot, live.last_seq) == (2, 1, "b2", 2)
+    assert (live.lost_messages, live.restarts, live.boot, live.last_seq) == (2, 1, "b2", 2)
+
+
+@pytest.mark.django_db
+def test_a_stream_split_between_two_ingests_counts_no_false_gaps(laser):
+    """With a shared subscription each process sees every other message of a machine."""
+    send(laser, state(1), state(3), state(5))
+    assert MachineLiveStatus.objects.get(machine=laser).lost_messages == 2
+    send(laser, state(2), state(4), state(6))
+    assert MachineLiveStatus.objects.get(machine=laser).lost_messages == 0
 
 
 @pytest.mark.django_db

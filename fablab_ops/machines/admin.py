@@ -103,7 +103,7 @@ class QuarantinedMessageAdmin(admin.ModelAdmin):
 
 @admin.register(MachineLiveStatus)
 class MachineLiveStatusAdmin(admin.ModelAdmin):
-    list_display = ["machine", "online", "state", "power_w", "last_seen_at", "messages", "gaps", "clock_skews",
+    list_display = ["machine", "online", "state", "power_w", "last_seen_at", "messages", "lost_messages", "clock_skews",
                     "restarts", "maintenance_due"]
     list_filter = ["online", "state", "maintenance_due", "machine__lab"]
     search_fields = ["machine__name", "machine__slug"]

@@ -257,7 +257,7 @@ def _store_states(states: list[tuple[int, Incoming]], result: BatchResult) -> No
 
 # Not maintenance_due: the services may set it in the database while a batch is interpreted.
 LIVE_FIELDS = ["messages", "clock_skews", "last_seen_at", "boot", "last_seq", "restarts", "state", "power_w", "job",
-               "last_state_at", "online", "gaps"]
+               "last_state_at", "online", "gaps", "boot_messages"]
 
 COPY_COLUMNS = ("machine_id", "boot", "seq", "at", "device_ts", "received_at", "clock_skewed", "state", "power_w",
                 "job")
@@ -305,7 +305,8 @@ def _insert_new(rows: list[Row]) -> list[tuple]:
 
 LIVE_TYPES = {"messages": "bigint", "clock_skews": "bigint", "last_seen_at": "timestamptz", "boot": "varchar",
               "last_seq": "bigint", "restarts": "integer", "state": "varchar", "power_w": "double precision",
-              "job": "varchar", "last_state_at": "timestamptz", "online": "boolean", "gaps": "bigint"}
+              "job": "varchar", "last_state_at": "timestamptz", "online": "boolean", "gaps": "bigint",
+              "boot_messages": "bigint"}
 
 
 def _save_lives(lives: list[MachineLiveStatus]) -> None:
@@ -338,23 +339,28 @@ def _live(machine_id: int) -> MachineLiveStatus:
 
 
 def _interpret(live: MachineLiveStatus, rows: list[Row]) -> int:
-    """Live status, gaps and usage sessions from new reports of one machine, oldest first."""
+    """Live status, lost messages and usage sessions from new reports of one machine, oldest first.
+
+    Returns how many more messages are now known lost.
+    """
     from fablab_ops.machines import services
 
-    gaps = 0
+    lost_before = live.lost_messages
     for row in sorted(rows, key=lambda r: (r.boot != live.boot, r.at, r.seq)):
         live.messages += 1
         live.clock_skews += row.clock_skewed
         live.last_seen_at = max(filter(None, [live.last_seen_at, row.received_at]))
-        if row.boot != live.boot:
+        newer = live.last_state_at is None or row.at >= live.last_state_at
+        if row.boot != live.boot and newer:
             if live.boot:
                 live.restarts += 1
-            live.boot, live.last_seq = row.boot, 0
-        if row.seq > live.last_seq + 1 and live.last_seq:
-            gaps += row.seq - live.last_seq - 1
-        live.last_seq = max(live.last_seq, row.seq)
+                live.gaps += max(live.last_seq - live.boot_messages, 0)
+            live.boot, live.last_seq, live.boot_messages = row.boot, 0, 0
+        if row.boot == live.boot:
+            live.boot_messages += 1
+            live.last_seq = max(live.last_seq, row.seq)
         # A late report is kept as telemetry but does not roll the live state back.
-        if live.last_state_at is None or row.at >= live.last_state_at:
+        if newer:
             # Only a change of state, or a machine coming back, can open or close a running
             # period or an alert; the same state again changes nothing but the figures.
             if row.state != live.state or not live.online:
@@ -363,8 +369,7 @@ def _interpret(live: MachineLiveStatus, rows: list[Row]) -> int:
             live.online = True
         else:
             services.on_late_state(live.machine_id, row)
-    live.gaps += gaps
-    return gaps
+    return live.lost_messages - lost_before
 
 
 def _apply_status(machine_id: int, report: StatusReport, received_at: datetime) -> None:

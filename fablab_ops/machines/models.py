@@ -306,7 +306,10 @@ class MachineLiveStatus(models.Model):
     boot = models.CharField(max_length=64, blank=True)
     last_seq = models.BigIntegerField(default=0)
     messages = models.PositiveBigIntegerField(default=0)
+    # Messages lost in earlier boots; in the current one it is last_seq - boot_messages. Both are
+    # order-free (a maximum and a count), so ingest processes sharing the stream agree.
     gaps = models.PositiveBigIntegerField(_("bản tin bị mất"), default=0)
+    boot_messages = models.PositiveBigIntegerField(default=0)
     clock_skews = models.PositiveBigIntegerField(_("lệch đồng hồ"), default=0)
     restarts = models.PositiveIntegerField(default=0)
     maintenance_due = models.BooleanField(_("đến hạn bảo trì"), default=False)
@@ -317,6 +320,10 @@ class MachineLiveStatus(models.Model):
 
     def __str__(self):
         return f"{self.machine} {'online' if self.online else 'offline'} {self.state}"
+
+    @property
+    def lost_messages(self) -> int:
+        return self.gaps + max(self.last_seq - self.boot_messages, 0)
 
 
 class MachineUsageDay(models.Model):

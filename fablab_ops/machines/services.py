@@ -228,7 +228,7 @@ def live_board(lab: Lab | None = None) -> list[dict]:
             "today_hours": round((today_hours.get(machine.pk, 0.0)) / 3600 + open_now.get(machine.pk, 0.0), 2),
             "since_maintenance": round(running_hours_since_maintenance(machine, now), 1),
             "maintenance_due": bool(live and live.maintenance_due), "alerts": alerts.get(machine.pk, []),
-            "gaps": live.gaps if live else 0,
+            "gaps": live.lost_messages if live else 0,
         })
     return board
 
