@@ -481,8 +481,3 @@ def lab_timeline(lab: Lab, day: date, *, by) -> list[dict]:
         })
     return rows
 
-
-def upcoming_blocking(machine: Machine, now: datetime, within: timedelta):
-    """Reservations about to start on a machine, whose holders should hear of trouble before they travel."""
-    return (machine.reservations.filter(status=ReservationStatus.CONFIRMED, start__gte=now, start__lt=now + within)
-            .select_related("user"))

@@ -189,19 +189,6 @@ def mark_silent_machines_offline(now: datetime | None = None) -> int:
 
 # --- reading ---------------------------------------------------------------
 
-def hours_used(machines, start: datetime, end: datetime, now: datetime | None = None) -> dict[int, float]:
-    """Running hours per machine id within [start, end), from the usage sessions overlapping it."""
-    now = now or timezone.now()
-    sessions = UsageSession.objects.filter(machine__in=machines, start__lt=end).filter(
-        Q(end__isnull=True) | Q(end__gt=start))
-    hours: dict[int, float] = {}
-    for machine_id, s_start, s_end in sessions.values_list("machine_id", "start", "end"):
-        overlap = (min(s_end or now, end) - max(s_start, start)).total_seconds()
-        if overlap > 0:
-            hours[machine_id] = hours.get(machine_id, 0.0) + overlap / 3600
-    return hours
-
-
 def live_board(lab: Lab | None = None) -> list[dict]:
     """Every machine with its live status, today's running hours and open alerts."""
     today = timezone.localdate()
