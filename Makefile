@@ -37,7 +37,7 @@ test: lint messages
 	$(BIN)/python -m pytest
 
 bench: install
-	for script in bench/*.py; do $(BIN)/python $$script --quick || exit 1; done
+	for script in bench/[!_]*.py; do $(BIN)/python $$script --quick || exit 1; done
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles
