@@ -1,110 +1,410 @@
-"""The simulated machine behaves like the firmware: seq, boot, interlock, commands."""
+"""The simulated machines behave like the reference firmware and speak docs/mqtt.md.
+
+Plain pytest without Django or a database. The broker test talks to a real MQTT
+broker (TEST_MQTT_URL, MQTT_URL or 127.0.0.1:1883): it is skipped when none answers,
+and fails instead with FABLAB_REQUIRE_SERVICES=1.
+"""
 
 import json
+import math
+import os
 import random
-import tempfile
+import socket
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
-from devices.simulator import LOCAL, SimulatedMachine
-from devices.simulator import main as run_simulator
-from fablab_ops.machines.ingest import StateReport, parse
-from tests.mqtt_support import wait_for
+from devices.simulator import (
+    HEARTBEAT_S,
+    ICT,
+    LABS,
+    PROFILES,
+    BrokerAddress,
+    Change,
+    DeviceLink,
+    Fleet,
+    ReportSchedule,
+    SimulatedMachine,
+    encode,
+    rfc3339,
+    synthetic_registry,
+)
 
-
-def machine(**kwargs) -> SimulatedMachine:
-    return SimulatedMachine("biic", "laser-01", "laser-cutter", rng=random.Random(7), **kwargs)
-
-
-def test_each_report_has_the_next_seq_and_passes_the_service_parser():
-    device = machine()
-    now = datetime.now(LOCAL)
-    reports = [device.report(now) for _ in range(5)]
-    assert [r["seq"] for r in reports] == [1, 2, 3, 4, 5]
-    for report in reports:
-        assert isinstance(parse("fablab/biic/laser-01/state", json.dumps(report).encode()), StateReport)
-
-
-def test_a_restart_changes_boot_and_starts_seq_again():
-    device = machine()
-    now = datetime.now(LOCAL)
-    device.report(now)
-    device.report(now)
-    before = device.boot
-    device.restart()
-    assert device.boot != before
-    assert device.report(now)["seq"] == 1
+T0 = datetime(2026, 10, 14, 8, 0, tzinfo=ICT)
+STATE_FIELDS = {"seq", "boot", "ts", "state", "power_w", "job"}
 
 
-def test_an_interlocked_machine_runs_only_while_enabled_and_until_the_end():
-    device = machine(interlock=True)
-    now = datetime.now(LOCAL)
-    for tick in range(2000):
-        device.step(now, tick)
-    assert device.state != "running"
-    ack = device.handle_command(json.dumps({"action": "enable", "user": "Lan", "id": "c1",
-                                            "until": (now + timedelta(hours=1)).isoformat()}).encode(), now)
-    assert ack == {"id": "c1", "ok": True}
-    for tick in range(2000, 4000):
-        device.step(now, tick)
-        if device.state == "running":
-            break
-    assert device.state == "running"
-    device.step(now + timedelta(hours=2), 4001)
+def laser(*, interlock=True, seed=7, **kwargs) -> SimulatedMachine:
+    return SimulatedMachine("biic", "laser-01", "laser-cutter", interlock=interlock, rng=random.Random(seed),
+                            now=T0, boot=41, **kwargs)
+
+
+def command(action: str, command_id: str, until: datetime | None = None) -> bytes:
+    return json.dumps({"action": action, "user": "Nguyễn Thị Lan", "until": until.isoformat() if until else None,
+                       "id": command_id}).encode()
+
+
+def timeline(start: datetime, seconds: float, step: float = 10.0):
+    return (start + timedelta(seconds=offset * step) for offset in range(1, int(seconds / step) + 1))
+
+
+def check_state_message(message: dict) -> None:
+    """The field types of docs/mqtt.md, read independently of the simulator's code."""
+    assert {"seq", "boot", "ts", "state"} <= set(message) <= STATE_FIELDS, message
+    assert type(message["seq"]) is int and message["seq"] >= 1
+    boot = message["boot"]
+    assert (type(boot) is int) or (type(boot) is str and 0 < len(boot) <= 64)
+    ts = message["ts"]
+    if type(ts) is int:
+        assert ts > 1_600_000_000_000, "Unix milliseconds"
+    else:
+        assert datetime.fromisoformat(ts).tzinfo is not None, "RFC 3339 with an offset"
+    assert message["state"] in {"off", "idle", "running", "error"}
+    if "power_w" in message:
+        power = message["power_w"]
+        assert type(power) in (int, float) and math.isfinite(power) and power >= 0
+    if "job" in message:
+        assert type(message["job"]) is str and message["job"]
+    assert json.loads(encode(message)) == message
+
+
+# --- seq and boot ---------------------------------------------------------------------------------
+
+def test_each_message_takes_the_next_seq_starting_at_one():
+    device = laser(interlock=False)
+    seqs = []
+    for now in timeline(T0, 4 * 3600, step=60):
+        device.advance(now)
+        seqs.append(device.report(now)["seq"])
+    assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_a_restart_gives_a_new_boot_and_starts_seq_again():
+    device = laser(interlock=False)
+    for _ in range(3):
+        device.report(T0)
+    device.restart(T0)
+    first = device.report(T0)
+    assert (first["boot"], first["seq"]) == (42, 1)
+    assert device.report(T0)["seq"] == 2
+
+
+def test_machines_lose_power_now_and_then_and_each_time_seq_starts_again():
+    device = laser(interlock=False)
+    boots = []
+    for now in timeline(T0, 10 * 24 * 3600, step=60):
+        if device.advance(now) is Change.RESTART:
+            message = device.report(now)
+            assert message["seq"] == 1 and message["state"] == "idle" and "job" not in message
+            boots.append(message["boot"])
+    # Twelve simulated hours between losses on average: about twenty in ten days.
+    assert 5 <= len(boots) <= 50
+    assert boots == list(range(42, 42 + len(boots)))
+
+
+# --- interlock and commands -----------------------------------------------------------------------
+
+def test_an_interlocked_machine_stays_off_until_enabled():
+    device = laser()
+    for now in timeline(T0, 3 * 24 * 3600, step=30):
+        device.advance(now)
+        message = device.report(now)
+        assert (message["state"], message["power_w"]) == ("off", 0.0), now
+
+
+def test_an_enabled_machine_runs_jobs_and_stops_at_until():
+    device = laser()
+    device.next_crash_in = math.inf
+    until = T0 + timedelta(hours=3)
+    assert device.handle_command(command("enable", "c1", until), T0) == {"id": "c1", "ok": True}
+    assert device.state == "idle"  # the contactor closed: the laser is powered, waiting for a job
+    seen = set()
+    for now in timeline(T0, 3 * 3600 - 10):
+        device.advance(now)
+        seen.add(device.state)
+    assert "running" in seen
+    assert device.advance(until) is Change.STATE
+    assert (device.state, device.job, device.report(until)["power_w"]) == ("off", "", 0.0)
+    for now in timeline(until, 6 * 3600, step=30):
+        device.advance(now)
+        assert device.state == "off"
+
+
+def test_disable_cuts_the_power_of_a_running_machine_at_once():
+    device = laser()
+    device.handle_command(command("enable", "c1", T0 + timedelta(hours=8)), T0)
+    now = next(now for now in timeline(T0, 8 * 3600) if device.advance(now) is Change.STATE
+               and device.state == "running")
+    assert device.handle_command(command("disable", "c2"), now) == {"id": "c2", "ok": True}
+    assert (device.state, device.job) == ("off", "")
+    device.advance(now + timedelta(hours=1))
+    assert device.state == "off"
+
+
+def test_the_enable_survives_a_power_loss_as_the_firmware_keeps_until_in_flash():
+    device = laser()
+    device.handle_command(command("enable", "c1", T0 + timedelta(hours=2)), T0)
+    device.restart(T0 + timedelta(minutes=5))
     assert device.state == "idle"
+    device.advance(T0 + timedelta(hours=2))
+    assert device.state == "off"
 
 
-def test_disable_stops_a_running_interlocked_machine():
-    device = machine(interlock=True)
-    now = datetime.now(LOCAL)
-    device.handle_command(json.dumps({"action": "enable", "id": "a", "until": (now + timedelta(hours=1))
-                                      .isoformat()}).encode(), now)
-    device.state = "running"
-    assert device.handle_command(b'{"action": "disable", "id": "b"}', now)["ok"]
-    assert device.state == "idle"
+def test_a_machine_without_interlock_runs_on_its_own_and_still_answers():
+    device = SimulatedMachine("eiu", "printer-01", "printer-3d", rng=random.Random(3), now=T0)
+    states = set()
+    for now in timeline(T0, 24 * 3600, step=30):
+        device.advance(now)
+        states.add(device.state)
+    assert {"idle", "running"} <= states
+    ack = device.handle_command(command("enable", "c1", T0 + timedelta(days=2)), T0 + timedelta(days=1))
+    assert ack["id"] == "c1" and ack["ok"] is True and ack["reason"]
 
 
-@pytest.mark.parametrize("payload", [b"not json", b"[]", b'{"action": "enable", "id": "x"}',
-                                     b'{"action": "explode", "id": "x"}'])
-def test_a_malformed_command_is_answered_not_ok(payload):
-    ack = machine().handle_command(payload, datetime.now(LOCAL))
-    assert ack["ok"] is False and ack["reason"]
+@pytest.mark.parametrize(("payload", "answered_id"), [
+    (b"not json", None),
+    (b"\xff\xfe{", None),
+    (b'["enable"]', None),
+    (b'{"action": "enable", "until": "2026-10-14T11:00:00+07:00"}', None),
+    (b'{"action": "enable", "until": "2026-10-14T11:00:00+07:00", "id": 17}', None),
+    (b'{"action": "explode", "id": "c9"}', "c9"),
+    (b'{"action": "enable", "id": "c9"}', "c9"),
+    (b'{"action": "enable", "id": "c9", "until": "2026-10-14T11:00:00"}', "c9"),
+    (b'{"action": "enable", "id": "c9", "until": "at eleven"}', "c9"),
+    (b'{"action": "enable", "id": "c9", "until": "2026-10-14T07:00:00+07:00"}', "c9"),
+    (b'{"action": "enable", "id": "c9", "until": "2026-10-14T11:00:00+07:00", "user": 5}', "c9"),
+])
+def test_a_malformed_command_is_answered_not_ok_and_changes_nothing(payload, answered_id):
+    device = laser()
+    ack = device.handle_command(payload, T0)
+    assert ack["ok"] is False and isinstance(ack["reason"], str) and ack["reason"]
+    assert ack["id"] == answered_id
+    assert device.enabled_until is None and device.state == "off"
+
+
+def test_a_redelivered_command_is_answered_again_but_not_applied_again():
+    device = laser()
+    enable = command("enable", "c1", T0 + timedelta(hours=2))
+    first = device.handle_command(enable, T0)
+    device.handle_command(command("disable", "c2"), T0 + timedelta(minutes=1))
+    assert device.handle_command(enable, T0 + timedelta(minutes=2)) == first
+    assert device.state == "off" and not device.enabled(T0 + timedelta(minutes=2))
+
+
+# --- what the messages say ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", sorted(PROFILES))
+def test_messages_follow_the_protocol_with_the_power_draw_of_the_machine_type(kind):
+    profile = PROFILES[kind]
+    device = SimulatedMachine("vsvc", f"{profile.slug}-01", kind, interlock=profile.interlocked,
+                              rng=random.Random(kind), now=T0, unix_ms_ts=kind == "pcb-mill")
+    device.handle_command(command("enable", "c1", T0 + timedelta(days=3)), T0)
+    seen = set()
+    for now in timeline(T0, 2 * 24 * 3600, step=60):
+        device.advance(now)
+        message = device.report(now)
+        check_state_message(message)
+        power, state = message["power_w"], message["state"]
+        if state == "running":
+            low, high = profile.running_w
+            assert low * 0.93 - 0.05 <= power <= high * 1.07 + 0.05 and message["job"]
+        elif state == "off":
+            assert power == 0
+        else:
+            assert profile.idle_w[0] <= power <= profile.idle_w[1]
+        seen.add(state)
+    assert {"idle", "running"} <= seen
+
+
+STEP = 0.05  # how often the fleet's loop looks at a machine, at most
+
+
+def one_hour_of_messages(rate: float, seed: int) -> tuple[int, float]:
+    """Messages sent in an hour with a state change a minute on average, and the longest silence."""
+    rng = random.Random(seed)
+    schedule = ReportSchedule(rate, start=0.0, phase=rng.random())
+    sent, last, longest = 0, 0.0, 0.0
+    for step in range(1, int(3600 / STEP) + 1):
+        now = step * STEP
+        if rng.random() < 0.05 / 60 or schedule.due(now):
+            schedule.sent(now)
+            sent, longest, last = sent + 1, max(longest, now - last), now
+    return sent, longest
+
+
+@pytest.mark.parametrize("rate", [2.0, 0.5, 0.1])
+def test_the_rate_is_kept_on_average_with_change_messages_counted(rate):
+    sent, longest = one_hour_of_messages(rate, seed=int(rate * 100))
+    assert abs(sent - 3600 * rate) <= 0.02 * 3600 * rate
+    assert longest <= HEARTBEAT_S
+
+
+def test_a_machine_below_the_heartbeat_rate_still_reports_every_30s():
+    sent, longest = one_hour_of_messages(0.001, seed=1)
+    assert longest <= HEARTBEAT_S + STEP + 1e-9  # seen at the loop's next look
+    assert sent >= 3600 / HEARTBEAT_S
+
+
+def test_a_synthetic_fleet_spreads_over_the_four_labs_with_unique_slugs():
+    registry = synthetic_registry(20)
+    assert {entry["lab"] for entry in registry} == set(LABS)
+    assert len({(entry["lab"], entry["machine"]) for entry in registry}) == 20
+    for entry in registry:
+        assert entry["interlock"] == PROFILES[entry["type"]].interlocked
+        assert entry["machine"].startswith(PROFILES[entry["type"]].slug + "-")
+
+
+def test_broker_urls_carry_the_login_and_tls():
+    assert BrokerAddress.from_url("mqtts://biic.laser-01:p%40ss@mqtt.fablab.vn") == BrokerAddress(
+        "mqtt.fablab.vn", 8883, "biic.laser-01", "p@ss", True)
+    assert BrokerAddress.from_url("mqtt://10.0.0.5:1884") == BrokerAddress("10.0.0.5", 1884, None, None, False)
+    with pytest.raises(ValueError, match="mqtt://"):
+        BrokerAddress.from_url("http://10.0.0.5")
+
+
+class RecordingClient:
+    """Stands in for paho's client: keeps what the device publishes."""
+
+    def __init__(self):
+        self.published: list[tuple[str, bytes, int, bool]] = []
+
+    def publish(self, topic, payload, qos=0, retain=False):
+        self.published.append((topic, payload, qos, retain))
+
+
+def test_a_command_is_acked_and_a_contactor_change_reported_at_once():
+    device = laser()
+    link = DeviceLink(device, BrokerAddress.from_url("mqtt://127.0.0.1"), username=None, password=None,
+                      protocol=mqtt.MQTTv311, schedule=ReportSchedule(0.05, time.monotonic()), rng=random.Random(1))
+    client = link.client = RecordingClient()
+    until = datetime.now(ICT) + timedelta(hours=1)
+    link._on_message(client, None, SimpleNamespace(topic="fablab/biic/laser-01/command",
+                                                   payload=command("enable", "c1", until)))
+    (ack_topic, ack, ack_qos, _), (state_topic, state, state_qos, _) = client.published
+    assert (ack_topic, json.loads(ack), ack_qos) == ("fablab/biic/laser-01/ack", {"id": "c1", "ok": True}, 1)
+    assert (state_topic, json.loads(state)["state"], state_qos) == ("fablab/biic/laser-01/state", "idle", 1)
+    link._on_message(client, None, SimpleNamespace(topic="fablab/biic/laser-01/command",
+                                                   payload=command("enable", "c2", until)))
+    assert len(client.published) == 3  # still enabled, still idle: the ack alone
+
+
+# --- on a real broker -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def broker_url() -> str:
+    # Not conftest's mqtt_url: this file also runs without Django (`-p no:django --noconftest`).
+    url = os.environ.get("TEST_MQTT_URL") or os.environ.get("MQTT_URL") or "mqtt://127.0.0.1:1883"
+    address = BrokerAddress.from_url(url)
+    try:
+        socket.create_connection((address.host, address.port), timeout=2).close()
+    except OSError:
+        if os.environ.get("FABLAB_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"required service missing: no MQTT broker at {url}", pytrace=False)
+        pytest.skip(f"no MQTT broker at {url}")
+    return url
+
+
+def wait_until(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {seconds}s for {what}")
+        time.sleep(0.05)
+
+
+class Watcher:
+    """A subscriber that keeps every message it gets as (topic, payload, retain)."""
+
+    def __init__(self, broker: BrokerAddress, topic_filter: str):
+        self.messages: list[tuple[str, bytes, bool]] = []
+        subscribed = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"watch-{uuid.uuid4().hex[:10]}")
+        if broker.username:
+            self.client.username_pw_set(broker.username, broker.password)
+        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload, bool(m.retain)))
+        self.client.on_subscribe = lambda *args: subscribed.set()
+        self.client.connect(broker.host, broker.port)
+        self.client.subscribe(topic_filter, qos=1)
+        self.client.loop_start()
+        assert subscribed.wait(10), "no SUBACK"
+
+    def payloads(self, topic: str) -> list[bytes]:
+        return [payload for t, payload, _ in list(self.messages) if t == topic]
+
+    def states(self, topic: str) -> list[dict]:
+        return [json.loads(payload) for payload in self.payloads(topic)]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
 
 
 @pytest.mark.mqtt
-def test_simulated_machines_speak_the_protocol_on_a_real_broker(mqtt_url):
-    lab = f"sim{uuid.uuid4().hex[:6]}"
-    host, port = mqtt_url.rsplit("/", 1)[1].split(":")
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+def test_the_fleet_speaks_the_protocol_on_a_real_broker(broker_url, protocol):
+    lab = f"test-{uuid.uuid4().hex[:8]}"  # topics of this test alone; its retained messages are removed after
+    laser, printer = f"fablab/{lab}/laser-01", f"fablab/{lab}/printer-01"
     registry = [{"lab": lab, "machine": "laser-01", "type": "laser-cutter", "interlock": True},
                 {"lab": lab, "machine": "printer-01", "type": "printer-3d", "interlock": False}]
-    received = []
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"watch-{lab}")
-    client.on_message = lambda c, u, m: received.append((m.topic, m.payload))
-    client.connect(host, int(port))
-    client.subscribe(f"fablab/{lab}/#", qos=1)
-    client.loop_start()
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-        json.dump(registry, handle)
-    thread = threading.Thread(target=run_simulator, args=([
-        "--registry", handle.name, "--machines", "2", "--rate", "5", "--duration", "4", "--url", mqtt_url],),
-        daemon=True)
-    thread.start()
+    broker = BrokerAddress.from_url(broker_url)
+    watcher = Watcher(broker, f"fablab/{lab}/#")
+    fleet = Fleet(registry, url=broker_url, protocol=protocol, rate=5, seed=11)
+    printer_link = next(link for link in fleet.links if link.machine.machine == "printer-01")
+    stop = threading.Event()
+    runner = threading.Thread(target=fleet.run, args=(stop,), daemon=True)
+    runner.start()
     try:
-        wait_for(lambda: any(t.endswith("/status") and p == b"online" for t, p in received), 10, "no online")
-        client.publish(f"fablab/{lab}/laser-01/command", json.dumps({
-            "action": "enable", "user": "Lan", "id": "cmd-1",
-            "until": (datetime.now(LOCAL) + timedelta(minutes=5)).isoformat()}), qos=1)
-        wait_for(lambda: any(t.endswith("/ack") for t, _ in received), 10, "no ack")
+        for prefix in (laser, printer):
+            wait_until(lambda p=prefix: b"online" in watcher.payloads(f"{p}/status"), 10, f"{prefix} online")
+        newcomer = Watcher(broker, f"fablab/{lab}/+/status")
+        wait_until(lambda: len(newcomer.messages) >= 2, 10, "the retained statuses")
+        newcomer.close()
+        assert sorted(newcomer.messages) == [(f"{laser}/status", b"online", True),
+                                             (f"{printer}/status", b"online", True)]
+
+        command_id = uuid.uuid4().hex
+        watcher.client.publish(f"{laser}/command", json.dumps({
+            "action": "enable", "user": "Nguyễn Thị Lan", "id": command_id,
+            "until": rfc3339(datetime.now(ICT) + timedelta(minutes=5))}), qos=1)
+        wait_until(lambda: watcher.payloads(f"{laser}/ack"), 10, "the ack")
+        assert json.loads(watcher.payloads(f"{laser}/ack")[0]) == {"id": command_id, "ok": True}
+        wait_until(lambda: [m["state"] for m in watcher.states(f"{laser}/state")][-1:] == ["idle"], 5,
+                   "the laser powered through its interlock")
+        watcher.client.publish(f"{laser}/command", b"{not json", qos=1)
+        wait_until(lambda: len(watcher.payloads(f"{laser}/ack")) == 2, 10, "the second ack")
+        assert json.loads(watcher.payloads(f"{laser}/ack")[1])["ok"] is False
+
+        wait_until(lambda: len(watcher.payloads(f"{printer}/state")) >= 5, 10, "five printer reports")
+        first_boot = watcher.states(f"{printer}/state")[0]["boot"]
+        with printer_link.lock:
+            printer_link.machine.next_crash_in = 0  # power lost at the fleet's next look
+        wait_until(lambda: watcher.payloads(f"{printer}/status")[-2:] == [b"offline", b"online"], 15,
+                   "the last will, then the printer back online")
+        wait_until(lambda: any(m["boot"] == first_boot + 1 and m["seq"] >= 3
+                               for m in watcher.states(f"{printer}/state")), 10, "the printer's new boot reporting")
     finally:
-        thread.join(timeout=15)
-        client.loop_stop()
-        client.disconnect()
-    acks = [json.loads(p) for t, p in received if t.endswith("/ack")]
-    assert acks == [{"id": "cmd-1", "ok": True}]
-    seqs = [json.loads(p)["seq"] for t, p in received if t == f"fablab/{lab}/printer-01/state"]
-    assert len(seqs) >= 5 and seqs == list(range(1, len(seqs) + 1))
-    assert (f"fablab/{lab}/printer-01/status", b"offline") in received  # said goodbye on stop
+        stop.set()
+        runner.join(15)
+        try:
+            for prefix in (laser, printer):
+                wait_until(lambda p=prefix: watcher.payloads(f"{p}/status")[-1:] == [b"offline"], 10,
+                           f"{prefix} saying goodbye")
+        finally:
+            for prefix in (laser, printer):
+                watcher.client.publish(f"{prefix}/status", b"", qos=1, retain=True).wait_for_publish(5)
+            watcher.close()
+    assert not runner.is_alive()
+    for prefix in (laser, printer):
+        messages = watcher.states(f"{prefix}/state")
+        for message in messages:
+            check_state_message(message)
+        for boot in dict.fromkeys(m["boot"] for m in messages):
+            seqs = [m["seq"] for m in messages if m["boot"] == boot]
+            assert seqs == list(range(1, len(seqs) + 1)), (prefix, boot)
+    assert list(dict.fromkeys(m["boot"] for m in watcher.states(f"{printer}/state"))) == [first_boot, first_boot + 1]
