@@ -42,7 +42,6 @@ log = logging.getLogger("devices.simulator")
 # Vietnam keeps no daylight saving time, so a fixed offset is exact and needs no tz database.
 ICT = timezone(timedelta(hours=7), "ICT")
 LABS = ("biic", "eiu", "vsvc", "tdmu-bio")
-STATES = ("off", "idle", "running", "error")
 HEARTBEAT_S = 30.0  # the protocol's longest silence between two state messages
 KEEPALIVE_S = 30  # the broker publishes the last will of a silent device after 1.5 keepalives
 
@@ -244,9 +243,9 @@ class SimulatedMachine:
         return answer
 
     def _obey(self, command: dict, command_id: str, now: datetime) -> dict:
-        action = command.get("action")
         if command.get("user") is not None and not isinstance(command["user"], str):
             return ack_message(command_id, False, "malformed command: `user` must be a string")
+        action = command.get("action")
         if action == "enable":
             until = _until(command.get("until"))
             if until is None:
@@ -555,14 +554,14 @@ def synthetic_registry(count: int) -> list[dict]:
 
 def load_registry(path: str | None, count: int | None) -> list[dict]:
     if not path:
-        return synthetic_registry(count or 8)
+        return synthetic_registry(8 if count is None else count)
     with open(path, encoding="utf-8") as handle:
         registry = json.load(handle)
     if not isinstance(registry, list) or not all(
             isinstance(e, dict) and isinstance(e.get("lab"), str) and isinstance(e.get("machine"), str)
             for e in registry):
         raise SystemExit(f"{path}: expected a JSON list of objects with string `lab` and `machine`")
-    return registry[:count] if count else registry
+    return registry if count is None else registry[:count]
 
 
 def _positive(text: str) -> float:
@@ -572,11 +571,19 @@ def _positive(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m devices.simulator", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--machines", type=int, help="how many machines: the first N of the registry (default: "
-                                                     "all of it), or N synthetic ones (default 8)")
+    parser.add_argument("--machines", type=_count,
+                        help="how many machines: the first N of the registry (default: all of it), or N synthetic "
+                             "ones (default 8)")
     parser.add_argument("--rate", type=_positive, default=0.2,
                         help="state messages per second per machine on average, heartbeats included "
                              "(at least one every 30 s whatever the rate)")
@@ -584,7 +591,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="mqtt://user:pass@host:port or mqtts://… (default: $MQTT_URL); the login is used "
                              "for machines the registry gives none")
     parser.add_argument("--registry", help='JSON list of {"lab", "machine", "type", "username", "password", '
-                                           '"interlock"} (mqtt_credentials --registry writes one); without it, '
+                                           '"interlock"} (mqtt_credentials --registry writes one; "ts": '
+                                           '"unix_ms" makes a machine send Unix milliseconds); without it, '
                                            "synthetic machines over the four labs")
     parser.add_argument("--duration", type=_positive, help="stop after this many seconds (default: run until "
                                                            "SIGINT/SIGTERM)")
