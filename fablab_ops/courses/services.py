@@ -102,6 +102,16 @@ def _locked_session(session_id: int) -> Session:
     return session
 
 
+def _locked_own_booking(booking_id: int, learner) -> tuple[Session, SeatBooking]:
+    """A learner's booking with its session locked (the lock every seat change takes first)."""
+    session_id = (SeatBooking.objects.filter(pk=booking_id, learner=learner)
+                  .values_list("session_id", flat=True).first())
+    if session_id is None:
+        raise NotFound(_("Không tìm thấy lượt đăng ký."))
+    session = _locked_session(session_id)
+    return session, session.bookings.select_related("learner").get(pk=booking_id)
+
+
 def book_seat(session_id: int, learner, *, now: datetime | None = None) -> BookingResult:
     """Book a seat, or a place on the waiting list when the session is full.
 
@@ -140,12 +150,7 @@ def cancel_booking(booking_id: int, learner, *, now: datetime | None = None) -> 
     """A learner gives up their seat (or waiting-list place) before the deadline."""
     now = now or timezone.now()
     with transaction.atomic():
-        session_id = (SeatBooking.objects.filter(pk=booking_id, learner=learner)
-                      .values_list("session_id", flat=True).first())
-        if session_id is None:
-            raise NotFound(_("Không tìm thấy lượt đăng ký."))
-        session = _locked_session(session_id)
-        booking = session.bookings.select_related("learner").get(pk=booking_id)
+        session, booking = _locked_own_booking(booking_id, learner)
         if booking.status == SeatStatus.CANCELLED:
             return booking
         if booking.status not in (SeatStatus.CONFIRMED, SeatStatus.WAITLISTED):
@@ -171,12 +176,7 @@ def confirm_offer(booking_id: int, learner, *, now: datetime | None = None) -> S
     """A waitlisted learner takes the seat held for them."""
     now = now or timezone.now()
     with transaction.atomic():
-        session_id = (SeatBooking.objects.filter(pk=booking_id, learner=learner)
-                      .values_list("session_id", flat=True).first())
-        if session_id is None:
-            raise NotFound(_("Không tìm thấy lượt đăng ký."))
-        session = _locked_session(session_id)
-        booking = session.bookings.get(pk=booking_id)
+        session, booking = _locked_own_booking(booking_id, learner)
         if booking.status == SeatStatus.CONFIRMED:
             return booking
         if not has_offer(booking, now):
