@@ -50,12 +50,6 @@ def is_certified(user, machine_type: MachineType) -> bool:
     return not machine_type.requires_induction or active_certification(user, machine_type) is not None
 
 
-def certified_types(user) -> set[int]:
-    own = set(Certification.objects.filter(user=user, revoked_at__isnull=True).values_list("machine_type_id",
-                                                                                             flat=True))
-    return own | set(MachineType.objects.filter(requires_induction=False).values_list("pk", flat=True))
-
-
 def require_staff(user, lab: Lab | None = None) -> None:
     """Technicians act for their labs; coordinators and admins for the network."""
     if user.is_coordinator:
