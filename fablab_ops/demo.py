@@ -16,8 +16,8 @@ from django.utils import timezone
 from fablab_ops.accounts.models import Role, User
 from fablab_ops.booking.models import Certification, CertificationMethod, Reservation, ReservationStatus
 from fablab_ops.courses.models import Course, CourseKind, SeatBooking, SeatStatus, Session
-from fablab_ops.machines.ingest import add_running_time
 from fablab_ops.machines.models import Lab, Machine, MachineType, OpeningHours, UsageSession
+from fablab_ops.machines.services import add_running_time
 from fablab_ops.reports.models import YearTarget
 
 DEMO_PASSWORD = "fablab-demo-2026"

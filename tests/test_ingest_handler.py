@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from fablab_ops.accounts.models import Notification
 from fablab_ops.booking.models import ReservationStatus
-from fablab_ops.machines import ingest, services
+from fablab_ops.machines import services
 from fablab_ops.machines.ingest import Incoming, Rejection, StateReport, apply_batch, parse
 from fablab_ops.machines.models import (
     MachineAlert,
@@ -169,7 +169,7 @@ def test_an_error_warns_holders_of_upcoming_reservations_before_they_travel(lase
 @pytest.mark.django_db
 def test_a_usage_day_is_split_at_local_midnight(laser):
     midnight = timezone.make_aware(timezone.datetime(2026, 10, 31, 23, 30))
-    ingest.add_running_time(laser.pk, midnight, midnight + timedelta(hours=1))
+    services.add_running_time(laser.pk, midnight, midnight + timedelta(hours=1))
     days = dict(MachineUsageDay.objects.filter(machine=laser).values_list("day", "running_seconds"))
     assert days == {midnight.date(): 1800, (midnight + timedelta(days=1)).date(): 1800}
 

@@ -14,18 +14,16 @@ receive time is used.
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
-from django.utils import timezone
+from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
+from fablab_ops.machines import services
 from fablab_ops.machines.models import (
     Machine,
     MachineCommand,
     MachineLiveStatus,
-    MachineUsageDay,
     QuarantinedMessage,
     TelemetryMessage,
 )
@@ -246,12 +244,17 @@ def _store_states(states: list[tuple[int, Incoming]], result: BatchResult) -> No
     fresh = [rows[key] for key in inserted]
     result.duplicates += len(rows) - len(fresh)
     result.stored += len(fresh)
+    if not fresh:
+        return
     by_machine: dict[int, list[Row]] = {}
     for row in fresh:
         by_machine.setdefault(row.machine_id, []).append(row)
     lives = _lives(by_machine)
+    # Reads nothing and writes nothing unless a report changes something.
+    effects = services.TelemetryEffects(lives, since=min(row.at for row in fresh), until=max(row.at for row in fresh))
     for machine_id, rows_of_machine in by_machine.items():
-        result.gaps += _interpret(lives[machine_id], rows_of_machine)
+        result.gaps += _interpret(lives[machine_id], rows_of_machine, effects)
+    effects.apply()
     _save_lives(list(lives.values()))
 
 
@@ -338,13 +341,11 @@ def _live(machine_id: int) -> MachineLiveStatus:
     return _lives({machine_id: None})[machine_id]
 
 
-def _interpret(live: MachineLiveStatus, rows: list[Row]) -> int:
+def _interpret(live: MachineLiveStatus, rows: list[Row], effects) -> int:
     """Live status, lost messages and usage sessions from new reports of one machine, oldest first.
 
     Returns how many more messages are now known lost.
     """
-    from fablab_ops.machines import services
-
     lost_before = live.lost_messages
     for row in sorted(rows, key=lambda r: (r.boot != live.boot, r.at, r.seq)):
         live.messages += 1
@@ -364,49 +365,18 @@ def _interpret(live: MachineLiveStatus, rows: list[Row]) -> int:
             # Only a change of state, or a machine coming back, can open or close a running
             # period or an alert; the same state again changes nothing but the figures.
             if row.state != live.state or not live.online:
-                services.on_state(live.machine_id, row)
+                effects.state(live.machine_id, row)
             live.state, live.power_w, live.job, live.last_state_at = row.state, row.power_w, row.job, row.at
             live.online = True
         else:
-            services.on_late_state(live.machine_id, row)
+            effects.late_state(live.machine_id, row)
     return live.lost_messages - lost_before
 
 
 def _apply_status(machine_id: int, report: StatusReport, received_at: datetime) -> None:
-    from fablab_ops.machines import services
-
     live = _live(machine_id)
     live.online = report.online
     live.last_seen_at = max(filter(None, [live.last_seen_at, received_at]))
     live.save(update_fields=["online", "last_seen_at"])
     if not report.online:
         services.on_offline(machine_id, received_at)
-
-
-def add_running_time(machine_id: int, start: datetime, end: datetime, energy_wh: float = 0.0) -> None:
-    """Add a running period to the per-day roll-up, split at local midnights."""
-    total = (end - start).total_seconds()
-    if total <= 0:
-        return
-    cursor = start
-    while cursor < end:
-        local = timezone.localtime(cursor)
-        next_midnight = timezone.make_aware(datetime.combine(local.date() + timedelta(days=1), datetime.min.time()))
-        piece_end = min(end, next_midnight)
-        seconds = (piece_end - cursor).total_seconds()
-        _add_to_day(machine_id, local.date(), seconds, energy_wh * seconds / total)
-        cursor = piece_end
-
-
-def _add_to_day(machine_id: int, day: date, seconds: float, energy_wh: float) -> None:
-    updated = MachineUsageDay.objects.filter(machine_id=machine_id, day=day).update(
-        running_seconds=F("running_seconds") + seconds, energy_wh=F("energy_wh") + energy_wh)
-    if not updated:
-        try:
-            with transaction.atomic():
-                MachineUsageDay.objects.create(machine_id=machine_id, day=day, running_seconds=seconds,
-                                               energy_wh=energy_wh)
-        except IntegrityError:
-            MachineUsageDay.objects.filter(machine_id=machine_id, day=day).update(
-                running_seconds=F("running_seconds") + seconds, energy_wh=F("energy_wh") + energy_wh)
-

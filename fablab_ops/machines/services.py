@@ -1,14 +1,15 @@
 """What machine telemetry means: usage sessions, running hours, live status and alerts.
 
 Called by the ingest (`fablab_ops.machines.ingest`) inside its batch transaction,
-and by Celery beat for what only the passing of time reveals (a machine that
-stopped sending heartbeats).
+through `TelemetryEffects`, and by Celery beat for what only the passing of time
+reveals (a machine that stopped sending heartbeats).
 """
 
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from django.db import IntegrityError, transaction
-from django.db.models import DurationField, ExpressionWrapper, F, Q, Sum
+from django.db import connection, transaction
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -31,130 +32,270 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=90)
 WARN_HOLDERS_WITHIN = timedelta(hours=24)
 
 
-def covering_reservation(machine_id: int, at: datetime) -> Reservation | None:
-    """The checked-in reservation a running machine is being used under, if any."""
-    return (Reservation.objects.filter(machine_id=machine_id, start__lte=at, end__gt=at,
-                                       status__in=[ReservationStatus.CHECKED_IN, ReservationStatus.COMPLETED])
-            .select_related("user").first())
+class TelemetryEffects:
+    """What state reports do to usage sessions, usage hours and alerts, for the machines of one ingest batch.
 
+    The reports are walked in memory (`state`, `late_state`, `offline`), then `apply()`
+    writes what they amount to in a handful of set-based statements, however many
+    times the machines changed state: opened and closed running periods, hours per
+    day, alerts raised and cleared, maintenance flags, notifications.
 
-def on_state(machine_id: int, report) -> None:
-    open_session = UsageSession.objects.select_for_update().filter(machine_id=machine_id, end__isnull=True).first()
-    if report.state == "running":
-        if open_session is None:
-            _open_session(machine_id, report)
-    elif open_session is not None:
-        close_session(open_session, report.at)
-    if report.state == "error":
-        _raise(machine_id, AlertKind.ERROR, _("Máy báo lỗi lúc %(time)s") % {"time": _local(report.at)},
-               warn_holders=True)
-    else:
-        _resolve(machine_id, AlertKind.ERROR)
-        _resolve(machine_id, AlertKind.OFFLINE)
+    Created inside the batch's transaction once the machines' live-status rows are
+    locked. Every other writer of a machine's sessions and alerts (the heartbeat
+    timeout, a maintenance log) takes that lock too, so what is read here once, on
+    first need, stays true until the batch commits.
+    """
 
+    def __init__(self, machine_ids, since: datetime, until: datetime):
+        self.machine_ids = set(machine_ids)
+        self.since, self.until = since, until
+        self._loaded = False
+        self._open_sessions: dict[int, UsageSession] = {}
+        self._open_alerts: dict[tuple[int, str], MachineAlert] = {}
+        self._reservations: dict[int, list[Reservation]] | None = None
+        self._new_sessions: list[UsageSession] = []
+        self._changed_sessions: dict[int, UsageSession] = {}
+        self._running_seconds: dict[tuple[int, date], float] = {}
+        self._new_alerts: list[tuple[MachineAlert, bool]] = []  # (alert, warn the holders of upcoming bookings)
+        self._resolved_alerts: list[MachineAlert] = []
+        self._closed: set[int] = set()
 
-def on_late_state(machine_id: int, report) -> None:
-    """A report older than the live state: it may only show a running period began earlier."""
-    if report.state != "running":
-        return
-    open_session = UsageSession.objects.select_for_update().filter(machine_id=machine_id, end__isnull=True).first()
-    if open_session is not None and timedelta(0) < open_session.start - report.at <= HEARTBEAT_TIMEOUT:
-        open_session.start = report.at
-        open_session.save(update_fields=["start"])
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        ids = self.machine_ids
+        self._open_sessions = {session.machine_id: session for session in UsageSession.objects
+                               .select_for_update().filter(machine_id__in=ids, end__isnull=True)}
+        self._open_alerts = {(alert.machine_id, alert.kind): alert for alert in MachineAlert.objects
+                             .filter(machine_id__in=ids, resolved_at__isnull=True)}
+
+    def _covering_reservation(self, machine_id: int, at: datetime) -> Reservation | None:
+        """The checked-in reservation a running machine is being used under, if any."""
+        if self._reservations is None:
+            self._reservations = {}
+            for reservation in (Reservation.objects.filter(
+                    machine_id__in=self.machine_ids, start__lte=self.until, end__gt=self.since,
+                    status__in=[ReservationStatus.CHECKED_IN, ReservationStatus.COMPLETED]).select_related("user")):
+                self._reservations.setdefault(reservation.machine_id, []).append(reservation)
+        return next((r for r in self._reservations.get(machine_id, ()) if r.start <= at < r.end), None)
+
+    # --- what reports mean (in memory)
+
+    def state(self, machine_id: int, report) -> None:
+        """A machine's state changed (or it came back): open or close its running period, raise or clear alerts."""
+        self._load()
+        open_session = self._open_sessions.get(machine_id)
+        if report.state == "running":
+            if open_session is None:
+                self._open_session(machine_id, report)
+        elif open_session is not None:
+            self._close_session(open_session, report.at)
+        if report.state == "error":
+            self._raise(machine_id, AlertKind.ERROR, _("Máy báo lỗi lúc %(time)s") % {"time": _local(report.at)},
+                        warn_holders=True)
+        else:
+            self._resolve(machine_id, AlertKind.ERROR)
+            self._resolve(machine_id, AlertKind.OFFLINE)
+
+    def late_state(self, machine_id: int, report) -> None:
+        """A report older than the live state: it may only show a running period began earlier."""
+        if report.state != "running":
+            return
+        self._load()
+        open_session = self._open_sessions.get(machine_id)
+        if open_session is not None and timedelta(0) < open_session.start - report.at <= HEARTBEAT_TIMEOUT:
+            open_session.start = report.at
+            self._changed(open_session)
+
+    def offline(self, machine_id: int, at: datetime, last_state_at: datetime | None) -> None:
+        self._load()
+        open_session = self._open_sessions.get(machine_id)
+        if open_session is not None:
+            # The machine was last known running at its last report, not when we noticed silence.
+            self._close_session(open_session, max(open_session.start, last_state_at or at))
+        self._raise(machine_id, AlertKind.OFFLINE, _("Máy mất kết nối từ %(time)s") % {"time": _local(at)},
+                    warn_holders=True)
+
+    def _open_session(self, machine_id: int, report) -> None:
+        reservation = self._covering_reservation(machine_id, report.at)
+        session = UsageSession(machine_id=machine_id, start=report.at, job=report.job, reservation=reservation,
+                               user=reservation.user if reservation else None)
+        self._new_sessions.append(session)
+        self._open_sessions[machine_id] = session
+        if reservation is None:
+            self._raise(machine_id, AlertKind.UNAUTHORISED_USE,
+                        _("Máy đang chạy lúc %(time)s mà không có lượt đặt máy nào đã check-in.")
+                        % {"time": _local(report.at)})
+
+    def _close_session(self, session: UsageSession, end: datetime) -> None:
+        session.end = max(end, session.start)
+        self._changed(session)
+        del self._open_sessions[session.machine_id]
+        for day, seconds in running_seconds_by_day(session.start, session.end):
+            key = (session.machine_id, day)
+            self._running_seconds[key] = self._running_seconds.get(key, 0.0) + seconds
+        self._resolve(session.machine_id, AlertKind.UNAUTHORISED_USE)
+        self._closed.add(session.machine_id)
+
+    def _changed(self, session: UsageSession) -> None:
+        if session.pk is not None:  # a new one is written whole by apply()
+            self._changed_sessions[session.pk] = session
+
+    def _raise(self, machine_id: int, kind: str, detail: str, *, warn_holders: bool = False) -> None:
+        """Open an alert, once while it stays open."""
+        if (machine_id, kind) in self._open_alerts:
+            return
+        alert = MachineAlert(machine_id=machine_id, kind=kind, raised_at=timezone.now(), detail=detail[:300])
+        self._open_alerts[(machine_id, kind)] = alert
+        self._new_alerts.append((alert, warn_holders))
+
+    def _resolve(self, machine_id: int, kind: str) -> None:
+        alert = self._open_alerts.pop((machine_id, kind), None)
+        if alert is None:
+            return
+        alert.resolved_at = timezone.now()
+        if alert.pk is not None:  # a new one is written already resolved: raised and cleared within the batch
+            self._resolved_alerts.append(alert)
+
+    # --- writing it down
+
+    def apply(self) -> None:
+        if self._changed_sessions:
+            # Closing comes first: a machine may have only one open period at a time.
+            UsageSession.objects.bulk_update(list(self._changed_sessions.values()), ["start", "end"])
+        if self._new_sessions:
+            UsageSession.objects.bulk_create(self._new_sessions)
+        if self._running_seconds:
+            add_running_seconds(self._running_seconds)
+        self._check_maintenance()
+        if self._resolved_alerts:
+            MachineAlert.objects.filter(pk__in=[alert.pk for alert in self._resolved_alerts]).update(
+                resolved_at=timezone.now())
+        if self._new_alerts:
+            MachineAlert.objects.bulk_create([alert for alert, _warn in self._new_alerts])
+            self._tell_about(self._new_alerts)
+
+    def _check_maintenance(self) -> None:
+        candidates = {machine_id for machine_id in self._closed
+                      if (machine_id, AlertKind.MAINTENANCE_DUE) not in self._open_alerts}
+        if not candidates:
+            return
+        machines = Machine.objects.in_bulk(candidates)
+        hours = running_hours_since_maintenance_of(candidates)
+        due = [machine for machine in machines.values() if hours[machine.pk] >= machine.maintenance_interval_hours]
+        if not due:
+            return
+        MachineLiveStatus.objects.filter(machine__in=due).update(maintenance_due=True)
+        for machine in due:
+            self._raise(machine.pk, AlertKind.MAINTENANCE_DUE,
+                        _("Đã chạy %(hours).1f giờ kể từ lần bảo trì trước (chu kỳ %(interval)d giờ).")
+                        % {"hours": hours[machine.pk], "interval": machine.maintenance_interval_hours})
+
+    def _tell_about(self, new_alerts: list[tuple[MachineAlert, bool]]) -> None:
+        """The lab's technicians hear of every new alert; holders of bookings soon, of a machine in trouble."""
+        machines = Machine.objects.select_related("lab").in_bulk({alert.machine_id for alert, _warn in new_alerts})
+        technicians: dict[int, list] = {}
+        for membership in (Lab.technicians.through.objects.filter(
+                lab_id__in={machine.lab_id for machine in machines.values()}, user__is_active=True)
+                .select_related("user")):
+            technicians.setdefault(membership.lab_id, []).append(membership.user)
+        now = timezone.now()
+        warned = {alert.machine_id for alert, warn in new_alerts if warn}
+        upcoming: dict[int, list[Reservation]] = {}
+        if warned:
+            for reservation in (Reservation.objects.filter(
+                    machine_id__in=warned, status=ReservationStatus.CONFIRMED, start__gte=now,
+                    start__lt=now + WARN_HOLDERS_WITHIN).select_related("user")):
+                upcoming.setdefault(reservation.machine_id, []).append(reservation)
+        for alert, warn in new_alerts:
+            machine = machines[alert.machine_id]
+            for technician in technicians.get(machine.lab_id, ()):
+                notify(technician, "machine_alert", dedup_key=f"machine-alert-{alert.pk}-{technician.pk}",
+                       context={"alert": alert, "machine": machine})
+            for reservation in upcoming.get(alert.machine_id, ()) if warn else ():
+                notify(reservation.user, "reservation_machine_trouble",
+                       dedup_key=f"machine-trouble-{alert.pk}-{reservation.pk}",
+                       context={"alert": alert, "machine": machine, "reservation": reservation})
 
 
 def on_offline(machine_id: int, at: datetime) -> None:
+    """A machine went offline (last will, or silence past the heartbeat timeout)."""
     live = MachineLiveStatus.objects.filter(machine_id=machine_id).first()
-    open_session = UsageSession.objects.select_for_update().filter(machine_id=machine_id, end__isnull=True).first()
-    if open_session is not None:
-        # The machine was last known running at its last report, not when we noticed silence.
-        close_session(open_session, max(open_session.start, (live.last_state_at if live else None) or at))
-    _raise(machine_id, AlertKind.OFFLINE, _("Máy mất kết nối từ %(time)s") % {"time": _local(at)},
-           warn_holders=True)
+    effects = TelemetryEffects([machine_id], since=at, until=at)
+    effects.offline(machine_id, at, live.last_state_at if live else None)
+    effects.apply()
 
 
 def _local(at: datetime) -> str:
     return timezone.localtime(at).strftime("%H:%M %d/%m/%Y")
 
 
-def _open_session(machine_id: int, report) -> UsageSession:
-    reservation = covering_reservation(machine_id, report.at)
-    session = UsageSession.objects.create(
-        machine_id=machine_id, start=report.at, job=report.job,
-        reservation=reservation, user=reservation.user if reservation else None,
-    )
-    if reservation is None:
-        _raise(machine_id, AlertKind.UNAUTHORISED_USE,
-               _("Máy đang chạy lúc %(time)s mà không có lượt đặt máy nào đã check-in.")
-               % {"time": _local(report.at)})
-    return session
+def running_seconds_by_day(start: datetime, end: datetime) -> list[tuple[date, float]]:
+    """A running period split at local midnights: (local day, seconds) pieces."""
+    pieces = []
+    cursor = start
+    while cursor < end:
+        local = timezone.localtime(cursor)
+        next_midnight = timezone.make_aware(datetime.combine(local.date() + timedelta(days=1), datetime.min.time()))
+        piece_end = min(end, next_midnight)
+        pieces.append((local.date(), (piece_end - cursor).total_seconds()))
+        cursor = piece_end
+    return pieces
 
 
-def close_session(session: UsageSession, end: datetime) -> None:
-    from fablab_ops.machines.ingest import add_running_time
-
-    session.end = max(end, session.start)
-    session.save(update_fields=["end"])
-    add_running_time(session.machine_id, session.start, session.end, session.energy_wh)
-    _resolve(session.machine_id, AlertKind.UNAUTHORISED_USE)
-    _check_maintenance(session.machine_id)
+def add_running_time(machine_id: int, start: datetime, end: datetime) -> None:
+    """Add one running period to the per-day roll-up."""
+    add_running_seconds({(machine_id, day): seconds for day, seconds in running_seconds_by_day(start, end)})
 
 
-def _raise(machine_id: int, kind: str, detail: str, *, warn_holders: bool = False) -> MachineAlert | None:
-    """Open an alert (once while it stays open) and tell the lab's technicians."""
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            alert = MachineAlert.objects.create(machine_id=machine_id, kind=kind, raised_at=now, detail=detail)
-    except IntegrityError:
-        return None  # already open
-    machine = Machine.objects.select_related("lab").get(pk=machine_id)
-    for technician in machine.lab.technicians.filter(is_active=True):
-        notify(technician, "machine_alert", dedup_key=f"machine-alert-{alert.pk}-{technician.pk}",
-               context={"alert": alert, "machine": machine})
-    if warn_holders:
-        upcoming = (Reservation.objects.filter(machine_id=machine_id, status=ReservationStatus.CONFIRMED,
-                                               start__gte=now, start__lt=now + WARN_HOLDERS_WITHIN)
-                    .select_related("user"))
-        for reservation in upcoming:
-            notify(reservation.user, "reservation_machine_trouble",
-                   dedup_key=f"machine-trouble-{alert.pk}-{reservation.pk}",
-                   context={"alert": alert, "machine": machine, "reservation": reservation})
-    return alert
+def add_running_seconds(seconds_by_machine_day: dict[tuple[int, date], float]) -> None:
+    """Add running seconds to the per-day roll-up in one statement, whether or not the days have rows yet.
+
+    Adding (not overwriting) in the database keeps two ingests writing the same day both counted.
+    """
+    rows = [(machine_id, day, seconds) for (machine_id, day), seconds in seconds_by_machine_day.items() if seconds]
+    if not rows:
+        return
+    values = ", ".join(["(%s, %s, %s, 0)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(ADD_RUNNING_SECONDS.format(values=values),
+                       [value for row in rows for value in row])
 
 
-def _resolve(machine_id: int, kind: str) -> None:
-    MachineAlert.objects.filter(machine_id=machine_id, kind=kind, resolved_at__isnull=True).update(
-        resolved_at=timezone.now())
+ADD_RUNNING_SECONDS = """
+INSERT INTO machines_machineusageday (machine_id, day, running_seconds, energy_wh) VALUES {values}
+ON CONFLICT (machine_id, day) DO UPDATE
+SET running_seconds = machines_machineusageday.running_seconds + excluded.running_seconds
+"""
 
 
 def running_hours_since_maintenance(machine: Machine, now: datetime | None = None) -> float:
-    """Running hours since the last maintenance log, summed in the database (history grows)."""
+    """Running hours since the machine's last maintenance log."""
+    return running_hours_since_maintenance_of([machine.pk], now)[machine.pk]
+
+
+def running_hours_since_maintenance_of(machine_ids, now: datetime | None = None) -> dict[int, float]:
+    """Running hours since each machine's last maintenance log, summed in the database in one query.
+
+    A period still open counts up to now; one running across the last maintenance counts from it.
+    """
     now = now or timezone.now()
-    last = machine.maintenance_logs.order_by("-done_at").values_list("done_at", flat=True).first()
-    sessions = machine.usage_sessions.all()
-    closed = sessions.filter(end__isnull=False)
-    if last is not None:
-        closed = closed.filter(start__gte=last)
-    total = closed.aggregate(total=Sum(ExpressionWrapper(F("end") - F("start"), output_field=DurationField())))
-    seconds = total["total"].total_seconds() if total["total"] else 0.0
-    # The few periods still open, or running across the last maintenance, are added by hand.
-    partial = sessions.filter(end__isnull=True)
-    if last is not None:
-        partial = sessions.filter(Q(end__isnull=True) | Q(start__lt=last, end__gt=last))
-    for start, end in partial.values_list("start", "end"):
-        seconds += ((end or now) - max(start, last or start)).total_seconds()
-    return seconds / 3600
+    last = Subquery(MaintenanceLog.objects.filter(machine_id=OuterRef("machine_id"))
+                    .order_by("-done_at").values("done_at")[:1])
+    since = Coalesce(last, Value(BEFORE_ANY_MAINTENANCE, output_field=DateTimeField()))
+    until = Coalesce("end", Value(now, output_field=DateTimeField()))
+    totals = dict(UsageSession.objects.filter(machine_id__in=machine_ids).annotate(since=since)
+                  .filter(Q(end__isnull=True) | Q(end__gt=F("since")))
+                  .values("machine_id").order_by()
+                  .annotate(total=Sum(ExpressionWrapper(until - Greatest("start", "since"),
+                                                        output_field=DurationField())))
+                  .values_list("machine_id", "total"))
+    return {machine_id: max(totals[machine_id].total_seconds(), 0.0) / 3600 if totals.get(machine_id) else 0.0
+            for machine_id in machine_ids}
 
 
-def _check_maintenance(machine_id: int) -> None:
-    machine = Machine.objects.get(pk=machine_id)
-    hours = running_hours_since_maintenance(machine)
-    if hours >= machine.maintenance_interval_hours:
-        MachineLiveStatus.objects.filter(machine_id=machine_id).update(maintenance_due=True)
-        _raise(machine_id, AlertKind.MAINTENANCE_DUE,
-               _("Đã chạy %(hours).1f giờ kể từ lần bảo trì trước (chu kỳ %(interval)d giờ).")
-               % {"hours": hours, "interval": machine.maintenance_interval_hours})
+BEFORE_ANY_MAINTENANCE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def record_maintenance(machine: Machine, *, by, note: str, now: datetime | None = None) -> MaintenanceLog:
@@ -169,7 +310,8 @@ def record_maintenance(machine: Machine, *, by, note: str, now: datetime | None 
         log = MaintenanceLog.objects.create(machine=machine, done_at=now, by=by, note=note.strip(),
                                             running_hours=round(running_hours_since_maintenance(machine, now), 2))
         MachineLiveStatus.objects.filter(machine=machine).update(maintenance_due=False)
-        _resolve(machine.pk, AlertKind.MAINTENANCE_DUE)
+        MachineAlert.objects.filter(machine=machine, kind=AlertKind.MAINTENANCE_DUE, resolved_at__isnull=True).update(
+            resolved_at=now)
         return log
 
 
@@ -180,6 +322,7 @@ def mark_silent_machines_offline(now: datetime | None = None) -> int:
                   .values_list("machine_id", "last_seen_at"))
     for machine_id, last_seen in silent:
         with transaction.atomic():
+            # The UPDATE takes the live-status row lock the ingest's batches take (see TelemetryEffects).
             updated = MachineLiveStatus.objects.filter(machine_id=machine_id, online=True,
                                                        last_seen_at=last_seen).update(online=False)
             if updated:
