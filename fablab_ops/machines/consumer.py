@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 TOPICS = ("fablab/+/+/state", "fablab/+/+/status", "fablab/+/+/ack")
 SHARE_GROUP = "ingest"
 SESSION_EXPIRY_S = 7 * 24 * 3600
+CONNECTION_CHECK_S = 30.0
 
 
 PUBACK = 0x40
@@ -80,6 +81,7 @@ class Ingest:
         self.stopping = threading.Event()
         self.connected = threading.Event()
         self.directory = MachineDirectory()
+        self._next_connection_check = 0.0
         self.stats = {"stored": 0, "duplicates": 0, "rejected": 0, "gaps": 0}
         kwargs = {"clean_session": False} if self.protocol == mqtt.MQTTv311 else {}
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
@@ -146,9 +148,13 @@ class Ingest:
         return batch
 
     def _write(self, batch: list[Received]) -> None:
+        failed = False
         while True:
             try:
-                close_old_connections()
+                # Django's connection check costs a round trip; once in a while, or after a failure, is enough.
+                if failed or time.monotonic() >= self._next_connection_check:
+                    close_old_connections()
+                    self._next_connection_check = time.monotonic() + CONNECTION_CHECK_S
                 result = apply_batch([Incoming(item.topic, item.payload, item.received_at) for item in batch],
                                      self.directory)
                 break
@@ -156,6 +162,7 @@ class Ingest:
                 # The database is unreachable or failed: keep the batch unacknowledged and retry;
                 # the broker redelivers anything we never acknowledge.
                 log.exception("could not store a batch of %d messages; retrying", len(batch))
+                failed = True
                 if self.stopping.wait(2):
                     return
         self.stats["stored"] += result.stored

@@ -11,11 +11,14 @@ clock is more than MAX_CLOCK_SKEW off the receive time: then it is flagged and t
 receive time is used.
 """
 
-import json
+import logging
 import math
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
+import orjson
 from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
@@ -28,6 +31,7 @@ from fablab_ops.machines.models import (
     TelemetryMessage,
 )
 
+log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 4096
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 STATES = {"off", "idle", "running", "error"}
@@ -40,8 +44,9 @@ class Rejection:
     detail: str = ""
 
 
-@dataclass(frozen=True)
-class StateReport:
+class StateReport(NamedTuple):
+    """A device's state report; a tuple, because one is made for every message."""
+
     lab: str
     machine: str
     boot: str
@@ -78,8 +83,7 @@ class Incoming:
     parsed: StateReport | StatusReport | CommandAck | Rejection | None = None
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """A state report ready to store; plain data, cheaper than a model instance per message."""
 
     machine_id: int
@@ -103,9 +107,7 @@ class BatchResult:
 
 
 def _timestamp(value) -> datetime | None:
-    if isinstance(value, bool):
-        raise ValueError("ts")
-    if isinstance(value, int | float):
+    if type(value) is int or type(value) is float:  # not bool, which is an int too
         if not math.isfinite(value):
             raise ValueError("ts")
         return datetime.fromtimestamp(value / 1000, tz=UTC)
@@ -131,8 +133,8 @@ def parse(topic: str, payload: bytes) -> StateReport | StatusReport | CommandAck
             return Rejection("bad_status", text[:100])
         return StatusReport(lab, machine, text == "online")
     try:
-        body = json.loads(payload)
-    except (UnicodeDecodeError, ValueError):
+        body = orjson.loads(payload)  # bytes straight in; invalid UTF-8, NaN and Infinity are refused
+    except orjson.JSONDecodeError:
         return Rejection("malformed_json")
     if not isinstance(body, dict):
         return Rejection("not_an_object")
@@ -146,17 +148,22 @@ def parse(topic: str, payload: bytes) -> StateReport | StatusReport | CommandAck
     for name in ("seq", "boot", "ts", "state"):
         if name not in body:
             return Rejection("missing_field", name)
+    # `type(x) is int`, not isinstance: JSON true/false arrive as bool, a subclass of int.
     seq, boot, state = body["seq"], body["boot"], body["state"]
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+    if type(seq) is not int or seq < 0:
         return Rejection("wrong_type", "seq must be a non-negative integer")
-    if isinstance(boot, bool) or not isinstance(boot, int | str) or str(boot) == "" or len(str(boot)) > 64:
+    if type(boot) is int:
+        boot = str(boot)
+    if type(boot) is not str or not 0 < len(boot) <= 64:
         return Rejection("wrong_type", "boot must be an integer or a short string")
-    if state not in STATES:
+    if type(state) is not str or state not in STATES:
         return Rejection("wrong_type", f"state must be one of {sorted(STATES)}")
     power = body.get("power_w")
-    if power is not None and (isinstance(power, bool) or not isinstance(power, int | float)
-                              or not math.isfinite(power) or power < 0):
-        return Rejection("wrong_type", "power_w must be a non-negative number")
+    if power is not None:
+        if type(power) is int:
+            power = float(power)
+        if type(power) is not float or not math.isfinite(power) or power < 0:
+            return Rejection("wrong_type", "power_w must be a non-negative number")
     job = body.get("job", "")
     if not isinstance(job, str):
         return Rejection("wrong_type", "job must be a string")
@@ -164,23 +171,41 @@ def parse(topic: str, payload: bytes) -> StateReport | StatusReport | CommandAck
         ts = _timestamp(body["ts"])
     except (ValueError, OverflowError, OSError):
         return Rejection("wrong_type", "ts must be RFC 3339 with a zone, or Unix milliseconds")
-    return StateReport(lab, machine, str(boot), seq, ts, state, float(power) if power is not None else None, job[:200])
+    return StateReport(lab, machine, boot, seq, ts, state, power, job[:200])
 
 
 # --- applying a batch -----------------------------------------------------
 
 class MachineDirectory:
-    """Machines by (lab slug, machine slug), looked up once per ingest process."""
+    """Machines by (lab slug, machine slug), read once per ingest process.
+
+    A name not found is asked again after a while, not at every message: a device
+    publishing for an unknown machine must not cost a query per message, and a
+    machine registered while the ingest runs must still be found.
+    """
+
+    UNKNOWN_FOR_S = 60.0
 
     def __init__(self):
-        self._known: dict[tuple[str, str], int | None] = {}
+        self._known: dict[tuple[str, str], int] | None = None
+        self._unknown_until: dict[tuple[str, str], float] = {}
 
     def resolve(self, lab: str, machine: str) -> int | None:
+        if self._known is None:
+            self._known = {(lab_slug, slug): pk for pk, lab_slug, slug in
+                           Machine.objects.values_list("pk", "lab__slug", "slug")}
         key = (lab, machine)
-        if key not in self._known:
-            self._known[key] = (Machine.objects.filter(lab__slug=lab, slug=machine)
-                                .values_list("pk", flat=True).first())
-        return self._known[key]
+        found = self._known.get(key)
+        if found is not None:
+            return found
+        if self._unknown_until.get(key, 0.0) > time.monotonic():
+            return None
+        found = Machine.objects.filter(lab__slug=lab, slug=machine).values_list("pk", flat=True).first()
+        if found is None:
+            self._unknown_until[key] = time.monotonic() + self.UNKNOWN_FOR_S
+        else:
+            self._known[key] = found
+        return found
 
 
 def placed_at(report: StateReport, received_at: datetime) -> tuple[datetime, bool]:
@@ -190,6 +215,15 @@ def placed_at(report: StateReport, received_at: datetime) -> tuple[datetime, boo
     return report.ts, False
 
 
+def _parse_safely(message: Incoming) -> StateReport | StatusReport | CommandAck | Rejection:
+    """`parse`, with any slip of its own kept as a rejection: one odd message must never stall the stream."""
+    try:
+        return parse(message.topic, message.payload)
+    except Exception as error:
+        log.exception("the message handler failed on %s", message.topic[:300])
+        return Rejection("handler_error", repr(error)[:300])
+
+
 def apply_batch(messages: list[Incoming], directory: MachineDirectory | None = None) -> BatchResult:
     """Store and interpret a batch in one transaction; safe to apply again after a crash."""
     directory = directory or MachineDirectory()
@@ -197,7 +231,7 @@ def apply_batch(messages: list[Incoming], directory: MachineDirectory | None = N
     with transaction.atomic():
         accepted: list[tuple[int, Incoming]] = []
         for message in messages:
-            parsed = message.parsed or parse(message.topic, message.payload)
+            parsed = message.parsed or _parse_safely(message)
             message.parsed = parsed
             if isinstance(parsed, Rejection):
                 _quarantine(message, parsed, result)
@@ -280,6 +314,21 @@ RETURNING machine_id, boot, seq
 """
 
 
+_staged_on: list = [None]  # the database connection known to hold the staging table
+
+
+def _stage_table(cursor) -> None:
+    """Create the session's staging table once per database connection, not once per batch.
+
+    Known to exist only once the transaction creating it has committed (a rollback takes it away).
+    """
+    raw = connection.connection
+    if _staged_on[0] is raw:
+        return
+    cursor.execute(STAGE)
+    transaction.on_commit(lambda: _staged_on.__setitem__(0, raw))
+
+
 def _insert_new(rows: list[Row]) -> list[tuple]:
     """Insert what is new and say which keys those were; a redelivery inserts nothing.
 
@@ -289,7 +338,7 @@ def _insert_new(rows: list[Row]) -> list[tuple]:
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(STAGE)
+            _stage_table(cursor)
             columns = ", ".join(f'"{name}"' for name in COPY_COLUMNS)
             with cursor.cursor.copy(f"COPY telemetry_incoming ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(COPY_TYPES)
@@ -302,7 +351,7 @@ def _insert_new(rows: list[Row]) -> list[tuple]:
     existing = set(TelemetryMessage.objects.filter(machine_id__in={k[0] for k in keys}, seq__in={k[2] for k in keys})
                    .values_list("machine_id", "boot", "seq")) & keys
     fresh = [r for r in rows if (r.machine_id, r.boot, r.seq) not in existing]
-    TelemetryMessage.objects.bulk_create([TelemetryMessage(**r.__dict__) for r in fresh])
+    TelemetryMessage.objects.bulk_create([TelemetryMessage(**r._asdict()) for r in fresh])
     return [(r.machine_id, r.boot, r.seq) for r in fresh]
 
 
@@ -332,9 +381,19 @@ def _save_lives(lives: list[MachineLiveStatus]) -> None:
 def _lives(by_machine: dict) -> dict[int, MachineLiveStatus]:
     """The live status rows of the batch's machines, locked, created where missing."""
     wanted = set(by_machine)
-    MachineLiveStatus.objects.bulk_create([MachineLiveStatus(machine_id=m) for m in wanted], ignore_conflicts=True)
-    return {live.machine_id: live for live in MachineLiveStatus.objects.select_for_update().filter(
-        machine_id__in=wanted).order_by("machine_id")}
+
+    def lock(ids):
+        # Always in machine order, so ingests sharing a stream never wait on each other in a cycle.
+        return {live.machine_id: live for live in MachineLiveStatus.objects.select_for_update().filter(
+            machine_id__in=ids).order_by("machine_id")}
+
+    lives = lock(wanted)
+    if len(lives) < len(wanted):  # a machine's first report
+        missing = wanted - set(lives)
+        MachineLiveStatus.objects.bulk_create([MachineLiveStatus(machine_id=m) for m in missing],
+                                              ignore_conflicts=True)
+        lives.update(lock(missing))
+    return lives
 
 
 def _live(machine_id: int) -> MachineLiveStatus:

@@ -53,6 +53,7 @@ class TelemetryEffects:
         self._open_sessions: dict[int, UsageSession] = {}
         self._open_alerts: dict[tuple[int, str], MachineAlert] = {}
         self._reservations: dict[int, list[Reservation]] | None = None
+        self._machine_rows: dict[int, Machine] | None = None
         self._new_sessions: list[UsageSession] = []
         self._changed_sessions: dict[int, UsageSession] = {}
         self._running_seconds: dict[tuple[int, date], float] = {}
@@ -69,6 +70,11 @@ class TelemetryEffects:
                                .select_for_update().filter(machine_id__in=ids, end__isnull=True)}
         self._open_alerts = {(alert.machine_id, alert.kind): alert for alert in MachineAlert.objects
                              .filter(machine_id__in=ids, resolved_at__isnull=True)}
+
+    def _machines(self) -> dict[int, Machine]:
+        if self._machine_rows is None:
+            self._machine_rows = Machine.objects.select_related("lab").in_bulk(self.machine_ids)
+        return self._machine_rows
 
     def _covering_reservation(self, machine_id: int, at: datetime) -> Reservation | None:
         """The checked-in reservation a running machine is being used under, if any."""
@@ -181,9 +187,9 @@ class TelemetryEffects:
                       if (machine_id, AlertKind.MAINTENANCE_DUE) not in self._open_alerts}
         if not candidates:
             return
-        machines = Machine.objects.in_bulk(candidates)
         hours = running_hours_since_maintenance_of(candidates)
-        due = [machine for machine in machines.values() if hours[machine.pk] >= machine.maintenance_interval_hours]
+        due = [machine for machine_id, machine in self._machines().items()
+               if machine_id in candidates and hours[machine_id] >= machine.maintenance_interval_hours]
         if not due:
             return
         MachineLiveStatus.objects.filter(machine__in=due).update(maintenance_due=True)
@@ -194,7 +200,7 @@ class TelemetryEffects:
 
     def _tell_about(self, new_alerts: list[tuple[MachineAlert, bool]]) -> None:
         """The lab's technicians hear of every new alert; holders of bookings soon, of a machine in trouble."""
-        machines = Machine.objects.select_related("lab").in_bulk({alert.machine_id for alert, _warn in new_alerts})
+        machines = self._machines()
         technicians: dict[int, list] = {}
         for membership in (Lab.technicians.through.objects.filter(
                 lab_id__in={machine.lab_id for machine in machines.values()}, user__is_active=True)
