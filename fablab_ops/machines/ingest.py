@@ -215,12 +215,12 @@ def placed_at(report: StateReport, received_at: datetime) -> tuple[datetime, boo
     return report.ts, False
 
 
-def _parse_safely(message: Incoming) -> StateReport | StatusReport | CommandAck | Rejection:
+def parse_safely(topic: str, payload: bytes) -> StateReport | StatusReport | CommandAck | Rejection:
     """`parse`, with any slip of its own kept as a rejection: one odd message must never stall the stream."""
     try:
-        return parse(message.topic, message.payload)
+        return parse(topic, payload)
     except Exception as error:
-        log.exception("the message handler failed on %s", message.topic[:300])
+        log.exception("the message handler failed on %s", topic[:300])
         return Rejection("handler_error", repr(error)[:300])
 
 
@@ -231,7 +231,7 @@ def apply_batch(messages: list[Incoming], directory: MachineDirectory | None = N
     with transaction.atomic():
         accepted: list[tuple[int, Incoming]] = []
         for message in messages:
-            parsed = message.parsed or _parse_safely(message)
+            parsed = message.parsed or parse_safely(message.topic, message.payload)
             message.parsed = parsed
             if isinstance(parsed, Rejection):
                 _quarantine(message, parsed, result)

@@ -3,7 +3,7 @@ import logging
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from fablab_ops.machines.consumer import Ingest
+from fablab_ops.machines.consumer import BATCH_SIZE, Ingest
 
 
 class Command(BaseCommand):
@@ -14,7 +14,8 @@ class Command(BaseCommand):
         parser.add_argument("--client-id", default=settings.MQTT_CLIENT_ID or None,
                             help="stable per process: the broker keeps this session's messages across restarts")
         parser.add_argument("--protocol", choices=["5", "3.1.1"], default=settings.MQTT_PROTOCOL)
-        parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,
+                            help="most messages stored per transaction")
         parser.add_argument("--share-group", default="ingest", help="MQTT 5 shared-subscription group")
 
     def handle(self, *args, **options):
