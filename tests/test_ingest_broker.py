@@ -66,6 +66,46 @@ def test_messages_published_at_qos1_are_stored_exactly_once(mqtt_url, postgres):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_what_the_ingest_stored_is_acknowledged_so_its_next_session_gets_nothing_again(mqtt_url, postgres, tmp_path):
+    machine = unique_machine()
+    broker = PrivateBroker(tmp_path).start()
+    client_id = f"ingest-{uuid.uuid4().hex[:8]}"
+    ingest = Ingest(url=broker.url, client_id=client_id, protocol="3.1.1", batch_size=300)
+    thread = threading.Thread(target=ingest.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    try:
+        assert ingest.connected.wait(10)
+        publisher = Publisher(broker.port, machine.lab.slug, machine.slug)
+        publisher.publish_stream(1000, rate=5000)
+        publisher.wait_acknowledged()
+        publisher.close()
+        wait_for(lambda: stored(machine) == 1000, 30, "not every message was stored")
+        ingest.stop()
+        thread.join(timeout=30)
+        # The same persistent session again: anything never acknowledged would be redelivered now.
+        redelivered = []
+        connected = threading.Event()
+        again = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+        again.on_connect = lambda *args: connected.set()
+        again.on_message = lambda client, userdata, message: redelivered.append(message.payload)
+        again.connect("127.0.0.1", broker.port)
+        again.loop_start()
+        assert connected.wait(10)
+        probe = Publisher(broker.port, machine.lab.slug, machine.slug)
+        probe.publish_stream(1, boot="probe")  # arrives after any redelivery: the session is live and subscribed
+        probe.wait_acknowledged()
+        probe.close()
+        wait_for(lambda: redelivered, 10, "the session was not subscribed any more")
+        again.loop_stop()
+        again.disconnect()
+    finally:
+        ingest.stop()
+        thread.join(timeout=30)
+        broker.stop()
+    assert [json.loads(payload)["boot"] for payload in redelivered] == ["probe"]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_an_ingest_killed_mid_stream_and_restarted_loses_and_doubles_nothing(mqtt_url, postgres, tmp_path):
     machine = unique_machine()
     broker = PrivateBroker(tmp_path).start()
