@@ -154,6 +154,27 @@ def test_running_periods_become_usage_sessions_attributed_to_the_checked_in_lear
 
 
 @pytest.mark.django_db
+def test_a_backlog_with_two_running_periods_in_one_batch_gives_two_sessions_each_attributed(
+        laser, learner, technician):
+    start = timezone.now() - timedelta(hours=2)
+    factories.ReservationFactory(machine=laser, user=learner, start=start, end=start + timedelta(minutes=30),
+                                 status=ReservationStatus.CHECKED_IN, checked_in_at=start)
+    topic = f"fablab/{laser.lab.slug}/{laser.slug}/state"
+    reports = [(1, "idle", 0), (2, "running", 5), (3, "idle", 20), (4, "running", 40), (5, "idle", 70)]
+    # An ingest catching up after an outage gets them all at once, each still carrying its own time.
+    apply_batch([Incoming(topic, state(seq, what, at=start + timedelta(minutes=minutes)),
+                          start + timedelta(minutes=minutes, seconds=1)) for seq, what, minutes in reports])
+    first, second = UsageSession.objects.filter(machine=laser).order_by("start")
+    assert (first.user, first.hours) == (learner, pytest.approx(0.25))
+    assert (second.user, second.hours) == (None, pytest.approx(0.5))
+    assert sum(MachineUsageDay.objects.filter(machine=laser).values_list("running_seconds", flat=True)) == 45 * 60
+    unauthorised = MachineAlert.objects.get(machine=laser, kind="unauthorised_use")
+    assert unauthorised.resolved_at is not None  # raised and cleared within the batch, and kept
+    assert Notification.objects.filter(user=technician, kind="machine_alert").count() == 1
+    assert MachineLiveStatus.objects.get(machine=laser).state == "idle"
+
+
+@pytest.mark.django_db
 def test_running_without_a_checked_in_reservation_alerts_the_labs_technicians(laser, technician):
     send(laser, state(1, "running"))
     alert = MachineAlert.objects.get(machine=laser, kind="unauthorised_use")
