@@ -259,3 +259,22 @@ def test_technicians_see_live_status_and_usage_of_their_labs_only(laser, technic
     usage = client_for(technician).get("/api/machines/usage", {"date_from": today, "date_to": today})
     assert usage.status_code == 200
     assert client_for(technician).get("/machines/live/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_live_board_costs_the_same_queries_for_a_lab_of_twenty_machines_as_for_one(laser, technician):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    send(laser, state(1, "running"))
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            board = services.live_board(laser.lab)
+        return len(captured), len(board)
+
+    one = queries()
+    for n in range(19):
+        machine = factories.MachineFactory(lab=laser.lab, slug=f"printer-{n:02d}")
+        send(machine, state(1, "running"))
+    assert queries() == (one[0], 20)

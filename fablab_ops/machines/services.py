@@ -354,6 +354,7 @@ def live_board(lab: Lab | None = None) -> list[dict]:
     alerts: dict[int, list] = {}
     for alert in MachineAlert.objects.filter(resolved_at__isnull=True, machine__in=machines):
         alerts.setdefault(alert.machine_id, []).append(alert)
+    since_maintenance = running_hours_since_maintenance_of([machine.pk for machine in machines], now)
     board = []
     for machine in machines:
         live = getattr(machine, "live", None)
@@ -362,7 +363,7 @@ def live_board(lab: Lab | None = None) -> list[dict]:
             "machine": machine, "online": online, "state": live.state if live else "",
             "power_w": live.power_w if live else None, "last_seen_at": live.last_seen_at if live else None,
             "today_hours": round((today_hours.get(machine.pk, 0.0)) / 3600 + open_now.get(machine.pk, 0.0), 2),
-            "since_maintenance": round(running_hours_since_maintenance(machine, now), 1),
+            "since_maintenance": round(since_maintenance[machine.pk], 1),
             "maintenance_due": bool(live and live.maintenance_due), "alerts": alerts.get(machine.pk, []),
             "gaps": live.lost_messages if live else 0,
         })
