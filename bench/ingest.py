@@ -2,14 +2,15 @@
 
 Many simulated devices publish a QoS 1 stream to a Mosquitto started for the run
 (unbounded queues, so a slower consumer makes the broker queue, never drop).
-Both consumers hold persistent sessions and drain the same backlog:
-  reference: a bare paho subscriber that only counts messages;
+Every consumer holds a persistent session and drains its own copy of the same backlog:
+  reference: a bare paho subscriber that only counts messages, run just before and just after
+             the project (their mean is the reference: the machine's speed drifts);
   project:   `manage.py mqtt_ingest` storing them in PostgreSQL, acknowledging after commit.
 A second phase drains the same backlog with two ingest processes sharing an MQTT 5
 subscription (how the ingest scales out).
 Last line: {"ratio": one ingest's rate / bare rate, "ratio_two_ingest_processes", "lost", "duplicates", ...}.
 
-    python bench/ingest.py [--quick] [--messages 60000] [--devices 50]
+    python bench/ingest.py [--quick] [--messages 60000] [--devices 50] [--batch-size N]
 """
 
 import argparse
@@ -109,7 +110,7 @@ def publish(port: int, devices: int, messages: int) -> None:
         thread.join()
 
 
-def bare_subscriber(port: int, expected: int) -> float:
+def bare_subscriber(port: int, expected: int, client_id: str) -> float:
     """Messages per second a subscriber that only counts reaches on the backlog."""
     count, first, last, finished = 0, None, None, threading.Event()
 
@@ -121,7 +122,7 @@ def bare_subscriber(port: int, expected: int) -> float:
         if count >= expected:
             finished.set()
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-bare", clean_session=False)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
     client.on_message = on_message
     client.max_inflight_messages_set(1000)
     client.connect("127.0.0.1", port)
@@ -228,34 +229,42 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         broker, port = start_broker(Path(folder))
         try:
-            register_session(port, "bench-bare")
-            register_session(port, "bench-ingest")
+            # Each ingest run is bracketed by two bare runs on copies of the same backlog, and compared
+            # with their mean: the machine's speed drifts during a run, and this cancels most of it.
+            for name in ("bench-bare-1", "bench-ingest", "bench-bare-2"):
+                register_session(port, name)
             publish(port, args.devices, messages)
-            bare = bare_subscriber(port, messages)
+            bare = [bare_subscriber(port, messages, "bench-bare-1")]
             ingest_rate, rows, distinct = run_ingest(port, messages, env, batch_size=args.batch_size)
+            bare.append(bare_subscriber(port, messages, "bench-bare-2"))
             # The same backlog again, split between two ingest processes on a shared subscription.
             with connection.cursor() as cursor:
                 cursor.execute("TRUNCATE machines_telemetrymessage")
+            register_session(port, "bench-bare-3")
             for n in range(2):
                 register_session(port, f"bench-shared-{n}", share_group="bench")
+            register_session(port, "bench-bare-4")
             publish(port, args.devices, messages)
+            shared_bare = [bare_subscriber(port, messages, "bench-bare-3")]
             shared_rate, shared_rows, shared_distinct = run_ingest(port, messages, env, processes=2,
                                                                   batch_size=args.batch_size)
+            shared_bare.append(bare_subscriber(port, messages, "bench-bare-4"))
         finally:
             broker.terminate()
             broker.wait(timeout=10)
+    bare_rate, shared_bare_rate = sum(bare) / 2, sum(shared_bare) / 2
     print(json.dumps({
-        "ratio": round(ingest_rate / bare, 3) if bare else 0.0,
+        "ratio": round(ingest_rate / bare_rate, 3) if bare_rate else 0.0,
         "ingest_per_s": round(ingest_rate, 1),
-        "bare_per_s": round(bare, 1),
-        "ratio_two_ingest_processes": round(shared_rate / bare, 3) if bare else 0.0,
+        "bare_per_s": round(bare_rate, 1),
+        "bare_runs_per_s": [round(rate) for rate in bare],
+        "ratio_two_ingest_processes": round(shared_rate / shared_bare_rate, 3) if shared_bare_rate else 0.0,
         "two_ingest_processes_per_s": round(shared_rate, 1),
         "messages": messages,
         "devices": args.devices,
         "lost": (messages - distinct) + (messages - shared_distinct),
         "duplicates": (rows - distinct) + (shared_rows - shared_distinct),
     }))
-
 
 if __name__ == "__main__":
     main()

@@ -278,3 +278,13 @@ def test_the_live_board_costs_the_same_queries_for_a_lab_of_twenty_machines_as_f
         machine = factories.MachineFactory(lab=laser.lab, slug=f"printer-{n:02d}")
         send(machine, state(1, "running"))
     assert queries() == (one[0], 20)
+
+
+@pytest.mark.django_db
+def test_deleting_a_machine_deletes_its_telemetry(lab):
+    machine = factories.MachineFactory(lab=lab, slug="printer-09")
+    send(machine, state(1, "idle"), state(2, "running"))
+    assert TelemetryMessage.objects.filter(machine_id=machine.pk).count() == 2
+    machine_id = machine.pk
+    machine.delete()
+    assert not TelemetryMessage.objects.filter(machine_id=machine_id).exists()

@@ -30,6 +30,7 @@ from fablab_ops.machines.models import (
     QuarantinedMessage,
     TelemetryMessage,
 )
+from fablab_ops.machines.sql import update_many
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 4096
@@ -275,7 +276,7 @@ def _store_states(states: list[tuple[int, Incoming]], result: BatchResult) -> No
         rows[key] = Row(machine_id, report.boot, report.seq, at, report.ts, message.received_at, skewed,
                         report.state, report.power_w, report.job)
     inserted = _insert_new(list(rows.values()))
-    fresh = [rows[key] for key in inserted]
+    fresh = list(rows.values()) if inserted is None else [rows[key] for key in inserted]
     result.duplicates += len(rows) - len(fresh)
     result.stored += len(fresh)
     if not fresh:
@@ -329,8 +330,8 @@ def _stage_table(cursor) -> None:
     transaction.on_commit(lambda: _staged_on.__setitem__(0, raw))
 
 
-def _insert_new(rows: list[Row]) -> list[tuple]:
-    """Insert what is new and say which keys those were; a redelivery inserts nothing.
+def _insert_new(rows: list[Row]) -> list[tuple] | None:
+    """Insert what is new and say which keys those were (None: all of them); a redelivery inserts nothing.
 
     On PostgreSQL the batch is streamed in with binary COPY, then moved with one
     INSERT ... ON CONFLICT DO NOTHING RETURNING, which also stays right when several
@@ -346,7 +347,9 @@ def _insert_new(rows: list[Row]) -> list[tuple]:
                     copy.write_row((r.machine_id, r.boot, r.seq, r.at, r.device_ts, r.received_at, r.clock_skewed,
                                     r.state, r.power_w, r.job))
             cursor.execute(MOVE_NEW)
-            return [tuple(key) for key in cursor.fetchall()]
+            if cursor.rowcount == len(rows):
+                return None  # the usual case: no need to read the keys back
+            return cursor.fetchall()
     keys = {(r.machine_id, r.boot, r.seq) for r in rows}
     existing = set(TelemetryMessage.objects.filter(machine_id__in={k[0] for k in keys}, seq__in={k[2] for k in keys})
                    .values_list("machine_id", "boot", "seq")) & keys
@@ -355,27 +358,8 @@ def _insert_new(rows: list[Row]) -> list[tuple]:
     return [(r.machine_id, r.boot, r.seq) for r in fresh]
 
 
-LIVE_TYPES = {"messages": "bigint", "clock_skews": "bigint", "last_seen_at": "timestamptz", "boot": "varchar",
-              "last_seq": "bigint", "restarts": "integer", "state": "varchar", "power_w": "double precision",
-              "job": "varchar", "last_state_at": "timestamptz", "online": "boolean", "gaps": "bigint",
-              "boot_messages": "bigint"}
-
-
 def _save_lives(lives: list[MachineLiveStatus]) -> None:
-    if connection.vendor != "postgresql":
-        for live in lives:
-            live.save(update_fields=LIVE_FIELDS)
-        return
-    # One UPDATE for the whole batch (Django's bulk_update builds a CASE per field and row).
-    assignments = ", ".join(f'"{name}" = v."{name}"' for name in LIVE_FIELDS)
-    arrays = ", ".join(f"%s::{LIVE_TYPES[name]}[]" for name in LIVE_FIELDS)
-    names = ", ".join(f'"{name}"' for name in LIVE_FIELDS)
-    # Only our own constant column names are formatted in; every value is a parameter.
-    sql = (f"UPDATE machines_machinelivestatus AS l SET {assignments} "  # noqa: S608
-           f"FROM unnest(%s::bigint[], {arrays}) AS v(id, {names}) WHERE l.id = v.id")
-    values = [[live.pk for live in lives]] + [[getattr(live, name) for live in lives] for name in LIVE_FIELDS]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+    update_many(MachineLiveStatus, lives, LIVE_FIELDS)
 
 
 def _lives(by_machine: dict) -> dict[int, MachineLiveStatus]:
@@ -406,10 +390,11 @@ def _interpret(live: MachineLiveStatus, rows: list[Row], effects) -> int:
     Returns how many more messages are now known lost.
     """
     lost_before = live.lost_messages
+    live.messages += len(rows)
+    live.clock_skews += sum(row.clock_skewed for row in rows)
+    last_arrival = max(row.received_at for row in rows)
+    live.last_seen_at = last_arrival if live.last_seen_at is None else max(live.last_seen_at, last_arrival)
     for row in sorted(rows, key=lambda r: (r.boot != live.boot, r.at, r.seq)):
-        live.messages += 1
-        live.clock_skews += row.clock_skewed
-        live.last_seen_at = max(filter(None, [live.last_seen_at, row.received_at]))
         newer = live.last_state_at is None or row.at >= live.last_state_at
         if row.boot != live.boot and newer:
             if live.boot:

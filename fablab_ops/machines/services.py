@@ -25,6 +25,7 @@ from fablab_ops.machines.models import (
     MaintenanceLog,
     UsageSession,
 )
+from fablab_ops.machines.sql import update_many
 from fablab_ops.notifications import notify
 
 HEARTBEAT_TIMEOUT = timedelta(seconds=90)
@@ -169,7 +170,7 @@ class TelemetryEffects:
     def apply(self) -> None:
         if self._changed_sessions:
             # Closing comes first: a machine may have only one open period at a time.
-            UsageSession.objects.bulk_update(list(self._changed_sessions.values()), ["start", "end"])
+            update_many(UsageSession, list(self._changed_sessions.values()), ["start", "end"])
         if self._new_sessions:
             UsageSession.objects.bulk_create(self._new_sessions)
         if self._running_seconds:
