@@ -51,7 +51,7 @@ def test_messages_published_at_qos1_are_stored_exactly_once(mqtt_url, postgres):
     thread = threading.Thread(target=ingest.run, kwargs={"install_signals": False}, daemon=True)
     thread.start()
     try:
-        assert ingest.connected.wait(10)
+        assert ingest.subscribed.wait(10)
         publisher = Publisher(int(mqtt_url.rsplit(":", 1)[1]), machine.lab.slug, machine.slug)
         publisher.publish_stream(300, rate=2000)
         publisher.wait_acknowledged()
@@ -74,7 +74,7 @@ def test_what_the_ingest_stored_is_acknowledged_so_its_next_session_gets_nothing
     thread = threading.Thread(target=ingest.run, kwargs={"install_signals": False}, daemon=True)
     thread.start()
     try:
-        assert ingest.connected.wait(10)
+        assert ingest.subscribed.wait(10)
         publisher = Publisher(broker.port, machine.lab.slug, machine.slug)
         publisher.publish_stream(1000, rate=5000)
         publisher.wait_acknowledged()

@@ -85,7 +85,7 @@ class Ingest:
         # Unbounded here; bounded in fact by the broker's in-flight window (unacknowledged messages).
         self.inbox: queue.SimpleQueue[Received] = queue.SimpleQueue()
         self.stopping = threading.Event()
-        self.connected = threading.Event()
+        self.subscribed = threading.Event()  # connected, and the broker has granted the subscriptions
         self.directory = MachineDirectory()
         self._next_connection_check = 0.0
         self.stats = {"stored": 0, "duplicates": 0, "rejected": 0, "gaps": 0}
@@ -98,6 +98,7 @@ class Ingest:
             self.client.tls_set()
         self.client.reconnect_delay_set(min_delay=1, max_delay=60)
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
 
@@ -114,11 +115,17 @@ class Ingest:
             return
         # Subscriptions are renewed on every connect, whatever the broker kept.
         client.subscribe([(topic, 1) for topic in self.topics()])
-        self.connected.set()
         log.info("ingest %s connected (session present: %s)", self.client_id, flags.session_present)
 
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        refused = [code for code in reason_codes if code.is_failure]
+        if refused:
+            log.error("broker refused the ingest's subscriptions: %s", refused)
+            return
+        self.subscribed.set()
+
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
-        self.connected.clear()
+        self.subscribed.clear()
         if not self.stopping.is_set():
             log.warning("ingest disconnected (%s); reconnecting", reason_code)
 
