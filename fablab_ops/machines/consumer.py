@@ -9,6 +9,7 @@ is lost and nothing doubled. On MQTT 5 the subscription is shared
 (`$share/ingest/...`) so several ingest processes split the stream.
 """
 
+import gc
 import logging
 import queue
 import signal
@@ -194,6 +195,9 @@ class Ingest:
                 self._write(batch)
 
     def run(self, *, install_signals: bool = True) -> None:
+        # Everything loaded so far (Django, the models, the URL map) lives as long as the process:
+        # keep it out of the garbage collector's scans, which the per-message objects trigger often.
+        gc.freeze()
         if install_signals:
             signal.signal(signal.SIGTERM, lambda *_: self.stop())
             signal.signal(signal.SIGINT, lambda *_: self.stop())
