@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from fablab_ops.accounts.models import Notification
 from fablab_ops.booking.models import ReservationStatus
-from fablab_ops.machines import services
+from fablab_ops.machines import ingest, services
 from fablab_ops.machines.ingest import Incoming, Rejection, StateReport, apply_batch, parse
 from fablab_ops.machines.models import (
     MachineAlert,
@@ -98,6 +98,23 @@ def test_bad_messages_never_become_telemetry_but_are_kept_by_reason(laser, lab):
     assert result.rejected == {"malformed_json": 1, "unknown_machine": 1}
     kept = dict(QuarantinedMessage.objects.values_list("reason", "payload"))
     assert kept["malformed_json"] == "{oops"
+
+
+@pytest.mark.django_db
+def test_a_message_the_handler_trips_over_is_quarantined_and_the_rest_of_the_batch_stored(laser, monkeypatch):
+    real_parse = ingest.parse
+
+    def parse_with_a_slip(topic, payload):
+        if b"odd" in payload:
+            raise RecursionError("a slip in the handler")
+        return real_parse(topic, payload)
+
+    monkeypatch.setattr(ingest, "parse", parse_with_a_slip)
+    topic = f"fablab/{laser.lab.slug}/laser-01/state"
+    result = apply_batch([Incoming(topic, state(1, job="odd"), timezone.now()),
+                          Incoming(topic, state(2), timezone.now())])
+    assert (result.stored, result.rejected) == (1, {"handler_error": 1})
+    assert QuarantinedMessage.objects.get().reason == "handler_error"
 
 
 @pytest.mark.django_db
