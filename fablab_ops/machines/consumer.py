@@ -33,9 +33,9 @@ TOPICS = ("fablab/+/+/state", "fablab/+/+/status", "fablab/+/+/ack")
 SHARE_GROUP = "ingest"
 SESSION_EXPIRY_S = 7 * 24 * 3600
 CONNECTION_CHECK_S = 30.0
-# Up to this many messages per transaction. Each commit has a fixed price (the WAL flush, the
-# deferred foreign-key checks, locking the machines' live status), so a backlog drains faster
-# in large batches; in light traffic a batch closes after `batch_wait` whatever its size.
+# Up to this many messages per transaction. Each batch has a fixed price (a dozen statements
+# when machines change state, locking and writing their live status, the WAL flush at commit),
+# so a backlog drains faster in large batches; in light traffic a batch closes after `batch_wait` whatever its size.
 # The broker must allow more unacknowledged messages in flight than this (deploy/mosquitto).
 BATCH_SIZE = 2000
 
