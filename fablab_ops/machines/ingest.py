@@ -384,7 +384,7 @@ def _live(machine_id: int) -> MachineLiveStatus:
     return _lives({machine_id: None})[machine_id]
 
 
-def _interpret(live: MachineLiveStatus, rows: list[Row], effects) -> int:
+def _interpret(live: MachineLiveStatus, rows: list[Row], effects: services.TelemetryEffects) -> int:
     """Live status, lost messages and usage sessions from new reports of one machine, oldest first.
 
     Returns how many more messages are now known lost.

@@ -50,6 +50,7 @@ class TelemetryEffects:
     def __init__(self, machine_ids, since: datetime, until: datetime):
         self.machine_ids = set(machine_ids)
         self.since, self.until = since, until
+        self.now = timezone.now()  # one clock for the batch: alerts raised and cleared, notifications
         self._loaded = False
         self._open_sessions: dict[int, UsageSession] = {}
         self._open_alerts: dict[tuple[int, str], MachineAlert] = {}
@@ -153,7 +154,7 @@ class TelemetryEffects:
         """Open an alert, once while it stays open."""
         if (machine_id, kind) in self._open_alerts:
             return
-        alert = MachineAlert(machine_id=machine_id, kind=kind, raised_at=timezone.now(), detail=detail[:300])
+        alert = MachineAlert(machine_id=machine_id, kind=kind, raised_at=self.now, detail=detail[:300])
         self._open_alerts[(machine_id, kind)] = alert
         self._new_alerts.append((alert, warn_holders))
 
@@ -161,7 +162,7 @@ class TelemetryEffects:
         alert = self._open_alerts.pop((machine_id, kind), None)
         if alert is None:
             return
-        alert.resolved_at = timezone.now()
+        alert.resolved_at = self.now
         if alert.pk is not None:  # a new one is written already resolved: raised and cleared within the batch
             self._resolved_alerts.append(alert)
 
@@ -178,7 +179,7 @@ class TelemetryEffects:
         self._check_maintenance()
         if self._resolved_alerts:
             MachineAlert.objects.filter(pk__in=[alert.pk for alert in self._resolved_alerts]).update(
-                resolved_at=timezone.now())
+                resolved_at=self.now)
         if self._new_alerts:
             MachineAlert.objects.bulk_create([alert for alert, _warn in self._new_alerts])
             self._tell_about(self._new_alerts)
@@ -207,7 +208,7 @@ class TelemetryEffects:
                 lab_id__in={machine.lab_id for machine in machines.values()}, user__is_active=True)
                 .select_related("user")):
             technicians.setdefault(membership.lab_id, []).append(membership.user)
-        now = timezone.now()
+        now = self.now
         warned = {alert.machine_id for alert, warn in new_alerts if warn}
         upcoming: dict[int, list[Reservation]] = {}
         if warned:
