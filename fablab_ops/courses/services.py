@@ -40,10 +40,32 @@ MAX_SERIES_OCCURRENCES = 200
 # --- reading ---------------------------------------------------------------
 
 def seats_taken(session: Session, now: datetime | None = None) -> int:
+    """Seats booked (confirmed, attended, no-show) plus seats held for outstanding offers: the one count
+    every capacity decision uses."""
     now = now or timezone.now()
     return session.bookings.filter(
         Q(status__in=SEAT_HOLDING) | Q(status=SeatStatus.WAITLISTED, offer_expires_at__gt=now)
     ).count()
+
+
+def free_seats(session: Session, now: datetime) -> int:
+    """What is left to give away; negative when a session is over its capacity. Call with the session locked."""
+    return session.capacity - seats_taken(session, now)
+
+
+def _check_seats(session: Session, now: datetime) -> None:
+    """Capacity is one rule: seats booked and seats held for offers never exceed the capacity.
+
+    Every path that changes a session's capacity or its seats (booking, confirming an offer, a capacity
+    cut on the page, the API, the admin or a series change) goes through here with the session locked.
+    """
+    taken = seats_taken(session, now)
+    if taken > session.capacity:
+        raise Conflict(
+            _("Đã có %(n)d chỗ được giữ (kể cả chỗ đang mời người trong danh sách chờ); "
+              "không thể giảm số chỗ xuống dưới mức đó.") % {"n": taken},
+            code="capacity_below_bookings",
+        )
 
 
 def waiting_count(session: Session, now: datetime | None = None) -> int:
@@ -131,7 +153,7 @@ def book_seat(session_id: int, learner, *, now: datetime | None = None) -> Booki
         if session.start <= now:
             raise Conflict(_("Buổi học đã bắt đầu, không thể đăng ký."), code="session_started")
         _settle(session, now)
-        if seats_taken(session, now) < session.capacity:
+        if free_seats(session, now) > 0:
             booking = SeatBooking.objects.create(session=session, learner=learner, status=SeatStatus.CONFIRMED,
                                                  confirmed_at=now)
             notify(learner, "seat_confirmed", dedup_key=f"seat-confirmed-{booking.pk}",
@@ -190,6 +212,8 @@ def confirm_offer(booking_id: int, learner, *, now: datetime | None = None) -> S
         booking.save(update_fields=["status", "waitlist_position", "offer_expires_at", "confirmed_at",
                                     "updated_at"])
         _close_gap(session, position)
+        # The offered seat was already counted; this only catches a session that was over before.
+        _check_seats(session, now)
         notify(learner, "seat_confirmed", dedup_key=f"seat-confirmed-{booking.pk}",
                context={"booking": booking, "session": session})
         return booking
@@ -252,7 +276,7 @@ def _settle(session: Session, now: datetime) -> int:
                context={"booking": booking, "session": session})
     if session.status == SessionStatus.CANCELLED or session.start <= now:
         return len(lapsed)
-    free = session.capacity - seats_taken(session, now)
+    free = free_seats(session, now)
     if free > 0:
         expires = min(now + timedelta(hours=settings.FABLAB["WAITLIST_OFFER_HOURS"]), session.start)
         waiting = (session.bookings.select_related("learner")
@@ -354,10 +378,7 @@ def _apply_changes(session: Session, changes: dict, now: datetime) -> None:
     if session.end <= session.start:
         raise DomainError(_("Giờ kết thúc phải sau giờ bắt đầu."), code="end_before_start")
     check_capacity(session.course, session.capacity)
-    held = session.bookings.filter(status__in=SEAT_HOLDING).count()
-    if session.capacity < held:
-        raise Conflict(_("Đã có %(n)d học viên giữ chỗ; không thể giảm số chỗ xuống dưới mức đó.") % {"n": held},
-                       code="capacity_below_bookings")
+    _check_seats(session, now)
     if "capacity" in changes:
         _settle(session, now)
 
