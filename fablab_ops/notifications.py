@@ -1,15 +1,50 @@
-"""Telling people what happened to them.
+"""Telling people what happened to them: the e-mail outbox and its relay.
 
 `notify()` is called by services inside their transaction: it stores the message
-(rendered in the recipient's language) and queues the e-mail only after the
+(rendered in the recipient's language) as a `Notification` row — the outbox entry,
+made idempotent by its `dedup_key` — and asks for it to be sent only after the
 transaction commits, so nobody is told about a booking that was rolled back.
+
+The relay sends what is due, never inside a database transaction:
+
+1. claim: in one short transaction, due rows become `sending` with a lease
+   (`claimed_until`) and their attempt is counted; the transaction commits;
+2. send: the SMTP exchange, with the row's own Message-ID;
+3. record: in another short transaction, `sent`, or `due` again after an
+   exponential back-off, or `failed` after MAX_ATTEMPTS for staff to retry.
+
+Rows are sent at once after commit (a Celery task queued by a robust on-commit
+hook) and by a sweep that Celery beat runs every minute for whatever was left
+behind: Redis down at commit, a worker killed. A row whose lease ran out is due
+again: a worker killed inside the SMTP exchange may have handed the message over,
+so the message can arrive twice — the one duplicate allowed, and it carries the
+same Message-ID, which mail clients use to show it once.
 """
 
-from django.db import transaction
-from django.template.loader import render_to_string
-from django.utils import translation
+import logging
+import time
+from datetime import datetime, timedelta
 
-from fablab_ops.accounts.models import Notification
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.db.models import F, Q
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from fablab_ops.accounts.models import Notification, NotificationState
+
+logger = logging.getLogger(__name__)
+
+# How long a claimed row belongs to its worker: longer than an SMTP exchange can take (EMAIL_TIMEOUT bounds
+# each step), shorter than the broker's visibility timeout.
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 8
+BACKOFF_FIRST = timedelta(minutes=1)
+BACKOFF_LONGEST = timedelta(hours=6)
+BATCH = 50
+# A sweep stops taking new batches after this, well within the Celery task time limit.
+SWEEP_BUDGET_SECONDS = 240
 
 
 def render(kind: str, language: str, context: dict) -> tuple[str, str]:
@@ -23,11 +58,133 @@ def render(kind: str, language: str, context: dict) -> tuple[str, str]:
 def notify(user, kind: str, *, dedup_key: str, context: dict | None = None) -> tuple[Notification, bool]:
     """Store the message and queue its e-mail after commit; (notification, created)."""
     subject, body = render(kind, user.language, {"user": user, **(context or {})})
-    notification, created = Notification.objects.get_or_create(
-        dedup_key=dedup_key, defaults={"user": user, "kind": kind, "subject": subject, "body": body}
-    )
-    if created:
-        from fablab_ops.accounts.tasks import send_notification
+    return enqueue(user, kind, dedup_key=dedup_key, subject=subject, body=body)
 
-        transaction.on_commit(lambda: send_notification.delay(notification.pk), robust=True)
+
+def enqueue(user, kind: str, *, dedup_key: str, subject: str, body: str,
+            attachment: tuple[str, str, bytes] | None = None, queue: bool = True) -> tuple[Notification, bool]:
+    """Write the outbox row (once per dedup key); with `queue`, hand it to a worker after commit.
+
+    `attachment` is (file name, media type, content), stored with the row so a resend is the same e-mail.
+    """
+    name, media_type, content = attachment or ("", "", None)
+    notification, created = Notification.objects.get_or_create(
+        dedup_key=dedup_key,
+        defaults={"user": user, "kind": kind, "subject": subject, "body": body, "attachment_name": name,
+                  "attachment_type": media_type, "attachment": content},
+    )
+    if created and queue:
+        queue_after_commit([notification.pk])
     return notification, created
+
+
+def queue_after_commit(notification_ids: list[int]) -> None:
+    """Queue the sends once the transaction commits; if the broker is down the sweep sends them later."""
+    from fablab_ops.accounts.tasks import send_notification
+
+    def queue():
+        for notification_id in notification_ids:
+            send_notification.delay(notification_id)
+
+    transaction.on_commit(queue, robust=True)
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait after the `attempts`-th failed attempt: 1, 2, 4, … minutes, at most 6 hours."""
+    return min(BACKOFF_FIRST * 2 ** max(attempts - 1, 0), BACKOFF_LONGEST)
+
+
+def _due(now: datetime) -> Q:
+    return (Q(state=NotificationState.DUE, next_attempt_at__lte=now)
+            | Q(state=NotificationState.SENDING, claimed_until__lte=now))
+
+
+def claim(*, now: datetime, ids: list[int] | None = None, limit: int = BATCH) -> list[int]:
+    """Take due rows for this worker for one lease; their attempt is counted now, before any SMTP."""
+    with transaction.atomic():
+        due = Notification.objects.filter(_due(now))
+        if ids is not None:
+            due = due.filter(pk__in=ids)
+        picked = list(due.order_by("next_attempt_at", "pk").select_for_update(skip_locked=True)
+                      .values_list("pk", flat=True)[:limit])
+        if picked:
+            Notification.objects.filter(pk__in=picked).update(
+                state=NotificationState.SENDING, claimed_until=now + LEASE, attempts=F("attempts") + 1)
+    return picked
+
+
+def email_for(notification: Notification) -> EmailMessage:
+    message = EmailMessage(notification.subject, notification.body, settings.DEFAULT_FROM_EMAIL,
+                           [notification.user.email], headers={"Message-ID": notification.message_id})
+    if notification.attachment_name:
+        message.attach(notification.attachment_name, bytes(notification.attachment or b""),
+                       notification.attachment_type or "application/octet-stream")
+    return message
+
+
+def send_due(*, now: datetime | None = None, ids: list[int] | None = None, limit: int = BATCH) -> int:
+    """Claim, send and record one batch of due rows (all due rows, or those of `ids`); returns how many
+    were sent. Must not be called inside a transaction: the SMTP exchange happens between two."""
+    sent, _claimed = _relay(now=now or timezone.now(), ids=ids, limit=limit)
+    return sent
+
+
+def _relay(*, now: datetime, ids: list[int] | None, limit: int) -> tuple[int, int]:
+    picked = claim(now=now, ids=ids, limit=limit)
+    sent = 0
+    for notification_id in picked:
+        notification = Notification.objects.select_related("user").get(pk=notification_id)
+        try:
+            email_for(notification).send()
+        except Exception as error:  # anything the mail server or the network says: retried later
+            _record_failure(notification, error, now)
+        else:
+            Notification.objects.filter(pk=notification_id, state=NotificationState.SENDING).update(
+                state=NotificationState.SENT, sent_at=timezone.now(), claimed_until=None, last_error="")
+            sent += 1
+    return sent, len(picked)
+
+
+def _record_failure(notification: Notification, error: Exception, now: datetime) -> None:
+    attempts = Notification.objects.filter(pk=notification.pk).values_list("attempts", flat=True).first() or 0
+    failed = attempts >= MAX_ATTEMPTS
+    Notification.objects.filter(pk=notification.pk, state=NotificationState.SENDING).update(
+        state=NotificationState.FAILED if failed else NotificationState.DUE,
+        next_attempt_at=now + backoff(attempts), claimed_until=None,
+        last_error=f"{type(error).__name__}: {error}"[:500],
+    )
+    log = logger.error if failed else logger.warning
+    log("notification %s (%s) not sent, attempt %d: %s", notification.pk, notification.kind, attempts, error)
+
+
+def sweep(*, now: datetime | None = None) -> int:
+    """Send everything due, batch after batch, within the sweep's time budget (Celery beat, every minute)."""
+    started = time.monotonic()
+    total = 0
+    while True:
+        sent, claimed = _relay(now=now or timezone.now(), ids=None, limit=BATCH)
+        total += sent
+        if claimed < BATCH or time.monotonic() - started > SWEEP_BUDGET_SECONDS:
+            return total
+
+
+def retry(notification_ids, *, now: datetime | None = None) -> int:
+    """Staff send failed (or waiting) rows again now; each retry gives one more attempt."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        retried = list(Notification.objects.filter(
+            pk__in=list(notification_ids), state__in=[NotificationState.FAILED, NotificationState.DUE],
+        ).values_list("pk", flat=True))
+        Notification.objects.filter(pk__in=retried).update(state=NotificationState.DUE, next_attempt_at=now)
+        queue_after_commit(retried)
+    return len(retried)
+
+
+def backlog(now: datetime | None = None) -> dict[str, int]:
+    """What the outbox holds: due now, being sent, failed (for staff and monitoring)."""
+    now = now or timezone.now()
+    return {
+        "due": Notification.objects.filter(_due(now)).count(),
+        "sending": Notification.objects.filter(state=NotificationState.SENDING, claimed_until__gt=now).count(),
+        "failed": Notification.objects.filter(state=NotificationState.FAILED).count(),
+    }

@@ -160,6 +160,7 @@ X_FRAME_OPTIONS = "DENY"
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "60"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Fablab Bình Dương <fablab@localhost>")
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -183,11 +184,21 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
+# Delivery semantics (README, "Celery delivery"): a task is acknowledged after it ran, and a task whose
+# worker died is redelivered; so every task is idempotent (outbox rows, dedup keys). Redis redelivers an
+# unacknowledged task after the visibility timeout: sized above the longest task (the hard time limit),
+# not kombu's default hour. Queuing at commit gives up quickly: the outbox sweep sends what was not queued.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 600
+CELERY_TASK_SOFT_TIME_LIMIT = 540
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 900}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5,
+                                    "interval_max": 1}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
+    "send-due-notifications": {"task": "fablab_ops.accounts.tasks.send_due_notifications", "schedule": 60.0},
     "send-last-months-report": {
         "task": "fablab_ops.reports.tasks.send_last_months_report",
         "schedule": crontab(minute=0, hour=7, day_of_month=1),

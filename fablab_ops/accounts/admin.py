@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
+from fablab_ops import notifications
 from fablab_ops.accounts.models import ApiToken, Notification, User
 
 
@@ -34,11 +35,28 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
-    list_display = ["user", "kind", "subject", "created_at", "sent_at", "attempts"]
-    list_filter = ["kind", "sent_at"]
+    """The e-mail outbox as staff see it: what is due, sent or failed and why; failed rows can be retried."""
+
+    list_display = ["created_at", "user", "kind", "subject", "state", "attempts", "next_attempt_at", "sent_at",
+                    "last_error"]
+    list_filter = ["state", "kind"]
     search_fields = ["user__email", "user__full_name", "subject", "dedup_key"]
-    readonly_fields = ["user", "kind", "dedup_key", "subject", "body", "created_at", "sent_at", "attempts",
-                       "last_error"]
+    list_select_related = ["user"]
+    actions = ["retry_sending"]
+    fields = ["user", "kind", "dedup_key", "subject", "body", "attachment_name", "state", "attempts",
+              "next_attempt_at", "claimed_until", "sent_at", "last_error", "message_id", "created_at"]
+    readonly_fields = fields
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Gửi lại các thông báo đã chọn"), permissions=["view"])
+    def retry_sending(self, request, queryset):
+        retried = notifications.retry(queryset.values_list("pk", flat=True))
+        self.message_user(request, _("Đã xếp %(n)d thông báo để gửi lại.") % {"n": retried})

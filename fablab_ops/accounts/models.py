@@ -122,11 +122,21 @@ class ApiToken(models.Model):
         return cls.objects.create(user=user, name=name, prefix=token[:8], digest=cls.hash(token)), token
 
 
+class NotificationState(models.TextChoices):
+    DUE = "due", _("Chờ gửi")
+    SENDING = "sending", _("Đang gửi")
+    SENT = "sent", _("Đã gửi")
+    FAILED = "failed", _("Gửi thất bại")
+
+
 class Notification(models.Model):
-    """A message to one user, stored before it is sent.
+    """A message to one user: the outbox entry of its e-mail, written in the business transaction.
 
     `dedup_key` makes each notification happen once: a retried task, a beat job
-    that runs twice or a repeated state change finds the existing row.
+    that runs twice or a repeated state change finds the existing row. The relay
+    (`fablab_ops.notifications`) claims a due row for a lease, sends it outside any
+    transaction with the row's own Message-ID, and records the outcome: sent, due
+    again later (back-off) or failed for staff to retry.
     """
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
@@ -134,16 +144,41 @@ class Notification(models.Model):
     dedup_key = models.CharField(max_length=200, unique=True)
     subject = models.CharField(_("tiêu đề"), max_length=300)
     body = models.TextField(_("nội dung"))
+    # An attachment stored with the row (the monthly report), so a resend is the same e-mail.
+    attachment_name = models.CharField(max_length=200, blank=True)
+    attachment_type = models.CharField(max_length=100, blank=True)
+    attachment = models.BinaryField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(_("trạng thái"), max_length=16, choices=NotificationState.choices,
+                             default=NotificationState.DUE)
+    next_attempt_at = models.DateTimeField(_("lần gửi tới"), default=timezone.now)
+    # While `sending`, the row belongs to one worker until then; after it, the row is due again.
+    claimed_until = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(_("đã gửi lúc"), null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("số lần gửi"), default=0)
+    last_error = models.CharField(_("lỗi gần nhất"), max_length=500, blank=True)
 
     class Meta:
         verbose_name = _("thông báo")
         verbose_name_plural = _("thông báo")
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["user", "-created_at"]), models.Index(fields=["kind"])]
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(fields=["kind"]),
+            models.Index(fields=["next_attempt_at"], condition=models.Q(state="due"), name="notification_due"),
+            models.Index(fields=["claimed_until"], condition=models.Q(state="sending"), name="notification_sending"),
+        ]
 
     def __str__(self):
         return f"{self.kind} → {self.user}"
+
+    @property
+    def message_id(self) -> str:
+        """The e-mail's Message-ID, derived from the row: a resend carries the same one."""
+        from email.utils import parseaddr
+
+        from django.conf import settings
+
+        domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "fablab.localhost"
+        digest = hashlib.sha256(self.dedup_key.encode()).hexdigest()[:16]
+        return f"<notification-{self.pk}-{digest}@{domain}>"
