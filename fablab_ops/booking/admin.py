@@ -1,41 +1,70 @@
+from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
+from fablab_ops.accounts.models import User
+from fablab_ops.admin_forms import ReadOnlyAdmin, ReadOnlyInline, ServiceAddAdmin, service_action
+from fablab_ops.booking import services
 from fablab_ops.booking.models import Certification, CertificationEvent, CheckInRecord, Reservation
+from fablab_ops.machines.models import MachineType
 
 
 @admin.register(Reservation)
-class ReservationAdmin(admin.ModelAdmin):
+class ReservationAdmin(ReadOnlyAdmin):
     list_display = ["machine", "user", "start", "end", "status", "maintenance_conflict"]
     list_filter = ["status", "machine__lab", "machine__machine_type", "maintenance_conflict"]
     search_fields = ["user__full_name", "user__email", "machine__name"]
     date_hierarchy = "start"
     list_select_related = ["machine__lab", "user"]
-    raw_id_fields = ["user", "machine"]
-    readonly_fields = ["created_at", "updated_at", "cancelled_at", "checked_in_at", "checked_in_by"]
 
 
-class CertificationEventInline(admin.TabularInline):
+class CertificationEventInline(ReadOnlyInline):
     model = CertificationEvent
-    extra = 0
     readonly_fields = ["action", "at", "by", "reason"]
-    can_delete = False
 
-    def has_add_permission(self, request, obj=None):
-        return False
+
+class GrantForm(forms.Form):
+    user = forms.EmailField(label=_("Email người được cấp"))
+    machine_type = forms.ModelChoiceField(label=_("Loại máy"), queryset=MachineType.objects.all())
+    reason = forms.CharField(label=_("Lý do"), max_length=300)
+
+    def clean_user(self):
+        user = User.objects.filter(email__iexact=self.cleaned_data["user"]).first()
+        if user is None:
+            raise forms.ValidationError(_("Không có người dùng với email này."))
+        return user
+
+
+class RevokeForm(forms.Form):
+    reason = forms.CharField(label=_("Lý do thu hồi"), max_length=300)
 
 
 @admin.register(Certification)
-class CertificationAdmin(admin.ModelAdmin):
+class CertificationAdmin(ServiceAddAdmin):
+    """Granted and revoked only through the booking services: with a reason, an event and a notification."""
+
     list_display = ["user", "machine_type", "method", "granted_at", "granted_by", "revoked_at"]
     list_filter = ["machine_type", "method", "revoked_at"]
     search_fields = ["user__full_name", "user__email"]
-    raw_id_fields = ["user", "seat_booking"]
-    readonly_fields = ["granted_by", "revoked_by"]
     inlines = [CertificationEventInline]
+    add_form = GrantForm
+    add_title = _("Cấp quyền sử dụng loại máy")
+    actions = ["revoke_certifications"]
+
+    def create(self, request, data):
+        return services.grant_certification(user=data["user"], machine_type=data["machine_type"], by=request.user,
+                                            reason=data["reason"])
+
+    revoke_certifications = service_action(
+        "revoke_certifications", form_class=RevokeForm, description=_("Thu hồi các chứng nhận đã chọn"),
+        apply=lambda request, certification, data: services.revoke_certification(
+            certification.pk, by=request.user, reason=data["reason"]),
+        done_message=_("Đã thu hồi %(n)d chứng nhận."),
+    )
 
 
 @admin.register(CheckInRecord)
-class CheckInRecordAdmin(admin.ModelAdmin):
+class CheckInRecordAdmin(ReadOnlyAdmin):
     """What happened at the door, refused scans included, for coordinators to review."""
 
     list_display = ["at", "lab", "outcome", "reason", "method", "by", "seat_booking", "reservation", "undone_at"]
@@ -44,7 +73,3 @@ class CheckInRecordAdmin(admin.ModelAdmin):
                      "token_fingerprint"]
     date_hierarchy = "at"
     list_select_related = ["lab", "by"]
-    readonly_fields = [f.name for f in CheckInRecord._meta.fields]
-
-    def has_add_permission(self, request):
-        return False

@@ -1,5 +1,10 @@
+from django import forms
 from django.contrib import admin
+from django.contrib.admin import widgets
+from django.utils.translation import gettext_lazy as _
 
+from fablab_ops.admin_forms import ReadOnlyAdmin, ReadOnlyInline, ServiceAddAdmin
+from fablab_ops.booking import services as booking
 from fablab_ops.machines.models import (
     Lab,
     Machine,
@@ -40,10 +45,12 @@ class MachineTypeAdmin(admin.ModelAdmin):
     search_fields = ["slug", "name_vi", "name_en"]
 
 
-class MaintenanceWindowInline(admin.TabularInline):
+class MaintenanceWindowInline(ReadOnlyInline):
+    """Windows are scheduled through their own add page, which flags and tells the reservations they hit."""
+
     model = MaintenanceWindow
-    extra = 0
-    readonly_fields = ["created_by", "created_at"]
+    fields = ["start", "end", "reason", "created_by", "created_at"]
+    readonly_fields = fields
 
 
 @admin.register(Machine)
@@ -56,39 +63,50 @@ class MachineAdmin(admin.ModelAdmin):
     inlines = [MaintenanceWindowInline]
 
 
+class MaintenanceForm(forms.Form):
+    machine = forms.ModelChoiceField(label=_("Máy"), queryset=Machine.objects.select_related("lab"))
+    start = forms.SplitDateTimeField(label=_("Bắt đầu"), widget=widgets.AdminSplitDateTime)
+    end = forms.SplitDateTimeField(label=_("Kết thúc"), widget=widgets.AdminSplitDateTime)
+    reason = forms.CharField(label=_("Lý do"), max_length=300)
+
+
 @admin.register(MaintenanceWindow)
-class MaintenanceWindowAdmin(admin.ModelAdmin):
+class MaintenanceWindowAdmin(ServiceAddAdmin):
+    """Scheduled through booking.services.schedule_maintenance: the reservations it hits are flagged and their
+    holders told. Read-only once scheduled."""
+
     list_display = ["machine", "start", "end", "reason", "created_by"]
     list_filter = ["machine__lab"]
     search_fields = ["machine__name", "reason"]
     date_hierarchy = "start"
-    readonly_fields = ["created_by", "created_at"]
+    add_form = MaintenanceForm
+    add_title = _("Lên lịch bảo trì")
+
+    def create(self, request, data):
+        return booking.schedule_maintenance(data["machine"], data["start"], data["end"], reason=data["reason"],
+                                            by=request.user)
 
 
 @admin.register(UsageSession)
-class UsageSessionAdmin(admin.ModelAdmin):
+class UsageSessionAdmin(ReadOnlyAdmin):
     list_display = ["machine", "start", "end", "user", "reservation", "energy_wh"]
     list_filter = ["machine__lab", "machine__machine_type"]
     search_fields = ["machine__name", "user__full_name", "job"]
     date_hierarchy = "start"
-    raw_id_fields = ["user", "reservation"]
     list_select_related = ["machine__lab", "user"]
 
 
 @admin.register(MachineCommand)
-class MachineCommandAdmin(admin.ModelAdmin):
+class MachineCommandAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "machine", "action", "user_display", "until", "published_at", "acked_at", "ack_ok",
                     "error"]
     list_filter = ["action", "machine__lab", "ack_ok"]
     search_fields = ["command_id", "machine__name", "user_display"]
     readonly_fields = [f.name for f in MachineCommand._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
 
 @admin.register(QuarantinedMessage)
-class QuarantinedMessageAdmin(admin.ModelAdmin):
+class QuarantinedMessageAdmin(ReadOnlyAdmin):
     """Messages the ingest refused, by reason, for a technician to see what a device sends."""
 
     list_display = ["received_at", "reason", "topic", "payload_size", "detail"]
@@ -97,12 +115,9 @@ class QuarantinedMessageAdmin(admin.ModelAdmin):
     date_hierarchy = "received_at"
     readonly_fields = [f.name for f in QuarantinedMessage._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
 
 @admin.register(MachineLiveStatus)
-class MachineLiveStatusAdmin(admin.ModelAdmin):
+class MachineLiveStatusAdmin(ReadOnlyAdmin):
     list_display = ["machine", "online", "state", "power_w", "last_seen_at", "messages", "lost_messages", "clock_skews",
                     "restarts", "maintenance_due"]
     list_filter = ["online", "state", "maintenance_due", "machine__lab"]
@@ -111,7 +126,7 @@ class MachineLiveStatusAdmin(admin.ModelAdmin):
 
 
 @admin.register(MachineAlert)
-class MachineAlertAdmin(admin.ModelAdmin):
+class MachineAlertAdmin(ReadOnlyAdmin):
     list_display = ["raised_at", "machine", "kind", "detail", "resolved_at"]
     list_filter = ["kind", "machine__lab", "resolved_at"]
     search_fields = ["machine__name", "detail"]
@@ -119,7 +134,7 @@ class MachineAlertAdmin(admin.ModelAdmin):
 
 
 @admin.register(MaintenanceLog)
-class MaintenanceLogAdmin(admin.ModelAdmin):
+class MaintenanceLogAdmin(ReadOnlyAdmin):
     list_display = ["done_at", "machine", "by", "note", "running_hours"]
     list_filter = ["machine__lab"]
     search_fields = ["machine__name", "note"]
@@ -137,7 +152,7 @@ class MachineCredentialAdmin(admin.ModelAdmin):
 
 
 @admin.register(TelemetryMessage)
-class TelemetryMessageAdmin(admin.ModelAdmin):
+class TelemetryMessageAdmin(ReadOnlyAdmin):
     list_display = ["at", "machine", "boot", "seq", "state", "power_w", "clock_skewed"]
     list_filter = ["state", "clock_skewed", "machine__lab"]
     search_fields = ["machine__slug", "boot"]
@@ -147,7 +162,7 @@ class TelemetryMessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(MachineUsageDay)
-class MachineUsageDayAdmin(admin.ModelAdmin):
+class MachineUsageDayAdmin(ReadOnlyAdmin):
     list_display = ["day", "machine", "running_seconds", "energy_wh"]
     list_filter = ["machine__lab"]
     date_hierarchy = "day"
