@@ -234,3 +234,22 @@ def test_celery_delivery_semantics_are_set_deliberately():
     assert notifications.LEASE.total_seconds() < visibility
     assert any(entry["task"] == send_due_notifications.name and entry["schedule"] <= 60
                for entry in conf.beat_schedule.values())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_operator_sends_failed_emails_again_from_the_command_line(postgres, sink, learner):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    row = Notification.objects.create(user=learner, kind="seat_confirmed", dedup_key="seat-confirmed-cli",
+                                      subject="Đã xác nhận chỗ", body="…", state=NotificationState.FAILED,
+                                      attempts=notifications.MAX_ATTEMPTS, last_error="SMTPServerDisconnected")
+    out = StringIO()
+    call_command("retry_notifications", stdout=out)
+    assert "failed=1" in out.getvalue() and "SMTPServerDisconnected" in out.getvalue()
+    assert sink.messages == []
+    call_command("retry_notifications", "--failed", stdout=out)
+    row.refresh_from_db()
+    assert row.state == NotificationState.SENT
+    assert sink.message_ids() == [row.message_id]
