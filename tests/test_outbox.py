@@ -6,14 +6,16 @@ a row carries a stable Message-ID, and the only duplicate allowed — a worker k
 exchange — keeps it. These tests use a real SMTP server (aiosmtpd), PostgreSQL and a private Redis.
 """
 
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import date, timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from fablab_ops import notifications
@@ -24,7 +26,7 @@ from fablab_ops.courses import services as courses
 from fablab_ops.reports import delivery
 from fablab_ops.reports.tasks import send_last_months_report
 from tests import factories
-from tests.conftest import client_for
+from tests.conftest import client_for, service_missing
 from tests.outbox_support import NetworkWatch, PrivateRedis, SmtpSink, use_broker, wait_for, worker_env
 
 OCTOBER = date(2026, 10, 1)
@@ -49,7 +51,9 @@ def no_network_in_transaction(monkeypatch):
 
 
 @pytest.fixture
-def private_redis(redis_url):
+def private_redis():
+    if shutil.which("redis-server") is None:
+        service_missing("redis-server is not installed (a private Redis is started and stopped by this test)")
     server = PrivateRedis().start()
     yield server
     use_broker(celery_app, None)
@@ -155,6 +159,33 @@ def test_a_worker_killed_while_the_smtp_server_holds_its_reply_sends_again_with_
     assert (row.state, row.attempts) == (NotificationState.SENT, 2)
     assert sink.message_ids() == [row.message_id, row.message_id], "the one duplicate keeps its Message-ID"
     assert notifications.send_due(now=later + timedelta(hours=1)) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sweeps_running_side_by_side_send_each_email_once(postgres, sink):
+    learners = [factories.LearnerFactory() for _ in range(40)]
+    rows = [Notification.objects.create(user=learner, kind="seat_reminder", dedup_key=f"reminder-side-{i}",
+                                        subject="Nhắc lịch", body="…")
+            for i, learner in enumerate(learners)]
+    barrier = threading.Barrier(4)
+    sent = []
+
+    def sweep():
+        try:
+            barrier.wait()
+            sent.append(notifications.sweep())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert sum(sent) == len(rows)
+    assert sorted(sink.message_ids()) == sorted(row.message_id for row in rows)
+    assert set(Notification.objects.values_list("state", "attempts")) == {(NotificationState.SENT, 1)}
 
 
 @pytest.mark.django_db(transaction=True)
