@@ -45,6 +45,7 @@ class SmtpSink:
         self.refuse_once: set[str] = set()
         self.refuse_always: set[str] = set()
         self.hold_replies = False
+        self.hold_replies_to: set[str] = set()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
     # aiosmtpd handler hooks
@@ -59,7 +60,7 @@ class SmtpSink:
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append(message_from_bytes(envelope.content))
-        while self.hold_replies:
+        while self.hold_replies or set(envelope.rcpt_tos) & self.hold_replies_to:
             await asyncio.sleep(0.02)
         return "250 Message accepted for delivery"
 
@@ -69,6 +70,8 @@ class SmtpSink:
 
     def stop(self) -> None:
         self.hold_replies = False
+        self.hold_replies_to.clear()
+        self.hold_replies_to: set[str] = set()
         self._controller.stop()
 
     def to(self, address: str) -> list[Message]:

@@ -249,6 +249,37 @@ def test_the_monthly_report_reaches_each_coordinator_once_even_when_the_run_brea
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_report_run_killed_halfway_resends_nothing_that_went_out(postgres, sink):
+    first = factories.CoordinatorFactory(email="a.dieuphoi@fablab.test")
+    second = factories.CoordinatorFactory(email="b.dieuphoi@fablab.test")
+    sink.hold_replies_to.add(second.email)  # the worker dies while the server holds the second reply
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "import django; django.setup(); from datetime import date; from "
+         "fablab_ops.reports.delivery import send_monthly_report; send_monthly_report(date(2026, 10, 1))"],
+        env=worker_env(sink),
+    )
+    try:
+        wait_for(lambda: len(sink.to(second.email)) == 1, timeout=60, what="the second coordinator's e-mail")
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    sink.hold_replies_to.clear()
+
+    assert the_row(first, "monthly_report").state == NotificationState.SENT
+    assert the_row(second, "monthly_report").state == NotificationState.SENDING
+    assert delivery.send_monthly_report(OCTOBER) is False
+    assert len(sink.messages) == 2, "nothing sent again while the dead worker's lease runs"
+    later = timezone.now() + notifications.LEASE + timedelta(seconds=1)
+    assert notifications.send_due(now=later) == 1
+    assert len(sink.to(first.email)) == 1
+    second_row = the_row(second, "monthly_report")
+    assert [m["Message-ID"] for m in sink.to(second.email)] == [second_row.message_id] * 2
+    assert (second_row.state, second_row.attempts) == (NotificationState.SENT, 2)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_report_task_mails_last_month_once(postgres, sink, coordinator):
     assert send_last_months_report() is True
     assert send_last_months_report() is False
