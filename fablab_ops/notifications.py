@@ -123,26 +123,34 @@ def email_for(notification: Notification) -> EmailMessage:
 
 
 def send_due(*, now: datetime | None = None, ids: list[int] | None = None, limit: int = BATCH) -> int:
-    """Claim, send and record one batch of due rows (all due rows, or those of `ids`); returns how many
-    were sent. Must not be called inside a transaction: the SMTP exchange happens between two."""
-    sent, _claimed = _relay(now=now or timezone.now(), ids=ids, limit=limit)
+    """Claim, send and record up to `limit` due rows (any, or those of `ids`); returns how many were sent.
+
+    Must not be called inside a transaction: the SMTP exchange happens between two. `now` is for tests;
+    by default each claim takes the time it is made, so every row's lease covers its own exchange.
+    """
+    sent, _claimed = _relay(now=now, ids=ids, limit=limit)
     return sent
 
 
-def _relay(*, now: datetime, ids: list[int] | None, limit: int) -> tuple[int, int]:
-    picked = claim(now=now, ids=ids, limit=limit)
-    sent = 0
-    for notification_id in picked:
-        notification = Notification.objects.select_related("user").get(pk=notification_id)
+def _relay(*, now: datetime | None, ids: list[int] | None, limit: int) -> tuple[int, int]:
+    """One row at a time: claim it (one short transaction), send it, record the outcome (another)."""
+    sent = claimed = 0
+    while claimed < limit:
+        moment = now or timezone.now()
+        picked = claim(now=moment, ids=ids, limit=1)
+        if not picked:
+            break
+        claimed += 1
+        notification = Notification.objects.select_related("user").get(pk=picked[0])
         try:
             email_for(notification).send()
         except Exception as error:  # anything the mail server or the network says: retried later
-            _record_failure(notification, error, now)
+            _record_failure(notification, error, moment)
         else:
-            Notification.objects.filter(pk=notification_id, state=NotificationState.SENDING).update(
+            Notification.objects.filter(pk=notification.pk, state=NotificationState.SENDING).update(
                 state=NotificationState.SENT, sent_at=timezone.now(), claimed_until=None, last_error="")
             sent += 1
-    return sent, len(picked)
+    return sent, claimed
 
 
 def _record_failure(notification: Notification, error: Exception, now: datetime) -> None:
@@ -162,7 +170,7 @@ def sweep(*, now: datetime | None = None) -> int:
     started = time.monotonic()
     total = 0
     while True:
-        sent, claimed = _relay(now=now or timezone.now(), ids=None, limit=BATCH)
+        sent, claimed = _relay(now=now, ids=None, limit=BATCH)
         total += sent
         if claimed < BATCH or time.monotonic() - started > SWEEP_BUDGET_SECONDS:
             return total

@@ -160,7 +160,7 @@ X_FRAME_OPTIONS = "DENY"
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
-EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "60"))
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Fablab Bình Dương <fablab@localhost>")
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
