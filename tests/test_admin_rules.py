@@ -103,6 +103,8 @@ def test_a_maintenance_window_added_in_the_admin_flags_the_reservations_it_hits(
     reservation = factories.ReservationFactory(machine=machine)
     local = timezone.localtime
     start, end = reservation.start - timedelta(minutes=30), reservation.end + timedelta(minutes=30)
+    form = staff.get("/admin/machines/maintenancewindow/add/")
+    assert form.status_code == 200 and 'name="reason"' in form.content.decode()
     response = staff.post("/admin/machines/maintenancewindow/add/", {
         "machine": machine.pk, "start_0": local(start).strftime("%Y-%m-%d"), "start_1": local(start).strftime("%H:%M"),
         "end_0": local(end).strftime("%Y-%m-%d"), "end_1": local(end).strftime("%H:%M"), "reason": "Thay ống laser",
@@ -128,6 +130,8 @@ def test_maintenance_windows_cannot_be_edited_or_deleted_by_hand(staff, lab):
 def test_certifications_are_granted_and_revoked_through_the_service_with_a_reason(staff, admin_user):
     learner = factories.LearnerFactory()
     laser = factories.MachineTypeFactory(slug="laser")
+    form = staff.get("/admin/booking/certification/add/")
+    assert form.status_code == 200 and 'name="machine_type"' in form.content.decode()
     granted = staff.post("/admin/booking/certification/add/", {
         "user": learner.email, "machine_type": laser.pk, "reason": "Đã học ở xưởng khác",
     })
