@@ -1,11 +1,13 @@
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from fablab_ops.accounts import services, throttle
 from fablab_ops.accounts.forms import SignupForm
@@ -39,3 +41,12 @@ def signup(request):
         login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
         return redirect("courses:session_list")
     return render(request, "accounts/signup.html", {"form": form})
+
+
+@login_required
+@require_POST
+def rotate_feed(request):
+    services.rotate_feed_secret(request.user)
+    messages.success(request, _("Đã đổi địa chỉ lịch riêng. Địa chỉ cũ không còn dùng được: "
+                                "hãy đăng ký lại địa chỉ mới trong ứng dụng lịch."))
+    return redirect("courses:my_bookings")
