@@ -86,3 +86,10 @@ def certifiable_types(user) -> QuerySet:
 def sees_contact_details(user) -> bool:
     """E-mail addresses and phone numbers of learners: network staff only; technicians see names."""
     return is_network_staff(user)
+
+
+def may_open_admin(user) -> bool:
+    """The Django admin, for those it shows something to (an administrator, or staff given model rights)."""
+    if not (user.is_authenticated and user.is_active and user.is_staff):
+        return False
+    return user.is_superuser or bool(user.get_all_permissions())

@@ -18,6 +18,7 @@ from fablab_ops.booking import checkin, services, tickets
 from fablab_ops.booking.models import CheckInOutcome, CheckInRecord, ReservationStatus
 from fablab_ops.errors import DomainError
 from fablab_ops.machines.models import Lab, MachineType
+from fablab_ops.security import uses_camera
 
 
 class ReserveForm(forms.Form):
@@ -227,6 +228,7 @@ def certifications(request):
 
 
 @login_required
+@uses_camera
 @require_http_methods(["GET", "POST"])
 def scanner(request, lab: str):
     """The door: scan tickets (camera or hardware scanner), see today's list, check in by hand."""
