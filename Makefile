@@ -22,6 +22,8 @@ install: $(BIN)/.installed
 messages: install
 	$(BIN)/pybabel compile --domain django --directory fablab_ops/locale
 
+# The demo runs in development mode (DEBUG is off unless set).
+run: export DEBUG = 1
 run: messages
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo

@@ -15,6 +15,7 @@ Last line: {"slowdown": report / SQL, "history_growth": t(2 years) / t(1 year), 
 import argparse
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -170,7 +171,7 @@ def main() -> None:
     per_day = 60 if args.quick else 240  # telemetry messages per machine per day
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "fablab_ops.settings",
-           "LOG_LEVEL": "WARNING"}
+           "LOG_LEVEL": "WARNING", "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64)}
     os.environ.update(env)
     from bench.booking import ensure_database
 

@@ -28,13 +28,16 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DEVELOPMENT_SECRET_KEY = "django-insecure-fablab-ops-development-key-do-not-use-in-production"
-DEBUG = env_bool("DEBUG", True)
+# Off unless set: a deployment that forgets it must not serve debug pages (`make run` sets DEBUG=1).
+DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 if not DEBUG and (SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
     raise ImproperlyConfigured(
         "SECRET_KEY must be set to a long random value when DEBUG is off "
         "(python -c 'import secrets; print(secrets.token_urlsafe(64))')."
     )
+
+DEFAULT_EXCEPTION_REPORTER_FILTER = "fablab_ops.debug.SafeSettingsFilter"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -48,7 +51,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "ninja",
-    "django_ratelimit",
     "fablab_ops.accounts",
     "fablab_ops.machines",
     "fablab_ops.courses",
@@ -58,6 +60,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "fablab_ops.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -82,6 +85,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "fablab_ops.accounts.context_processors.navigation",
             ],
         },
     },
@@ -119,8 +123,17 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "courses:session_list"
 LOGOUT_REDIRECT_URL = "courses:session_list"
 
+# Every login form (the site's, the admin's) authenticates through the throttled backend.
+AUTHENTICATION_BACKENDS = ["fablab_ops.accounts.throttle.ThrottledModelBackend"]
+# How many reverse proxies in front of the web process append to X-Forwarded-For (0: none,
+# REMOTE_ADDR is the client). Behind the production TLS proxy: 1.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+     "OPTIONS": {"user_attributes": ["email", "full_name", "phone"]}},
+    {"NAME": "fablab_ops.accounts.passwords.PersonalPasswordValidator"},
+    {"NAME": "fablab_ops.accounts.passwords.VietnameseCommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -161,6 +174,8 @@ EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.conso
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
+# Where the site is served, for links in e-mails.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Fablab Bình Dương <fablab@localhost>")
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -172,11 +187,8 @@ CACHES = {
     )
 }
 
-# Login throttling counts in the cache; only a shared cache (Redis) counts across
-# processes, which the single-process laptop demo does not need.
-RATELIMIT_USE_CACHE = "default"
-if not REDIS_URL:
-    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+# Login and sign-up throttling (accounts/throttle.py) counts in this cache; only a shared
+# cache (Redis) counts across processes, which the single-process laptop demo does not need.
 
 # Without a broker, Celery runs each task in-process when it is queued, which
 # keeps the laptop demo to a single process.
@@ -248,4 +260,6 @@ FABLAB = {
     "NO_SHOW_PENALTY_DAYS": int(os.environ.get("NO_SHOW_PENALTY_DAYS", "30")),
     "NO_SHOW_PENALTY_HORIZON_DAYS": int(os.environ.get("NO_SHOW_PENALTY_HORIZON_DAYS", "2")),
     "CERTIFICATION_LAPSE_REMINDER_DAYS": int(os.environ.get("CERTIFICATION_LAPSE_REMINDER_DAYS", "14")),
+    # Failed logins and sign-ups are counted in windows of this length (accounts/throttle.py).
+    "LOGIN_THROTTLE_WINDOW_S": int(os.environ.get("LOGIN_THROTTLE_WINDOW_S", "900")),
 }

@@ -3,10 +3,12 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from fablab_ops.accounts.forms import ThrottleAwareAdminAuthenticationForm
 from fablab_ops.api import api
 
 admin.site.site_header = "fablab-ops"
 admin.site.site_title = "fablab-ops"
+admin.site.login_form = ThrottleAwareAdminAuthenticationForm
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="courses:session_list", permanent=False)),

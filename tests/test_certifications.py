@@ -27,8 +27,9 @@ def test_attending_an_induction_certifies_in_every_lab(learner, technician):
 
 
 @pytest.mark.django_db
-def test_staff_grant_and_revoke_with_a_reason_and_every_change_is_recorded(learner, technician):
+def test_staff_grant_and_revoke_with_a_reason_and_every_change_is_recorded(learner, technician, lab):
     kind = factories.MachineTypeFactory(slug="cnc-router")
+    factories.MachineFactory(lab=lab, machine_type=kind)  # the technician's lab teaches the CNC router
     client = client_for(technician)
     response = client.post("/api/booking/certifications", {
         "user_email": learner.email, "machine_type": "cnc-router", "reason": "Đã học CNC ở trường nghề",

@@ -214,3 +214,36 @@ def test_pages_speak_vietnamese_by_default_and_english_on_request(client):
     assert "Lớp học sắp tới" in client.get("/courses/").content.decode()
     response = client.get("/courses/", HTTP_ACCEPT_LANGUAGE="en")
     assert "Upcoming classes" in response.content.decode()
+
+
+def test_with_debug_unset_the_service_runs_in_production_mode():
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; "
+                               "print(settings.DEBUG)"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**{k: v for k, v in os.environ.items() if k != "DEBUG"}, "SECRET_KEY": secrets.token_urlsafe(64),
+             "DJANGO_SETTINGS_MODULE": "fablab_ops.settings"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+# Built at run time, so the page's source excerpts of this file cannot contain them.
+BROKER_PASSWORD, REDIS_PASSWORD = "-".join(["m4t", "khau", "broker"]), "-".join(["m4t", "khau", "redis"])
+
+
+@pytest.fixture
+def services_with_passwords(settings):
+    settings.DEBUG = True
+    settings.MQTT_URL = f"mqtt://service:{BROKER_PASSWORD}@mosquitto:1883"
+    settings.CELERY_BROKER_URL = f"redis://:{REDIS_PASSWORD}@redis:6379/0"
+
+
+def test_the_debug_page_never_shows_a_services_password(services_with_passwords, rf):
+    from django.views.debug import technical_500_response
+
+    try:
+        raise ValueError("a bad query parameter")
+    except ValueError:
+        page = technical_500_response(rf.get("/courses/?date=x"), *sys.exc_info()).content.decode()
+    assert "MQTT_URL" in page  # the settings are on the page, with their values hidden
+    assert BROKER_PASSWORD not in page and REDIS_PASSWORD not in page

@@ -1,4 +1,5 @@
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.password_validation import validate_password
 from django.utils.translation import gettext_lazy as _
 
@@ -26,3 +27,17 @@ class SignupForm(forms.Form):
             except forms.ValidationError as error:
                 self.add_error("password", error)
         return cleaned
+
+
+class ThrottleAwareAdminAuthenticationForm(AdminAuthenticationForm):
+    """The admin's login form, saying so when the throttle (accounts/throttle.py) refused the attempt."""
+
+    def clean(self):
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            if getattr(self.request, "login_throttled", False):
+                raise forms.ValidationError(
+                    _("Bạn đã thử đăng nhập sai quá nhiều lần. Vui lòng thử lại sau ít phút."), code="throttled"
+                ) from None
+            raise

@@ -79,6 +79,16 @@ class User(AbstractBaseUser, PermissionsMixin):
     def get_full_name(self):
         return self.full_name
 
+    def save(self, *args, **kwargs):
+        # `_password` is set by set_password() until the next save, and not by the hash upgrade at login:
+        # a new password also ends what the old calendar-feed address shared.
+        if self._password is not None:
+            self.feed_secret = new_feed_secret()
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None and "password" in update_fields:
+                kwargs["update_fields"] = {*update_fields, "feed_secret"}
+        super().save(*args, **kwargs)
+
     def get_short_name(self):
         return self.full_name.split()[-1] if self.full_name else self.email
 

@@ -2,7 +2,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from fablab_ops.accounts.models import Role, User
+from fablab_ops.accounts.models import Role, User, new_feed_secret
 from fablab_ops.errors import Conflict
 
 
@@ -16,3 +16,10 @@ def register_learner(*, email: str, password: str, full_name: str, phone: str = 
     user.set_password(password)
     user.save()
     return user
+
+
+def rotate_feed_secret(user) -> str:
+    """A new address for the learner's calendar feed; the old one stops working at once."""
+    user.feed_secret = new_feed_secret()
+    User.objects.filter(pk=user.pk).update(feed_secret=user.feed_secret)
+    return user.feed_secret

@@ -1,42 +1,52 @@
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.utils.decorators import method_decorator
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
-from django_ratelimit.decorators import ratelimit
+from django.utils.translation import gettext_lazy as _lazy
+from django.views.decorators.http import require_http_methods, require_POST
 
-from fablab_ops.accounts import services
+from fablab_ops.accounts import services, throttle
 from fablab_ops.accounts.forms import SignupForm
 
-# Guessing passwords is throttled per address and per account: a shared school
-# network still gets through, one account under attack does not.
-LOGIN_RATE_PER_IP = "30/10m"
-LOGIN_RATE_PER_ACCOUNT = "5/10m"
+THROTTLED = _lazy("Bạn đã thử đăng nhập sai quá nhiều lần. Vui lòng thử lại sau ít phút.")
 
 
-@method_decorator(ratelimit(key="ip", rate=LOGIN_RATE_PER_IP, method="POST", block=False), name="post")
-@method_decorator(ratelimit(key="post:username", rate=LOGIN_RATE_PER_ACCOUNT, method="POST", block=False),
-                  name="post")
 class LoginView(auth_views.LoginView):
+    """Django's login view; failed guesses are throttled inside authentication (accounts/throttle.py)."""
+
     template_name = "accounts/login.html"
 
-    def post(self, request, *args, **kwargs):
-        if getattr(request, "limited", False):
-            form = self.get_form()
-            form.is_bound = False
+    def form_invalid(self, form):
+        if getattr(self.request, "login_throttled", False):
             context = self.get_context_data(form=form)
-            context["rate_limited"] = _("Bạn đã thử đăng nhập quá nhiều lần. Vui lòng thử lại sau 10 phút.")
+            context["rate_limited"] = THROTTLED
             return self.render_to_response(context, status=429)
-        return super().post(request, *args, **kwargs)
+        return super().form_invalid(form)
 
 
 @require_http_methods(["GET", "POST"])
 def signup(request):
     form = SignupForm(request.POST or None)
+    if request.method == "POST" and throttle.signup_blocked(request):
+        return render(request, "accounts/signup.html", {
+            "form": form, "rate_limited": _("Đã có quá nhiều tài khoản được tạo từ địa chỉ này. Vui lòng thử lại sau."),
+        }, status=429)
     if request.method == "POST" and form.is_valid():
+        throttle.record_signup(request)
         user = services.register_learner(**form.cleaned_data, language=(get_language() or "vi")[:2])
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
         return redirect("courses:session_list")
     return render(request, "accounts/signup.html", {"form": form})
+
+
+@login_required
+@require_POST
+def rotate_feed(request):
+    services.rotate_feed_secret(request.user)
+    messages.success(request, _("Đã đổi địa chỉ lịch riêng. Địa chỉ cũ không còn dùng được: "
+                                "hãy đăng ký lại địa chỉ mới trong ứng dụng lịch."))
+    return redirect("courses:my_bookings")

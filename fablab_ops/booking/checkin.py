@@ -71,8 +71,8 @@ def _describe(booking) -> tuple[str, str, Lab | None]:
     return booking.user.full_name, what, booking.machine.lab
 
 
-def _refusal(booking, lab: Lab, now: datetime) -> str:
-    """The reason to refuse this booking at this door now, or "" to accept it."""
+def _refusal(booking, now: datetime) -> str:
+    """The reason to refuse this lab's booking at its door now, or "" to accept it."""
     if isinstance(booking, SeatBooking):
         session = booking.session
         if session.status == SessionStatus.CANCELLED:
@@ -81,15 +81,13 @@ def _refusal(booking, lab: Lab, now: datetime) -> str:
             return "cancelled"
         if booking.status == SeatStatus.WAITLISTED:
             return "waitlisted"
-        start, end, booking_lab = session.start, session.end, session.lab
+        start, end = session.start, session.end
     else:
         if booking.status == ReservationStatus.CANCELLED:
             return "cancelled"
         if booking.status == ReservationStatus.NO_SHOW:
             return "no_show"
-        start, end, booking_lab = booking.start, booking.end, booking.machine.lab
-    if booking_lab is None or booking_lab.pk != lab.pk:
-        return "wrong_lab"
+        start, end = booking.start, booking.end
     opens, closes = _window(start, end)
     if now < opens:
         return "too_early"
@@ -130,7 +128,14 @@ def _admit(booking, by, now) -> None:
 
 
 def _decide(booking, *, lab, by, now, method, token="") -> CheckInResult:
-    person, what, _lab = _describe(booking)
+    person, what, booking_lab = _describe(booking)
+    if booking_lab is None or booking_lab.pk != lab.pk:
+        # Another lab's booking: this door learns nothing about its holder, whatever its state,
+        # and the refusal is kept at this door without a link to the other lab's learner.
+        record = _record(lab=lab, by=by, now=now, outcome=CheckInOutcome.REFUSED, reason="wrong_lab",
+                         method=method, token=token)
+        return CheckInResult(CheckInOutcome.REFUSED, "wrong_lab", str(REFUSAL_MESSAGES["wrong_lab"]), "", "", None,
+                             record.pk)
     if booking.checked_in_at is not None:
         record = _record(lab=lab, by=by, now=now, outcome=CheckInOutcome.ALREADY, method=method,
                          booking=booking, token=token)
@@ -138,7 +143,7 @@ def _decide(booking, *, lab, by, now, method, token="") -> CheckInResult:
                                                                        "H:i")}
         return CheckInResult(CheckInOutcome.ALREADY, "already_checked_in", message, person, what,
                              booking.checked_in_at, record.pk)
-    reason = _refusal(booking, lab, now)
+    reason = _refusal(booking, now)
     if reason:
         record = _record(lab=lab, by=by, now=now, outcome=CheckInOutcome.REFUSED, reason=reason, method=method,
                          booking=booking, token=token)
@@ -175,9 +180,14 @@ def check_in_manually(kind: str, booking_id: int, *, lab: Lab, by, now: datetime
     """For people without their phone: the technician picks them from today's list."""
     require_staff(by, lab)
     now = now or timezone.now()
-    model = SeatBooking if kind == "seat" else Reservation
+    # Only this lab's bookings can be picked from its door list: another lab's id is "not found",
+    # with no name, no time and no record (the door list never offered it).
+    if kind == "seat":
+        bookings = SeatBooking.objects.filter(session__lab=lab)
+    else:
+        bookings = Reservation.objects.filter(machine__lab=lab)
     with transaction.atomic():
-        booking = model.objects.select_for_update(of=("self",)).filter(pk=booking_id).first()
+        booking = bookings.select_for_update(of=("self",)).filter(pk=booking_id).first()
         if booking is None:
             raise NotFound(_("Không tìm thấy lượt đăng ký."))
         return _decide(booking, lab=lab, by=by, now=now, method="manual")

@@ -14,10 +14,11 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from fablab_ops import policy
 from fablab_ops.booking.models import (
     RESERVATION_BLOCKING,
     Certification,
@@ -27,7 +28,7 @@ from fablab_ops.booking.models import (
     Reservation,
     ReservationStatus,
 )
-from fablab_ops.errors import Conflict, DomainError, NotFound, PermissionDenied
+from fablab_ops.errors import Conflict, DomainError, NotFound
 from fablab_ops.machines.models import Lab, Machine, MachineStatus, MachineType, MaintenanceWindow
 from fablab_ops.notifications import notify
 
@@ -50,13 +51,8 @@ def is_certified(user, machine_type: MachineType) -> bool:
     return not machine_type.requires_induction or active_certification(user, machine_type) is not None
 
 
-def require_staff(user, lab: Lab | None = None) -> None:
-    """Technicians act for their labs; coordinators and admins for the network."""
-    if user.is_coordinator:
-        return
-    if user.is_technician and (lab is None or lab.technicians.filter(pk=user.pk).exists()):
-        return
-    raise PermissionDenied(_("Bạn không phụ trách phòng lab này."), code="not_lab_staff")
+# Who may act for which lab is decided in one place (fablab_ops.policy); the name stays for the callers here.
+require_staff = policy.require_lab_staff
 
 
 def _grant(user, machine_type, *, method, by, now, note="", seat_booking=None) -> Certification:
@@ -93,7 +89,7 @@ def revoke_certification_from_attendance(seat_booking, by, now: datetime | None 
 
 def grant_certification(*, user, machine_type: MachineType, by, reason: str,
                         now: datetime | None = None) -> Certification:
-    require_staff(by)
+    policy.require_certifier(by, machine_type)
     if not reason.strip():
         raise DomainError(_("Cần ghi lý do khi cấp quyền."), code="reason_required")
     return _grant(user, machine_type, method=CertificationMethod.MANUAL, by=by, now=now or timezone.now(),
@@ -101,13 +97,15 @@ def grant_certification(*, user, machine_type: MachineType, by, reason: str,
 
 
 def revoke_certification(certification_id: int, *, by, reason: str, now: datetime | None = None) -> Certification:
-    require_staff(by)
+    policy.require_lab_staff(by)
     if not reason.strip():
         raise DomainError(_("Cần ghi lý do khi thu hồi quyền."), code="reason_required")
     with transaction.atomic():
-        certification = Certification.objects.select_for_update().filter(pk=certification_id).first()
+        certification = (Certification.objects.select_for_update(of=("self",)).select_related("machine_type")
+                         .filter(pk=certification_id).first())
         if certification is None:
             raise NotFound(_("Không tìm thấy chứng nhận."))
+        policy.require_certifier(by, certification.machine_type)
         if certification.revoked_at is not None:
             raise Conflict(_("Chứng nhận này đã bị thu hồi."), code="already_revoked")
         return _revoke(certification, by=by, reason=reason.strip(), now=now or timezone.now())
@@ -122,6 +120,29 @@ def _revoke(certification, *, by, reason, now, action=CertificationAction.REVOKE
     notify(certification.user, "certification_revoked", dedup_key=f"certification-revoked-{certification.pk}",
            context={"certification": certification, "lapsed": action == CertificationAction.LAPSED})
     return certification
+
+
+SEARCH_MIN_CHARACTERS = 3
+
+
+def find_certifications(query: str, *, by) -> list[Certification]:
+    """Certifications a staff member looks up to revoke: by name, or by a whole e-mail address.
+
+    Network staff search the whole network, by any part of a name or address. A technician sees only
+    the machine types their lab teaches, and finds a learner by name or by their exact address, so
+    that a fragment such as "@" cannot list the network's addresses.
+    """
+    policy.require_lab_staff(by)
+    query = query.strip()
+    if len(query) < SEARCH_MIN_CHARACTERS:
+        return []
+    certifications = Certification.objects.select_related("user", "machine_type").prefetch_related("events__by")
+    if policy.is_network_staff(by):
+        matching = Q(user__email__icontains=query) | Q(user__full_name__icontains=query)
+    else:
+        certifications = certifications.filter(machine_type__in=policy.certifiable_types(by))
+        matching = Q(user__email__iexact=query) | Q(user__full_name__icontains=query)
+    return list(certifications.filter(matching).order_by("user__full_name", "-granted_at")[:100])
 
 
 def last_use(certification: Certification) -> datetime:

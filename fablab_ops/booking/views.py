@@ -12,12 +12,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from fablab_ops import calendars
+from fablab_ops import calendars, policy
 from fablab_ops.accounts.models import User
 from fablab_ops.booking import checkin, services, tickets
-from fablab_ops.booking.models import Certification, CheckInOutcome, CheckInRecord, ReservationStatus
+from fablab_ops.booking.models import CheckInOutcome, CheckInRecord, ReservationStatus
 from fablab_ops.errors import DomainError
 from fablab_ops.machines.models import Lab, MachineType
+from fablab_ops.security import uses_camera
 
 
 class ReserveForm(forms.Form):
@@ -43,6 +44,11 @@ class GrantForm(forms.Form):
     email = forms.EmailField(label=gettext_lazy("Email học viên"))
     machine_type = forms.ModelChoiceField(label=gettext_lazy("Loại máy"), queryset=MachineType.objects.all())
     reason = forms.CharField(label=gettext_lazy("Lý do"), max_length=300)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Offer only what this person may grant (the labs that teach a type grant it).
+        self.fields["machine_type"].queryset = policy.certifiable_types(user)
 
 
 def _selected_day(request):
@@ -192,7 +198,7 @@ def lab_day(request, lab: str):
 @require_http_methods(["GET", "POST"])
 def certifications(request):
     is_staff = request.user.is_coordinator or request.user.is_technician
-    form = GrantForm(request.POST or None) if is_staff else None
+    form = GrantForm(request.POST or None, user=request.user) if is_staff else None
     if request.method == "POST":
         if not is_staff:
             raise PermissionDenied
@@ -214,18 +220,15 @@ def certifications(request):
         except DomainError as error:
             messages.error(request, error.message)
     query = request.GET.get("q", "").strip()
-    listed = Certification.objects.none()
-    if is_staff and query:
-        listed = (Certification.objects.filter(user__email__icontains=query) |
-                  Certification.objects.filter(user__full_name__icontains=query))
-        listed = listed.select_related("user", "machine_type").prefetch_related("events__by")[:100]
+    listed = services.find_certifications(query, by=request.user) if is_staff else []
     return render(request, "booking/certifications.html", {
         "mine": request.user.certifications.select_related("machine_type"), "form": form, "is_staff": is_staff,
-        "listed": listed, "query": query,
+        "listed": listed, "query": query, "shows_contacts": policy.sees_contact_details(request.user),
     })
 
 
 @login_required
+@uses_camera
 @require_http_methods(["GET", "POST"])
 def scanner(request, lab: str):
     """The door: scan tickets (camera or hardware scanner), see today's list, check in by hand."""

@@ -1,0 +1,10 @@
+"""What every page's menu needs to know about the user, answered by the policy."""
+
+from fablab_ops import policy
+
+
+def navigation(request) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"may_open_admin": False}
+    return {"may_open_admin": policy.may_open_admin(user)}
