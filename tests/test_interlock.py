@@ -335,3 +335,25 @@ def test_every_edge_only_asks_the_interlock(laser, technician, settings, monkeyp
                                   by=technician)
     assert [laser.pk] in asked and len(asked) >= 4
     assert a.__class__.objects.get(pk=late.pk).status == ReservationStatus.NO_SHOW
+
+
+@pytest.mark.django_db
+def test_the_labs_day_page_has_the_technicians_buttons(laser, technician, settings):
+    settings.MQTT_URL = "mqtt://127.0.0.1:9"
+    client = client_for(technician)
+    page = client.get(f"/booking/labs/{laser.lab.slug}/day/")
+    assert "Tắt máy ngay" in page.content.decode() and "Bật để bảo trì đến" in page.content.decode()
+    client.post(f"/booking/labs/{laser.lab.slug}/day/", {"machine": laser.slug, "action": "off", "reason": "Kẹt"})
+    override = MachineOverride.objects.get(machine=laser, kind="off")
+    assert MachineDesiredState.objects.get(machine=laser).version == 0  # nobody held it: nothing new to say
+    client.post(f"/booking/labs/{laser.lab.slug}/day/", {"end_override": override.pk})
+    assert MachineOverride.objects.get(pk=override.pk).ended_at is not None
+    in_an_hour = timezone.localtime() + timedelta(hours=1)
+    client.post(f"/booking/labs/{laser.lab.slug}/day/", {"machine": laser.slug, "action": "maintenance",
+                                                        "until": in_an_hour.strftime("%H:%M")})
+    if in_an_hour.date() == timezone.localdate():  # the form gives a time of today
+        assert MachineDesiredState.objects.get(machine=laser).holder_name == "Trần Văn Kỹ"
+    english = client_for(technician)
+    english.cookies["django_language"] = "en"
+    assert "Switch off now" in english.get(f"/booking/labs/{laser.lab.slug}/day/",
+                                           HTTP_ACCEPT_LANGUAGE="en").content.decode()
