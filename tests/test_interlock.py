@@ -65,10 +65,15 @@ def test_no_valid_certification_no_machine():
 def test_an_unavailable_machine_or_a_maintenance_window_opens_the_interlock():
     assert decide(facts(booked(1, at(0), at(1)), available=False), at(0, 5)) == Desired(None)
     window = (at(0), at(0, 30))
-    assert decide(facts(booked(1, at(0), at(1)), maintenance=[window]), at(0, 5)) == Desired(None)
+    assert decide(facts(booked(1, at(0), at(1)), maintenance=[window]), at(0, 5)) == \
+        Desired(None, Grant("Học viên 1", 10, 1, at(0, 30), at(1)))
     # A window starting inside a reservation cuts its grant short.
     cut = decide(facts(booked(1, at(0), at(1)), maintenance=[(at(0, 30), at(2))]), at(0, 5))
     assert cut.current.until == at(0, 30)
+    # One inside it gives the learner the machine back at its end, and the device knows it in advance.
+    split = decide(facts(booked(1, at(0), at(1)), maintenance=[(at(0, 20), at(0, 40))]), at(0, 25))
+    assert split == Desired(None, Grant("Học viên 1", 10, 1, at(0, 40), at(1)))
+    assert split.boundary() == at(0, 40)
 
 
 def test_a_technicians_override_wins():
