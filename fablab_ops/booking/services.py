@@ -411,9 +411,9 @@ def enable_for_maintenance(machine: Machine, until: datetime, *, by, reason: str
     now = now or timezone.now()
     if until <= now:
         raise DomainError(_("Giờ kết thúc phải sau thời điểm hiện tại."), code="end_before_start")
-    if until - now > timedelta(hours=settings.FABLAB.get("MAINTENANCE_OVERRIDE_MAX_HOURS", 12)):
+    if until - now > timedelta(hours=settings.FABLAB["MAINTENANCE_OVERRIDE_MAX_HOURS"]):
         raise DomainError(_("Chỉ được bật để bảo trì tối đa %(hours)d giờ.")
-                          % {"hours": settings.FABLAB.get("MAINTENANCE_OVERRIDE_MAX_HOURS", 12)}, code="too_long")
+                          % {"hours": settings.FABLAB["MAINTENANCE_OVERRIDE_MAX_HOURS"]}, code="too_long")
     with transaction.atomic():
         override = MachineOverride.objects.create(machine=machine, kind=OverrideKind.MAINTENANCE, by=by, holder=by,
                                                   reason=reason.strip()[:300], start=now, end=until)
