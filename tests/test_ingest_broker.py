@@ -200,18 +200,18 @@ def test_generated_credentials_let_a_device_publish_only_its_own_topics(mqtt_url
         commands_seen = []
         device = _client(broker.port, "biic.laser-01", password)
         device.on_message = lambda c, u, m: commands_seen.append(m.topic)
-        device.subscribe("fablab/biic/printer-01/command", qos=1)
-        device.subscribe("fablab/biic/laser-01/command", qos=1)
+        device.subscribe("fablab/biic/printer-01/desired", qos=1)
+        device.subscribe("fablab/biic/laser-01/desired", qos=1)
         device.publish("fablab/biic/laser-01/state", json.dumps({"seq": 1}), qos=1).wait_for_publish(5)
         service = _client(broker.port, "service", "service-secret")
-        service.publish("fablab/biic/printer-01/command", "{}", qos=1).wait_for_publish(5)
-        service.publish("fablab/biic/laser-01/command", "{}", qos=1).wait_for_publish(5)
+        service.publish("fablab/biic/printer-01/desired", "{}", qos=1).wait_for_publish(5)
+        service.publish("fablab/biic/laser-01/desired", "{}", qos=1).wait_for_publish(5)
         wait_for(lambda: "fablab/biic/laser-01/state" in seen and commands_seen, 10, "nothing arrived")
         # Publishing for another machine is refused (the broker then drops the connection).
         device.publish("fablab/biic/printer-01/state", json.dumps({"seq": 1}), qos=1)
         threading.Event().wait(1)
         assert "fablab/biic/printer-01/state" not in seen
-        assert commands_seen == ["fablab/biic/laser-01/command"]
+        assert commands_seen == ["fablab/biic/laser-01/desired"]
         with pytest.raises(AssertionError):
             _client(broker.port, "biic.laser-01", "wrong-password")
     finally:

@@ -5,7 +5,14 @@ from django.utils.translation import gettext_lazy as _
 from fablab_ops.accounts.models import User
 from fablab_ops.admin_forms import ReadOnlyAdmin, ReadOnlyInline, ServiceAddAdmin, service_action
 from fablab_ops.booking import services
-from fablab_ops.booking.models import Certification, CertificationEvent, CheckInRecord, Reservation
+from fablab_ops.booking.models import (
+    Certification,
+    CertificationEvent,
+    CheckInRecord,
+    MachineDesiredState,
+    MachineOverride,
+    Reservation,
+)
 from fablab_ops.machines.models import MachineType
 
 
@@ -73,3 +80,20 @@ class CheckInRecordAdmin(ReadOnlyAdmin):
                      "token_fingerprint"]
     date_hierarchy = "at"
     list_select_related = ["lab", "by"]
+
+
+@admin.register(MachineDesiredState)
+class MachineDesiredStateAdmin(ReadOnlyAdmin):
+    """The interlock decides (booking/interlock.py); technicians override from the lab's day page."""
+
+    list_display = ["machine", "version", "holder_name", "valid_from", "until", "published_version", "published_at",
+                    "last_error"]
+    list_filter = ["machine__lab"]
+    list_select_related = ["machine__lab"]
+
+
+@admin.register(MachineOverride)
+class MachineOverrideAdmin(ReadOnlyAdmin):
+    list_display = ["machine", "kind", "by", "start", "end", "ended_at", "reason"]
+    list_filter = ["kind", "machine__lab"]
+    list_select_related = ["machine__lab", "by"]
