@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from fablab_ops import calendars
+from fablab_ops import calendars, validation
 from fablab_ops.accounts.models import User
 from fablab_ops.booking import checkin, services, tickets
 from fablab_ops.booking.models import Certification, CheckInOutcome, CheckInRecord, ReservationStatus
@@ -21,7 +21,7 @@ from fablab_ops.machines.models import Lab, MachineType
 
 
 class ReserveForm(forms.Form):
-    day = forms.DateField(label=gettext_lazy("Ngày"), widget=forms.DateInput(attrs={"type": "date"}))
+    day = validation.PlanDateField(label=gettext_lazy("Ngày"), widget=forms.DateInput(attrs={"type": "date"}))
     start_time = forms.TimeField(label=gettext_lazy("Từ"), widget=forms.TimeInput(attrs={"type": "time"}))
     end_time = forms.TimeField(label=gettext_lazy("Đến"), widget=forms.TimeInput(attrs={"type": "time"}))
     purpose = forms.CharField(label=gettext_lazy("Mục đích (không bắt buộc)"), required=False, max_length=300)
@@ -36,7 +36,8 @@ class ReserveForm(forms.Form):
 class SearchForm(forms.Form):
     machine_type = forms.ModelChoiceField(label=gettext_lazy("Loại máy"), queryset=MachineType.objects.all(),
                                           to_field_name="slug")
-    minutes = forms.IntegerField(label=gettext_lazy("Thời lượng (phút)"), min_value=15, initial=60)
+    minutes = forms.IntegerField(label=gettext_lazy("Thời lượng (phút)"), min_value=15, max_value=7 * 24 * 60,
+                                 initial=60)
 
 
 class GrantForm(forms.Form):
@@ -46,10 +47,8 @@ class GrantForm(forms.Form):
 
 
 def _selected_day(request):
-    try:
-        return datetime.strptime(request.GET.get("day", ""), "%Y-%m-%d").date()
-    except ValueError:
-        return timezone.localdate()
+    """The day asked for, or today for a missing, malformed or far-off date."""
+    return validation.parse_day(request.GET.get("day")) or timezone.localdate()
 
 
 @require_http_methods(["GET", "POST"])
@@ -101,8 +100,8 @@ def search(request):
 def reserve_slot(request):
     try:
         machine = services.machine_by_slug(request.POST.get("lab", ""), request.POST.get("machine", ""))
-        start = datetime.fromisoformat(request.POST["start"])
-        end = datetime.fromisoformat(request.POST["end"])
+        start = validation.parse_moment(request.POST["start"])
+        end = validation.parse_moment(request.POST["end"])
         reservation = services.reserve(request.user, machine, start, end)
     except (KeyError, ValueError):
         messages.error(request, _("Yêu cầu không hợp lệ."))
