@@ -108,8 +108,9 @@ def on_http_error(request, exc: HttpError):
     if isinstance(cause, ValueError):
         return on_domain_error(request, validation.MalformedJson())
     status = exc.status_code
-    return _error(request, status, HTTP_ERROR_CODES.get(status, "invalid_request"),
-                  _("Dữ liệu gửi lên không hợp lệ.") if status == 400 else str(exc))
+    messages = {400: _("Dữ liệu gửi lên không hợp lệ."), 401: _("Hãy đăng nhập hoặc gửi khóa API hợp lệ."),
+                403: _("Bạn không có quyền thực hiện thao tác này."), 404: _("Không tìm thấy.")}
+    return _error(request, status, HTTP_ERROR_CODES.get(status, "invalid_request"), messages.get(status, str(exc)))
 
 
 def _error_detail(error: dict) -> dict:

@@ -9,15 +9,16 @@ strings no longer than their column.
 """
 
 import json
+import re
 import unicodedata
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Annotated, Any
 
 from django import forms
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
 from fablab_ops.errors import DomainError
 
@@ -151,6 +152,15 @@ def parse_moment(text: str) -> datetime:
     return _check_moment(datetime.fromisoformat(text))
 
 
+def parse_id(text: str | None) -> int | None:
+    """A database id written in a form field, or None for anything else."""
+    text = (text or "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    value = int(text)
+    return value if 1 <= value <= DB_ID_MAX else None
+
+
 def parse_day(text: str | None) -> date | None:
     """A YYYY-MM-DD date within the planning calendar, or None for anything else."""
     try:
@@ -167,6 +177,24 @@ PlanDate = Annotated[date, Field(**_DAY_RANGE), AfterValidator(_check_day)]
 PlanDateTime = Annotated[datetime, AfterValidator(_check_moment), Field(
     description=f"ISO 8601 with an offset, between {FIRST_DAY.year} and {LAST_DAY.year}; "
                 "a time without an offset is read in Asia/Ho_Chi_Minh")]
+WALL_CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?")
+
+
+def _wall_clock(value):
+    if isinstance(value, str) and not WALL_CLOCK.fullmatch(value):
+        raise ValueError("a time of day in local time, HH:MM or HH:MM:SS, without an offset")
+    return value
+
+
+# A time of day on the labs' wall clocks (opening hours, the start of a class): not an instant,
+# so it carries no offset, and the schema says so instead of promising RFC 3339's `time`.
+LocalTime = Annotated[
+    time, BeforeValidator(_wall_clock),
+    PlainSerializer(lambda value: value.strftime("%H:%M:%S"), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$",
+                    "description": "Time of day in Asia/Ho_Chi_Minh, HH:MM or HH:MM:SS, no offset",
+                    "examples": ["08:00", "17:30:00"]}),
+]
 DbId = Annotated[int, Field(ge=1, le=DB_ID_MAX)]
 Count = Annotated[int, Field(ge=0, le=DB_INT_MAX)]
 

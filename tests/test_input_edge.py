@@ -240,3 +240,23 @@ def test_validation_errors_carry_code_and_message_in_the_clients_language(techni
     body = assert_api_refusal(response, status=422, code="invalid_input")
     assert body["message"] == "The request body or parameters are invalid."
     assert {tuple(error["loc"]) for error in body["details"]} >= {("body", "payload", "token")}
+
+
+# --- pages that take ids from a form ---------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("form", [{"undo": "abc"}, {"undo": "9" * 30}, {"kind": "seat", "id": "một"}],
+                         ids=["undo-word", "undo-huge", "manual-word"])
+def test_a_technician_posting_a_garbled_id_at_the_door_is_told_not_500(lab, technician, form):
+    response = quiet(client_for(technician)).post(f"/booking/labs/{lab.slug}/scanner/", form, follow=True)
+    assert response.status_code == 200
+    assert "Yêu cầu không hợp lệ." in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_technician_revoking_with_a_garbled_id_is_told_not_500(lab, technician):
+    response = quiet(client_for(technician)).post("/booking/certifications/", {"revoke": "x1", "reason": "hỏng"},
+                                                  follow=True)
+    assert response.status_code == 200
+    assert "Yêu cầu không hợp lệ." in response.content.decode()

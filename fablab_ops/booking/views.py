@@ -1,4 +1,5 @@
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
@@ -197,7 +198,11 @@ def certifications(request):
             raise PermissionDenied
         try:
             if "revoke" in request.POST:
-                services.revoke_certification(int(request.POST["revoke"]), by=request.user,
+                certification_id = validation.parse_id(request.POST["revoke"])
+                if certification_id is None:
+                    messages.error(request, _("Yêu cầu không hợp lệ."))
+                    return redirect("booking:certifications")
+                services.revoke_certification(certification_id, by=request.user,
                                               reason=request.POST.get("reason", ""))
                 messages.success(request, _("Đã thu hồi quyền sử dụng."))
                 return redirect("booking:certifications")
@@ -232,15 +237,18 @@ def scanner(request, lab: str):
     query = request.GET.get("q", "")
     try:
         if request.method == "POST":
-            if "undo" in request.POST:
-                checkin.undo_check_in(int(request.POST["undo"]), by=request.user)
+            back = f"{request.path}?{urlencode({'q': query})}"
+            record_id = validation.parse_id(request.POST.get("undo" if "undo" in request.POST else "id"))
+            if record_id is None:
+                messages.error(request, _("Yêu cầu không hợp lệ."))
+            elif "undo" in request.POST:
+                checkin.undo_check_in(record_id, by=request.user)
                 messages.success(request, _("Đã hoàn tác check-in."))
             else:
-                result = checkin.check_in_manually(request.POST.get("kind", ""), int(request.POST.get("id", 0)),
-                                                   lab=found, by=request.user)
+                result = checkin.check_in_manually(request.POST.get("kind", ""), record_id, lab=found, by=request.user)
                 level = messages.SUCCESS if result.accepted else messages.WARNING
                 messages.add_message(request, level, f"{result.person}: {result.message}")
-            return redirect(f"{request.path}?q={query}")
+            return redirect(back)
         listing = checkin.search_today(found, query, by=request.user)
     except DomainError as error:
         if error.status == 403:

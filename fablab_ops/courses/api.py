@@ -6,7 +6,7 @@ session puts you on the waiting list), but `session_cancelled`, `session_started
 `coordinators_only`, `busy` (503, retry) do.
 """
 
-from datetime import datetime, time
+from datetime import datetime
 
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -18,7 +18,7 @@ from fablab_ops.booking import tickets
 from fablab_ops.courses import services
 from fablab_ops.courses.models import Course, CourseKind, SeatBooking, SeatStatus, Session
 from fablab_ops.machines.models import Lab
-from fablab_ops.validation import Count, DbId, PlanDate, PlanDateTime, Slug, text
+from fablab_ops.validation import Count, DbId, LocalTime, PlanDate, PlanDateTime, Slug, text
 
 router = Router(tags=["courses"])
 
@@ -85,8 +85,8 @@ class SeriesIn(Schema):
     rule: text(300) = Field(description="RFC 5545 RRULE, e.g. FREQ=MONTHLY;BYDAY=SA;BYSETPOS=2,4;COUNT=12",
                       examples=["FREQ=MONTHLY;BYDAY=SA;BYSETPOS=2,4;COUNT=12"])
     first_date: PlanDate
-    start_time: time
-    end_time: time
+    start_time: LocalTime
+    end_time: LocalTime
     capacity: Count
     lab: Slug | None = Field(None, description="Lab slug; null for online")
     place: text(300) = ""
@@ -112,8 +112,8 @@ class SessionChangeIn(Schema):
 
 class SeriesChangeIn(Schema):
     from_date: PlanDate
-    start_time: time | None = None
-    end_time: time | None = None
+    start_time: LocalTime | None = None
+    end_time: LocalTime | None = None
     capacity: Count | None = None
     place: text(300) | None = None
 

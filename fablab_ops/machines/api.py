@@ -1,4 +1,4 @@
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -6,7 +6,7 @@ from ninja import Router, Schema, Status
 
 from fablab_ops.machines import services
 from fablab_ops.machines.models import Lab, Machine
-from fablab_ops.validation import InvalidInput, PlanDate, Slug, text
+from fablab_ops.validation import InvalidInput, LocalTime, PlanDate, Slug, text
 
 router = Router(tags=["machines"])
 
@@ -15,8 +15,8 @@ MAX_USAGE_PERIOD = timedelta(days=365)
 
 class OpeningHoursOut(Schema):
     weekday: int
-    opens: time
-    closes: time
+    opens: LocalTime
+    closes: LocalTime
 
 
 class LabOut(Schema):
