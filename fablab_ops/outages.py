@@ -8,6 +8,7 @@ answered 503 with `Retry-After`, as JSON `{"code", "message"}` on the API and as
 a page that renders without the database everywhere else.
 """
 
+import logging
 import sqlite3
 import sys
 
@@ -18,6 +19,7 @@ from django.template import loader
 from django.utils.translation import gettext as _
 
 API_PREFIX = "/api/"
+logger = logging.getLogger(__name__)
 
 BUSY = "busy"
 UNAVAILABLE = "unavailable"
@@ -82,6 +84,9 @@ def messages_for(kind: str) -> tuple[str, str]:
 
 
 def response(request, kind: str) -> HttpResponse:
+    cause = sys.exc_info()[1]
+    logger.warning("database %s (%s): %s %s answered 503", kind, type(cause).__name__ if cause else "-",
+                   request.method, request.path)
     title, message = messages_for(kind)
     if is_api(request):
         answer = JsonResponse({"code": kind, "message": message}, status=503)
