@@ -56,7 +56,43 @@ class LocalTimeRenderer(JSONRenderer):
     encoder_class = LocalTimeEncoder
 
 
-api = NinjaAPI(
+ERROR_SCHEMA = {
+    "type": "object",
+    "title": "Error",
+    "required": ["code", "message"],
+    "properties": {
+        "code": {"type": "string", "description": "What went wrong, for programs: not_found, busy, …"},
+        "message": {"type": "string", "description": "What went wrong, for people, in the request's language"},
+        "details": {"description": "Optional: the fields at fault"},
+    },
+}
+EDGE_RESPONSES = {
+    "400": "Bad input: control characters, a value too long, malformed JSON, not JSON",
+    "413": "The request body is too large",
+    "422": "A parameter or a field of the body does not fit its type or range",
+    "503": "The database is busy (code `busy`) or out of reach (`unavailable`); retry after `Retry-After` seconds",
+}
+
+
+class FablabAPI(NinjaAPI):
+    """The answers every operation may give at the edge are part of the published schema."""
+
+    def get_openapi_schema(self, *args, **kwargs):
+        schema = super().get_openapi_schema(*args, **kwargs)
+        schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                edge = dict(EDGE_RESPONSES)
+                if operation.get("security"):
+                    edge["401"] = "Not signed in, or the API token is not valid"
+                for status, description in edge.items():
+                    responses.setdefault(status, {"description": description, "content": error})
+        return schema
+
+
+api = FablabAPI(
     title="fablab-ops API",
     version="1.0.0",
     description=(

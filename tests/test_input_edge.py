@@ -260,3 +260,18 @@ def test_a_technician_revoking_with_a_garbled_id_is_told_not_500(lab, technician
                                                   follow=True)
     assert response.status_code == 200
     assert "Yêu cầu không hợp lệ." in response.content.decode()
+
+
+# --- the published contract ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_published_schema_documents_the_error_answers_of_every_operation(client):
+    schema = client.get("/api/openapi.json").json()
+    assert set(schema["components"]["schemas"]["Error"]["required"]) == {"code", "message"}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for status in ("400", "422", "503"):
+                assert status in operation["responses"], (method, path, status)
+            if operation.get("security"):
+                assert "401" in operation["responses"], (method, path)
