@@ -4,7 +4,7 @@ Routers live in each app's `api.py`; this module only assembles them and maps
 errors to `{"code", "message"}` responses.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
@@ -48,7 +48,7 @@ class LocalTimeEncoder(NinjaJSONEncoder):
             tz = timezone.get_default_timezone()
             o = timezone.make_aware(o, tz) if timezone.is_naive(o) else o.astimezone(tz)
             if o.utcoffset().seconds % 60:
-                o = o.astimezone(timezone.UTC)
+                o = o.astimezone(UTC)
         return super().default(o)
 
 

@@ -57,3 +57,14 @@ def test_a_reservation_with_a_time_given_without_offset_is_read_in_vietnam_time(
     }, content_type="application/json")
     assert response.status_code == 201, response.content
     assert response.json()["start"] == f"{day}T09:00:00+07:00"
+
+
+@pytest.mark.django_db
+def test_a_session_stored_with_a_nineteenth_century_date_is_never_written_with_a_local_mean_time_offset(client):
+    from datetime import UTC, datetime
+
+    old = factories.SessionFactory(start=datetime(1899, 6, 1, 2, 0, tzinfo=UTC),
+                                   end=datetime(1899, 6, 1, 5, 0, tzinfo=UTC))
+    body = client.get(f"/api/courses/sessions/{old.pk}").json()
+    assert "+07:06" not in body["start"] and "+07:06" not in body["end"]
+    assert body["start"] in ("1899-06-01T02:00:00Z", "1899-06-01T02:00:00+00:00")
