@@ -6,7 +6,7 @@ Refusals are `{"code", "message"}` with 409 and a code naming the rule:
 `in_the_past`, `slot_taken`.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from django.http import HttpResponse
@@ -58,7 +58,7 @@ class IntervalOut(Schema):
 class AvailabilityOut(Schema):
     lab: str
     machine: str
-    date: PlanDate
+    date: date
     opening: list[IntervalOut]
     free: list[IntervalOut]
     busy: list[IntervalOut]
