@@ -207,3 +207,18 @@ def test_a_full_disk_whose_message_mentions_a_lock_is_a_server_error_in_json_not
     assert response.status_code == 500
     assert response["Content-Type"].startswith("application/json")
     assert response.json()["code"] == "server_error"
+
+
+@pytest.mark.parametrize("path, content_type", [("/courses/", "text/html"), ("/api/courses/sessions",
+                                                                             "application/json")])
+def test_an_outage_met_outside_any_view_is_still_a_503(rf, path, content_type):
+    """A session saved by a middleware after the view, say: Django's 500 handler sees it first."""
+    from fablab_ops.views import server_error
+
+    try:
+        raise wrapped(psycopg.OperationalError("connection failed: Connection refused"))
+    except OperationalError:
+        response = server_error(rf.get(path))
+    assert response.status_code == 503
+    assert response["Content-Type"].startswith(content_type)
+    assert int(response["Retry-After"]) > 0
