@@ -26,3 +26,7 @@ if settings.DEBUG:
     from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 
     urlpatterns += staticfiles_urlpatterns()
+
+handler400 = "fablab_ops.views.bad_request"
+handler404 = "fablab_ops.views.page_not_found"
+handler500 = "fablab_ops.views.server_error"

@@ -7,6 +7,7 @@ Refusals are `{"code", "message"}` with 409 and a code naming the rule:
 """
 
 from datetime import date, datetime
+from typing import Annotated
 
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -18,6 +19,7 @@ from fablab_ops.accounts.models import User
 from fablab_ops.booking import checkin, services, tickets
 from fablab_ops.booking.models import Certification, CheckInOutcome, Reservation, ReservationStatus
 from fablab_ops.machines.models import Lab, MachineType
+from fablab_ops.validation import DbId, PlanDate, PlanDateTime, Slug, text
 
 router = Router(tags=["booking"])
 
@@ -28,11 +30,11 @@ class ErrorOut(Schema):
 
 
 class ReservationIn(Schema):
-    lab: str = Field(description="Lab slug")
-    machine: str = Field(description="Machine slug within the lab")
-    start: datetime
-    end: datetime
-    purpose: str = ""
+    lab: Slug = Field(description="Lab slug")
+    machine: Slug = Field(description="Machine slug within the lab")
+    start: PlanDateTime
+    end: PlanDateTime
+    purpose: text(300) = ""
 
 
 class ReservationOut(Schema):
@@ -82,19 +84,19 @@ class CertificationOut(Schema):
 
 
 class GrantIn(Schema):
-    user_email: str
-    machine_type: str
-    reason: str
+    user_email: text(254)
+    machine_type: Slug
+    reason: text(300)
 
 
 class RevokeIn(Schema):
-    reason: str
+    reason: text(300)
 
 
 class MaintenanceIn(Schema):
-    start: datetime
-    end: datetime
-    reason: str
+    start: PlanDateTime
+    end: PlanDateTime
+    reason: text(300)
 
 
 class MaintenanceOut(Schema):
@@ -134,7 +136,7 @@ def certification_out(certification: Certification) -> CertificationOut:
 
 @router.get("/machines/{lab}/{machine}/availability", response={200: AvailabilityOut, 404: ErrorOut}, auth=None,
             summary="A machine's opening hours, free and busy time on a day")
-def availability(request, lab: str, machine: str, day: date | None = None):
+def availability(request, lab: Slug, machine: Slug, day: PlanDate | None = None):
     found = services.machine_by_slug(lab, machine)
     day = day or timezone.localdate()
     now = timezone.now()
@@ -163,31 +165,31 @@ def my_reservations(request, past: bool = False):
 
 @router.get("/reservations/{reservation_id}", response={200: ReservationOut, 404: ErrorOut},
             summary="One of my reservations")
-def get_reservation(request, reservation_id: int):
+def get_reservation(request, reservation_id: DbId):
     return reservation_out(services.reservation_for(request.user, reservation_id))
 
 
 @router.post("/reservations/{reservation_id}/cancel", response={200: ReservationOut, 404: ErrorOut, 409: ErrorOut},
              summary="Cancel my reservation before it starts")
-def cancel(request, reservation_id: int):
+def cancel(request, reservation_id: DbId):
     return reservation_out(services.cancel_reservation(reservation_id, request.user))
 
 
 @router.post("/reservations/{reservation_id}/rotate-ticket", response={200: ReservationOut, 404: ErrorOut},
              summary="Issue a new QR ticket; the old one stops working")
-def rotate_ticket(request, reservation_id: int):
+def rotate_ticket(request, reservation_id: DbId):
     return reservation_out(services.rotate_ticket(reservation_id, request.user))
 
 
 @router.get("/reservations/{reservation_id}/ticket.svg", summary="The reservation's QR ticket as SVG")
-def ticket_svg(request, reservation_id: int):
+def ticket_svg(request, reservation_id: DbId):
     reservation = services.reservation_for(request.user, reservation_id)
     return HttpResponse(tickets.qr_svg(tickets.sign(tickets.RESERVATION, reservation.ticket_code)),
                         content_type="image/svg+xml")
 
 
 @router.get("/reservations/{reservation_id}/calendar.ics", summary="The reservation as an .ics event")
-def reservation_calendar(request, reservation_id: int):
+def reservation_calendar(request, reservation_id: DbId):
     reservation = services.reservation_for(request.user, reservation_id)
     response = HttpResponse(calendars.reservation_ics(reservation), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="fablab-machine-{reservation.id}.ics"'
@@ -196,7 +198,7 @@ def reservation_calendar(request, reservation_id: int):
 
 @router.get("/search", response={200: list[SlotOut], 404: ErrorOut, 409: ErrorOut},
             summary="Next free slots of a machine type in every lab of the network")
-def search(request, machine_type: str, minutes: int = 60):
+def search(request, machine_type: Slug, minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 60):
     kind = get_object_or_404(MachineType, slug=machine_type)
     return [SlotOut(lab=s.machine.lab.slug, lab_name=s.machine.lab.name, machine=s.machine.slug,
                     machine_name=s.machine.name, start=s.start, end=s.end)
@@ -221,14 +223,14 @@ def grant(request, payload: GrantIn):
 @router.post("/certifications/{certification_id}/revoke",
              response={200: CertificationOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut},
              summary="Revoke a certification with a reason (technicians, coordinators)")
-def revoke(request, certification_id: int, payload: RevokeIn):
+def revoke(request, certification_id: DbId, payload: RevokeIn):
     return certification_out(services.revoke_certification(certification_id, by=request.user,
                                                            reason=payload.reason))
 
 
 @router.get("/labs/{lab}/timeline", response={200: list[TimelineRow], 403: ErrorOut, 404: ErrorOut},
             summary="A lab's day: machines with reservations and maintenance (its technicians, coordinators)")
-def timeline(request, lab: str, day: date | None = None):
+def timeline(request, lab: Slug, day: PlanDate | None = None):
     found = get_object_or_404(Lab, slug=lab)
     rows = services.lab_timeline(found, day or timezone.localdate(), by=request.user)
     return [TimelineRow(
@@ -241,7 +243,7 @@ def timeline(request, lab: str, day: date | None = None):
 
 @router.post("/machines/{lab}/{machine}/maintenance", response={201: MaintenanceOut, 403: ErrorOut, 404: ErrorOut},
              summary="Block a machine for maintenance; reservations it hits are flagged and their holders told")
-def maintenance(request, lab: str, machine: str, payload: MaintenanceIn):
+def maintenance(request, lab: Slug, machine: Slug, payload: MaintenanceIn):
     found = services.machine_by_slug(lab, machine)
     window = services.schedule_maintenance(found, payload.start, payload.end, reason=payload.reason,
                                            by=request.user)
@@ -254,14 +256,14 @@ def maintenance(request, lab: str, machine: str, payload: MaintenanceIn):
 # --- check-in at the door --------------------------------------------------
 
 class CheckInIn(Schema):
-    token: str = Field(description="The text of the scanned QR code")
-    lab: str = Field(description="Slug of the lab whose door this is")
+    token: text(500) = Field(description="The text of the scanned QR code")
+    lab: Slug = Field(description="Slug of the lab whose door this is")
 
 
 class ManualCheckInIn(Schema):
     kind: str = Field(pattern="^(seat|reservation)$")
-    id: int
-    lab: str
+    id: DbId
+    lab: Slug
 
 
 class CheckInOut(Schema):
@@ -274,7 +276,7 @@ class CheckInOut(Schema):
     person: str
     what: str
     checked_in_at: datetime | None
-    record_id: int
+    record_id: DbId
 
 
 class DoorEntry(Schema):
@@ -323,14 +325,14 @@ def check_in_manually(request, payload: ManualCheckInIn):
 
 @router.post("/checkin/{record_id}/undo", response={200: dict, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut},
              summary="Undo a check-in made by mistake, within a few minutes")
-def undo_check_in(request, record_id: int):
+def undo_check_in(request, record_id: DbId):
     record = checkin.undo_check_in(record_id, by=request.user)
     return {"record_id": record.pk, "undone_at": record.undone_at}
 
 
 @router.get("/labs/{lab}/door", response={200: list[DoorEntry], 403: ErrorOut, 404: ErrorOut},
             summary="Today's list at a lab's door: who is expected and who is in; `q` searches name or phone")
-def door_list(request, lab: str, q: str = ""):
+def door_list(request, lab: Slug, q: text(100) = ""):
     found = get_object_or_404(Lab, slug=lab)
     listing = checkin.search_today(found, q, by=request.user)
     return ([DoorEntry(kind="seat", id=s.pk, person=s.learner.full_name, phone=s.learner.phone,
@@ -343,7 +345,7 @@ def door_list(request, lab: str, q: str = ""):
 
 @router.get("/checkin/refused", response={200: list[RefusedScanOut], 403: ErrorOut},
             summary="Refused scans with their reasons: what happened at the door")
-def refused_scans(request, lab: str | None = None):
+def refused_scans(request, lab: Slug | None = None):
     services.require_staff(request.user)
     found = get_object_or_404(Lab, slug=lab) if lab else None
     records = checkin.refused_scans(by=request.user, lab=found)[:500]
@@ -354,7 +356,7 @@ def refused_scans(request, lab: str | None = None):
 @router.post("/reservations/{reservation_id}/switch-off", response={200: ReservationOut, 403: ErrorOut,
                                                                     404: ErrorOut, 409: ErrorOut},
              summary="End a reservation in use and switch the machine off (technicians, coordinators)")
-def switch_off(request, reservation_id: int):
+def switch_off(request, reservation_id: DbId):
     return reservation_out(services.switch_off(reservation_id, by=request.user))
 
 

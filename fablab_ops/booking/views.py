@@ -1,4 +1,5 @@
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
@@ -12,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from fablab_ops import calendars, policy
+from fablab_ops import calendars, policy, validation
 from fablab_ops.accounts.models import User
 from fablab_ops.booking import checkin, services, tickets
 from fablab_ops.booking.models import CheckInOutcome, CheckInRecord, ReservationStatus
@@ -22,7 +23,7 @@ from fablab_ops.security import uses_camera
 
 
 class ReserveForm(forms.Form):
-    day = forms.DateField(label=gettext_lazy("Ngày"), widget=forms.DateInput(attrs={"type": "date"}))
+    day = validation.PlanDateField(label=gettext_lazy("Ngày"), widget=forms.DateInput(attrs={"type": "date"}))
     start_time = forms.TimeField(label=gettext_lazy("Từ"), widget=forms.TimeInput(attrs={"type": "time"}))
     end_time = forms.TimeField(label=gettext_lazy("Đến"), widget=forms.TimeInput(attrs={"type": "time"}))
     purpose = forms.CharField(label=gettext_lazy("Mục đích (không bắt buộc)"), required=False, max_length=300)
@@ -37,7 +38,8 @@ class ReserveForm(forms.Form):
 class SearchForm(forms.Form):
     machine_type = forms.ModelChoiceField(label=gettext_lazy("Loại máy"), queryset=MachineType.objects.all(),
                                           to_field_name="slug")
-    minutes = forms.IntegerField(label=gettext_lazy("Thời lượng (phút)"), min_value=15, initial=60)
+    minutes = forms.IntegerField(label=gettext_lazy("Thời lượng (phút)"), min_value=15, max_value=7 * 24 * 60,
+                                 initial=60)
 
 
 class GrantForm(forms.Form):
@@ -52,10 +54,8 @@ class GrantForm(forms.Form):
 
 
 def _selected_day(request):
-    try:
-        return datetime.strptime(request.GET.get("day", ""), "%Y-%m-%d").date()
-    except ValueError:
-        return timezone.localdate()
+    """The day asked for, or today for a missing, malformed or far-off date."""
+    return validation.parse_day(request.GET.get("day")) or timezone.localdate()
 
 
 @require_http_methods(["GET", "POST"])
@@ -107,8 +107,8 @@ def search(request):
 def reserve_slot(request):
     try:
         machine = services.machine_by_slug(request.POST.get("lab", ""), request.POST.get("machine", ""))
-        start = datetime.fromisoformat(request.POST["start"])
-        end = datetime.fromisoformat(request.POST["end"])
+        start = validation.parse_moment(request.POST["start"])
+        end = validation.parse_moment(request.POST["end"])
         reservation = services.reserve(request.user, machine, start, end)
     except (KeyError, ValueError):
         messages.error(request, _("Yêu cầu không hợp lệ."))
@@ -239,7 +239,11 @@ def certifications(request):
             raise PermissionDenied
         try:
             if "revoke" in request.POST:
-                services.revoke_certification(int(request.POST["revoke"]), by=request.user,
+                certification_id = validation.parse_id(request.POST["revoke"])
+                if certification_id is None:
+                    messages.error(request, _("Yêu cầu không hợp lệ."))
+                    return redirect("booking:certifications")
+                services.revoke_certification(certification_id, by=request.user,
                                               reason=request.POST.get("reason", ""))
                 messages.success(request, _("Đã thu hồi quyền sử dụng."))
                 return redirect("booking:certifications")
@@ -271,15 +275,18 @@ def scanner(request, lab: str):
     query = request.GET.get("q", "")
     try:
         if request.method == "POST":
-            if "undo" in request.POST:
-                checkin.undo_check_in(int(request.POST["undo"]), by=request.user)
+            back = f"{request.path}?{urlencode({'q': query})}"
+            record_id = validation.parse_id(request.POST.get("undo" if "undo" in request.POST else "id"))
+            if record_id is None:
+                messages.error(request, _("Yêu cầu không hợp lệ."))
+            elif "undo" in request.POST:
+                checkin.undo_check_in(record_id, by=request.user)
                 messages.success(request, _("Đã hoàn tác check-in."))
             else:
-                result = checkin.check_in_manually(request.POST.get("kind", ""), int(request.POST.get("id", 0)),
-                                                   lab=found, by=request.user)
+                result = checkin.check_in_manually(request.POST.get("kind", ""), record_id, lab=found, by=request.user)
                 level = messages.SUCCESS if result.accepted else messages.WARNING
                 messages.add_message(request, level, f"{result.person}: {result.message}")
-            return redirect(f"{request.path}?q={query}")
+            return redirect(back)
         listing = checkin.search_today(found, query, by=request.user)
     except DomainError as error:
         if error.status == 403:

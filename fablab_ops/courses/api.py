@@ -6,7 +6,7 @@ session puts you on the waiting list), but `session_cancelled`, `session_started
 `coordinators_only`, `busy` (503, retry) do.
 """
 
-from datetime import date, datetime, time
+from datetime import datetime
 
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -18,6 +18,7 @@ from fablab_ops.booking import tickets
 from fablab_ops.courses import services
 from fablab_ops.courses.models import Course, CourseKind, SeatBooking, SeatStatus, Session
 from fablab_ops.machines.models import Lab
+from fablab_ops.validation import Count, DbId, LocalTime, PlanDate, PlanDateTime, Slug, text
 
 router = Router(tags=["courses"])
 
@@ -55,17 +56,17 @@ class BookingOut(Schema):
 
 class CourseIn(Schema):
     kind: CourseKind
-    slug: str
-    title_vi: str
-    title_en: str = ""
-    description: str = ""
-    lab: str | None = None
-    certifies: str | None = Field(None, description="Machine type slug an induction certifies for")
-    default_capacity: int = 20
-    min_capacity: int = 1
-    max_capacity: int = 20
-    min_learners: int = 0
-    decision_hours_before: int = 48
+    slug: Slug
+    title_vi: text(200)
+    title_en: text(200) = ""
+    description: text(5000) = ""
+    lab: Slug | None = None
+    certifies: Slug | None = Field(None, description="Machine type slug an induction certifies for")
+    default_capacity: Count = 20
+    min_capacity: Count = 1
+    max_capacity: Count = 20
+    min_learners: Count = 0
+    decision_hours_before: Count = 48
 
 
 class CourseOut(Schema):
@@ -80,16 +81,16 @@ class CourseOut(Schema):
 
 
 class SeriesIn(Schema):
-    course: str = Field(description="Course slug")
-    rule: str = Field(description="RFC 5545 RRULE, e.g. FREQ=MONTHLY;BYDAY=SA;BYSETPOS=2,4;COUNT=12",
+    course: Slug = Field(description="Course slug")
+    rule: text(300) = Field(description="RFC 5545 RRULE, e.g. FREQ=MONTHLY;BYDAY=SA;BYSETPOS=2,4;COUNT=12",
                       examples=["FREQ=MONTHLY;BYDAY=SA;BYSETPOS=2,4;COUNT=12"])
-    first_date: date
-    start_time: time
-    end_time: time
-    capacity: int
-    lab: str | None = Field(None, description="Lab slug; null for online")
-    place: str = ""
-    exception_dates: list[date] = []
+    first_date: PlanDate
+    start_time: LocalTime
+    end_time: LocalTime
+    capacity: Count
+    lab: Slug | None = Field(None, description="Lab slug; null for online")
+    place: text(300) = ""
+    exception_dates: list[PlanDate] = Field([], max_length=400)
 
 
 class SittingOut(Schema):
@@ -103,22 +104,22 @@ class SeriesOut(Schema):
 
 
 class SessionChangeIn(Schema):
-    start: datetime | None = None
-    end: datetime | None = None
-    capacity: int | None = None
-    place: str | None = None
+    start: PlanDateTime | None = None
+    end: PlanDateTime | None = None
+    capacity: Count | None = None
+    place: text(300) | None = None
 
 
 class SeriesChangeIn(Schema):
-    from_date: date
-    start_time: time | None = None
-    end_time: time | None = None
-    capacity: int | None = None
-    place: str | None = None
+    from_date: PlanDate
+    start_time: LocalTime | None = None
+    end_time: LocalTime | None = None
+    capacity: Count | None = None
+    place: text(300) | None = None
 
 
 class CancelIn(Schema):
-    reason: str = ""
+    reason: text(300) = ""
 
 
 def session_out(session: Session) -> SessionOut:
@@ -149,8 +150,8 @@ def _lab(slug: str | None) -> Lab | None:
 
 
 @router.get("/sessions", response=list[SessionOut], auth=None, summary="Upcoming sessions across the network")
-def list_sessions(request, lab: str | None = None, kind: CourseKind | None = None, date_from: date | None = None,
-                  date_to: date | None = None):
+def list_sessions(request, lab: Slug | None = None, kind: CourseKind | None = None,
+                  date_from: PlanDate | None = None, date_to: PlanDate | None = None):
     sessions = Session.objects.filter(end__gte=timezone.now(), course__is_published=True)
     if lab:
         sessions = sessions.filter(lab__slug=lab)
@@ -166,7 +167,7 @@ def list_sessions(request, lab: str | None = None, kind: CourseKind | None = Non
 
 @router.get("/sessions/{session_id}", response={200: SessionOut, 404: ErrorOut}, auth=None,
             summary="One session with seats left and waiting-list length")
-def get_session(request, session_id: int):
+def get_session(request, session_id: DbId):
     sessions = services.with_availability(Session.objects.select_related("course", "lab"))
     return session_out(get_object_or_404(sessions, pk=session_id, course__is_published=True))
 
@@ -176,7 +177,7 @@ def get_session(request, session_id: int):
              description="201 with the new booking; 200 with your existing booking when you had one already "
                          "(a repeated request books once). A full session answers `status: waitlisted` with "
                          "your `waitlist_position`.")
-def book(request, session_id: int):
+def book(request, session_id: DbId):
     result = services.book_seat(session_id, request.user)
     return Status(201 if result.created else 200, booking_out(result.booking, created=result.created))
 
@@ -187,39 +188,39 @@ def my_bookings(request, past: bool = False):
 
 
 @router.get("/bookings/{booking_id}", response={200: BookingOut, 404: ErrorOut}, summary="One of my bookings")
-def get_booking(request, booking_id: int):
+def get_booking(request, booking_id: DbId):
     return booking_out(services.booking_for(request.user, booking_id))
 
 
 @router.post("/bookings/{booking_id}/cancel", response={200: BookingOut, 404: ErrorOut, 409: ErrorOut},
              summary="Cancel my seat or leave the waiting list (until the deadline)")
-def cancel(request, booking_id: int):
+def cancel(request, booking_id: DbId):
     services.cancel_booking(booking_id, request.user)
     return booking_out(services.booking_for(request.user, booking_id))
 
 
 @router.post("/bookings/{booking_id}/confirm", response={200: BookingOut, 404: ErrorOut, 409: ErrorOut},
              summary="Take the seat held for me from the waiting list")
-def confirm(request, booking_id: int):
+def confirm(request, booking_id: DbId):
     services.confirm_offer(booking_id, request.user)
     return booking_out(services.booking_for(request.user, booking_id))
 
 
 @router.post("/bookings/{booking_id}/rotate-ticket", response={200: BookingOut, 404: ErrorOut},
              summary="Issue a new QR ticket; the old one stops working")
-def rotate_ticket(request, booking_id: int):
+def rotate_ticket(request, booking_id: DbId):
     return booking_out(services.rotate_ticket(booking_id, request.user))
 
 
 @router.get("/bookings/{booking_id}/ticket.svg", summary="The QR ticket as SVG")
-def ticket_svg(request, booking_id: int):
+def ticket_svg(request, booking_id: DbId):
     booking = services.booking_for(request.user, booking_id)
     return HttpResponse(tickets.qr_svg(tickets.sign(tickets.SEAT, booking.ticket_code)),
                         content_type="image/svg+xml")
 
 
 @router.get("/bookings/{booking_id}/calendar.ics", summary="The booking as an .ics event")
-def booking_calendar(request, booking_id: int):
+def booking_calendar(request, booking_id: DbId):
     booking = services.booking_for(request.user, booking_id)
     response = HttpResponse(calendars.seat_booking_ics(booking), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="fablab-{booking.id}.ics"'
@@ -278,7 +279,7 @@ def create_series(request, payload: SeriesIn):
 
 @router.post("/series/{series_id}/change-from", response={200: dict, 400: ErrorOut, 403: ErrorOut},
              summary="Change the rest of a series from a date on")
-def change_series(request, series_id: int, payload: SeriesChangeIn):
+def change_series(request, series_id: DbId, payload: SeriesChangeIn):
     changed = services.change_series_from(series_id, payload.from_date, by=request.user,
                                           **payload.dict(exclude={"from_date"}))
     return {"changed": changed}
@@ -286,12 +287,12 @@ def change_series(request, series_id: int, payload: SeriesChangeIn):
 
 @router.patch("/sessions/{session_id}", response={200: SessionOut, 400: ErrorOut, 403: ErrorOut, 409: ErrorOut},
               summary="Edit one session without touching the rest of its series")
-def update_session(request, session_id: int, payload: SessionChangeIn):
+def update_session(request, session_id: DbId, payload: SessionChangeIn):
     session = services.update_session(session_id, by=request.user, **payload.dict(exclude_none=True))
     return session_out(session)
 
 
 @router.post("/sessions/{session_id}/cancel", response={200: SessionOut, 403: ErrorOut},
              summary="Cancel one session; everyone booked or waiting is told")
-def cancel_session(request, session_id: int, payload: CancelIn):
+def cancel_session(request, session_id: DbId, payload: CancelIn):
     return session_out(services.cancel_session(session_id, by=request.user, reason=payload.reason))

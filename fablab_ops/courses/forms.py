@@ -4,8 +4,9 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from fablab_ops.courses.models import Course, Session
+from fablab_ops.courses.models import Course, CourseKind, Session
 from fablab_ops.machines.models import Lab
+from fablab_ops.validation import PlanDateField, PlanDateTimeField, in_calendar
 
 RULE_HELP = _("Quy tắc lặp RFC 5545. Ví dụ: thứ Bảy tuần 2 và 4 mỗi tháng, 12 buổi: "
               "FREQ=MONTHLY;BYDAY=SA;BYSETPOS=2,4;COUNT=12")
@@ -22,21 +23,38 @@ class DateListField(forms.CharField):
             if not part:
                 continue
             try:
-                dates.append(datetime.strptime(part, "%d/%m/%Y").date())
+                day = datetime.strptime(part, "%d/%m/%Y").date()
             except ValueError as error:
                 raise forms.ValidationError(_("Ngày không hợp lệ: %(value)s (dd/mm/yyyy)"),
                                             params={"value": part}) from error
+            if not in_calendar(day):
+                raise forms.ValidationError(_("Ngày không hợp lệ: %(value)s (dd/mm/yyyy)"), params={"value": part})
+            dates.append(day)
         return dates
+
+
+class SessionFilterForm(forms.Form):
+    """The filters of the classes page; each one that does not parse is ignored with a message."""
+
+    IGNORED = {
+        "lab": _("Phòng lab không hợp lệ: đã bỏ qua bộ lọc phòng lab."),
+        "kind": _("Loại khóa học không hợp lệ: đã bỏ qua bộ lọc loại khóa học."),
+        "date": _("Ngày không hợp lệ: đã bỏ qua bộ lọc ngày."),
+    }
+
+    lab = forms.SlugField(required=False, max_length=40)
+    kind = forms.ChoiceField(required=False, choices=[("", "")] + list(CourseKind.choices))
+    date = PlanDateField(required=False, input_formats=["%Y-%m-%d"])
 
 
 class SeriesForm(forms.Form):
     course = forms.ModelChoiceField(label=_("Khóa học"), queryset=Course.objects.all())
     rule = forms.CharField(label=_("Quy tắc lặp"), help_text=RULE_HELP,
                            initial="FREQ=MONTHLY;BYDAY=SA;BYSETPOS=2,4;COUNT=12")
-    first_date = forms.DateField(label=_("Từ ngày"), widget=forms.DateInput(attrs={"type": "date"}))
+    first_date = PlanDateField(label=_("Từ ngày"), widget=forms.DateInput(attrs={"type": "date"}))
     start_time = forms.TimeField(label=_("Giờ bắt đầu"), widget=forms.TimeInput(attrs={"type": "time"}))
     end_time = forms.TimeField(label=_("Giờ kết thúc"), widget=forms.TimeInput(attrs={"type": "time"}))
-    capacity = forms.IntegerField(label=_("Số chỗ"), min_value=1)
+    capacity = forms.IntegerField(label=_("Số chỗ"), min_value=1, max_value=10_000)
     lab = forms.ModelChoiceField(label=_("Phòng lab"), queryset=Lab.objects.filter(is_active=True), required=False,
                                  empty_label=_("Trực tuyến"))
     place = forms.CharField(label=_("Địa điểm / đường dẫn"), required=False)
@@ -47,9 +65,9 @@ class SeriesForm(forms.Form):
 class SessionForm(forms.Form):
     SCOPES = [("this", _("Chỉ buổi này")), ("rest", _("Buổi này và các buổi sau trong chuỗi"))]
 
-    start = forms.DateTimeField(label=_("Bắt đầu"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    end = forms.DateTimeField(label=_("Kết thúc"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    capacity = forms.IntegerField(label=_("Số chỗ"), min_value=1)
+    start = PlanDateTimeField(label=_("Bắt đầu"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    end = PlanDateTimeField(label=_("Kết thúc"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    capacity = forms.IntegerField(label=_("Số chỗ"), min_value=1, max_value=10_000)
     place = forms.CharField(label=_("Địa điểm / đường dẫn"), required=False)
     scope = forms.ChoiceField(label=_("Áp dụng cho"), choices=SCOPES, initial="this")
     cancel_reason = forms.CharField(label=_("Lý do hủy (khi hủy buổi học)"), required=False)

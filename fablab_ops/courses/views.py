@@ -11,7 +11,7 @@ from fablab_ops import calendars
 from fablab_ops.accounts.models import User
 from fablab_ops.booking import tickets
 from fablab_ops.courses import services
-from fablab_ops.courses.forms import SeriesForm, SessionForm
+from fablab_ops.courses.forms import SeriesForm, SessionFilterForm, SessionForm
 from fablab_ops.courses.models import Course, CourseKind, SeatStatus, Session
 from fablab_ops.errors import DomainError
 from fablab_ops.machines.models import Lab
@@ -20,13 +20,19 @@ from fablab_ops.machines.models import Lab
 def session_list(request):
     sessions = (Session.objects.filter(end__gte=timezone.now(), course__is_published=True)
                 .select_related("course", "lab").order_by("start"))
-    selected = {key: request.GET.get(key, "") for key in ("lab", "kind", "date")}
-    if selected["lab"]:
-        sessions = sessions.filter(lab__slug=selected["lab"])
-    if selected["kind"]:
-        sessions = sessions.filter(course__kind=selected["kind"])
-    if selected["date"]:
-        sessions = sessions.filter(start__date__gte=selected["date"])
+    filters = SessionFilterForm(request.GET)
+    filters.is_valid()
+    for name in filters.errors:
+        # A filter that does not parse is left out, and the learner told so; the list still shows.
+        messages.error(request, SessionFilterForm.IGNORED[name])
+    wanted = filters.cleaned_data
+    selected = {key: request.GET.get(key, "") if key in wanted else "" for key in ("lab", "kind", "date")}
+    if wanted.get("lab"):
+        sessions = sessions.filter(lab__slug=wanted["lab"])
+    if wanted.get("kind"):
+        sessions = sessions.filter(course__kind=wanted["kind"])
+    if wanted.get("date"):
+        sessions = sessions.filter(start__date__gte=wanted["date"])
     sessions = list(services.with_availability(sessions)[:200])
     for session in sessions:
         session.seats_left = max(session.capacity - session.taken, 0)

@@ -1,18 +1,22 @@
-from datetime import date, datetime, time
+from datetime import date, datetime, timedelta
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 
 from fablab_ops.machines import services
 from fablab_ops.machines.models import Lab, Machine
+from fablab_ops.validation import InvalidInput, LocalTime, PlanDate, Slug, text
 
 router = Router(tags=["machines"])
+
+MAX_USAGE_PERIOD = timedelta(days=365)
 
 
 class OpeningHoursOut(Schema):
     weekday: int
-    opens: time
-    closes: time
+    opens: LocalTime
+    closes: LocalTime
 
 
 class LabOut(Schema):
@@ -58,12 +62,12 @@ def list_labs(request):
 
 
 @router.get("/labs/{slug}", response=LabOut, auth=None, summary="One lab with its opening hours")
-def get_lab(request, slug: str):
+def get_lab(request, slug: Slug):
     return _lab_out(get_object_or_404(Lab.objects.prefetch_related("opening_hours"), slug=slug, is_active=True))
 
 
 @router.get("/", response=list[MachineOut], auth=None, summary="Machines of the network, optionally of one lab")
-def list_machines(request, lab: str | None = None, machine_type: str | None = None):
+def list_machines(request, lab: Slug | None = None, machine_type: Slug | None = None):
     machines = Machine.objects.select_related("lab", "machine_type").exclude(status="retired")
     if lab:
         machines = machines.filter(lab__slug=lab)
@@ -106,7 +110,7 @@ class UsageSummary(Schema):
 
 
 class MaintenanceDoneIn(Schema):
-    note: str
+    note: text(300)
 
 
 def _staffed_labs(user, lab_slug: str | None):
@@ -121,7 +125,7 @@ def _staffed_labs(user, lab_slug: str | None):
 
 
 @router.get("/live", response=list[LiveOut], summary="Live status of machines (technicians: their labs)")
-def live(request, lab: str | None = None):
+def live(request, lab: Slug | None = None):
     rows = []
     for found in _staffed_labs(request.user, lab):
         for row in services.live_board(found):
@@ -136,14 +140,16 @@ def live(request, lab: str | None = None):
 
 
 @router.get("/usage", response=UsageSummary, summary="Hours used (telemetry) and booked per machine, lab and day")
-def usage(request, date_from: date, date_to: date, lab: str | None = None):
+def usage(request, date_from: PlanDate, date_to: PlanDate, lab: Slug | None = None):
+    if not date_from <= date_to <= date_from + MAX_USAGE_PERIOD:
+        raise InvalidInput(_("Khoảng thời gian phải từ 1 đến 366 ngày."), code="invalid_period")
     labs = _staffed_labs(request.user, lab)
     return services.usage_summary(labs, date_from, date_to)
 
 
 @router.post("/{lab}/{machine}/maintenance-done", response={201: dict, 400: dict, 403: dict, 404: dict},
              summary="Record maintenance done; the running-hours counter starts again")
-def maintenance_done(request, lab: str, machine: str, payload: MaintenanceDoneIn):
+def maintenance_done(request, lab: Slug, machine: Slug, payload: MaintenanceDoneIn):
     found = get_object_or_404(Machine.objects.select_related("lab"), lab__slug=lab, slug=machine)
     log = services.record_maintenance(found, by=request.user, note=payload.note)
     return Status(201, {"id": log.pk, "running_hours": log.running_hours, "done_at": log.done_at})

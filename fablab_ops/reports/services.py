@@ -149,12 +149,16 @@ def month_bounds(month: date) -> tuple[datetime, datetime]:
 
 
 def parse_month(text: str) -> date:
-    try:
-        return datetime.strptime(text, "%Y-%m").date()
-    except (TypeError, ValueError) as error:
-        from fablab_ops.errors import DomainError
+    from fablab_ops.errors import DomainError
+    from fablab_ops.validation import in_calendar
 
+    try:
+        month = datetime.strptime(text, "%Y-%m").date()
+    except (TypeError, ValueError) as error:
         raise DomainError(_("Tháng phải có dạng YYYY-MM, ví dụ 2026-10."), code="invalid_month") from error
+    if not in_calendar(month):
+        raise DomainError(_("Tháng phải có dạng YYYY-MM, ví dụ 2026-10."), code="invalid_month")
+    return month
 
 
 def _lab_key(lab_id) -> str | int:

@@ -1,5 +1,5 @@
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -24,7 +24,7 @@ def _scope(request):
             raise Http404 from error
         if error.status == 403:
             raise PermissionDenied(error.message) from error
-        raise Http404 from error
+        raise BadRequest(error.message) from error
 
 
 @login_required
