@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.password_validation import validate_password
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from fablab_ops.accounts.models import User
@@ -41,3 +43,13 @@ class ThrottleAwareAdminAuthenticationForm(AdminAuthenticationForm):
                     _("Bạn đã thử đăng nhập sai quá nhiều lần. Vui lòng thử lại sau ít phút."), code="throttled"
                 ) from None
             raise
+
+
+class LocalisedPasswordResetForm(PasswordResetForm):
+    """Django's reset form; the e-mail is written in the language the person chose, not the page's."""
+
+    def send_mail(self, subject_template_name, email_template_name, context, from_email, to_email,
+                  html_email_template_name=None):
+        with translation.override(getattr(context.get("user"), "language", None) or "vi"):
+            super().send_mail(subject_template_name, email_template_name, context, from_email, to_email,
+                              html_email_template_name)

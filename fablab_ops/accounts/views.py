@@ -3,14 +3,16 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from fablab_ops.accounts import services, throttle
-from fablab_ops.accounts.forms import SignupForm
+from fablab_ops.accounts.forms import LocalisedPasswordResetForm, SignupForm
 
 THROTTLED = _lazy("Bạn đã thử đăng nhập sai quá nhiều lần. Vui lòng thử lại sau ít phút.")
 
@@ -50,3 +52,45 @@ def rotate_feed(request):
     messages.success(request, _("Đã đổi địa chỉ lịch riêng. Địa chỉ cũ không còn dùng được: "
                                 "hãy đăng ký lại địa chỉ mới trong ứng dụng lịch."))
     return redirect("courses:my_bookings")
+
+
+# --- passwords: Django's views, Vietnamese templates ---------------------------
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Asks for the address and mails a one-time link; the answer is the same whether it is known or not."""
+
+    form_class = LocalisedPasswordResetForm
+    template_name = "accounts/password_reset_form.html"
+    email_template_name = "accounts/email/password_reset.txt"
+    subject_template_name = "accounts/email/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+    def form_valid(self, form):
+        email = form.cleaned_data["email"]
+        if throttle.mail_blocked(self.request, email):
+            # Same answer as a sent link: nothing tells an attacker the limit was reached or the address known.
+            return HttpResponseRedirect(self.get_success_url())
+        throttle.record_mail(self.request, email)
+        return super().form_valid(form)
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/password_reset_complete.html"
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/password_change_form.html"
+    success_url = reverse_lazy("accounts:password_change_done")
+
+
+class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
+    template_name = "accounts/password_change_done.html"
