@@ -31,6 +31,11 @@ class SignupForm(forms.Form):
         return cleaned
 
 
+class TokenForm(forms.Form):
+    name = forms.CharField(label=_("Tên khóa"), max_length=100,
+                           help_text=_("Để nhớ khóa này dùng ở đâu, ví dụ “Home Assistant” hay “Máy tính ở trường”."))
+
+
 class ThrottleAwareAdminAuthenticationForm(AdminAuthenticationForm):
     """The admin's login form, saying so when the throttle (accounts/throttle.py) refused the attempt."""
 

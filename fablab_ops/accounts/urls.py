@@ -10,6 +10,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", views.signup, name="signup"),
     path("calendar-feed/rotate/", views.rotate_feed, name="rotate_feed"),
+    path("tokens/", views.tokens, name="tokens"),
+    path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
     # Django's own password views, with Vietnamese templates and names in this namespace.
     path("password_reset/", views.PasswordResetView.as_view(), name="password_reset"),
     path("password_reset/done/", views.PasswordResetDoneView.as_view(), name="password_reset_done"),

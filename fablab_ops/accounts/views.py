@@ -3,7 +3,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.translation import get_language
@@ -12,7 +12,8 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from fablab_ops.accounts import services, throttle
-from fablab_ops.accounts.forms import LocalisedPasswordResetForm, SignupForm
+from fablab_ops.accounts.forms import LocalisedPasswordResetForm, SignupForm, TokenForm
+from fablab_ops.errors import DomainError
 
 THROTTLED = _lazy("Bạn đã thử đăng nhập sai quá nhiều lần. Vui lòng thử lại sau ít phút.")
 
@@ -52,6 +53,45 @@ def rotate_feed(request):
     messages.success(request, _("Đã đổi địa chỉ lịch riêng. Địa chỉ cũ không còn dùng được: "
                                 "hãy đăng ký lại địa chỉ mới trong ứng dụng lịch."))
     return redirect("courses:my_bookings")
+
+
+# --- personal API tokens ----------------------------------------------------------
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tokens(request):
+    form = TokenForm(request.POST or None)
+    issued = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            token, secret = services.issue_token(request.user, form.cleaned_data["name"])
+        except DomainError as error:
+            form.add_error("name", error.message)
+        else:
+            issued = {"token": token, "secret": secret}
+            form = TokenForm()
+    response = render(request, "accounts/tokens.html", {
+        "form": form, "tokens": services.active_tokens(request.user), "issued": issued,
+        "may_issue": services.may_issue_token(request.user),
+    })
+    if issued:
+        # The secret is in this page only: no cache, no back-button copy.
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def revoke_token(request, token_id: int):
+    try:
+        token = services.token_of(request.user, token_id)
+    except DomainError as error:
+        raise Http404 from error
+    if request.method == "POST":
+        services.revoke_token(request.user, token.pk)
+        messages.success(request, _("Đã thu hồi khóa API “%(name)s”.") % {"name": token.name})
+        return redirect("accounts:tokens")
+    return render(request, "accounts/token_revoke.html", {"token": token})
 
 
 # --- passwords: Django's views, Vietnamese templates ---------------------------
