@@ -1,5 +1,8 @@
+import re
+
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import authenticate
 from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.password_validation import validate_password
 from django.utils import translation
@@ -29,6 +32,49 @@ class SignupForm(forms.Form):
             except forms.ValidationError as error:
                 self.add_error("password", error)
         return cleaned
+
+
+PHONE = re.compile(r"^\+?[0-9]{8,15}$")
+
+
+def clean_phone(value: str) -> str:
+    """Spaces, dots, dashes and brackets dropped: '0912 345 678' → '0912345678'."""
+    phone = re.sub(r"[\s.\-()]", "", value or "")
+    if phone and not PHONE.match(phone):
+        raise forms.ValidationError(_("Số điện thoại không hợp lệ."), code="invalid_phone")
+    return phone
+
+
+class ProfileForm(forms.Form):
+    full_name = forms.CharField(label=_("Họ và tên"), max_length=150)
+    phone = forms.CharField(label=_("Số điện thoại (không bắt buộc)"), max_length=20, required=False,
+                            widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"}))
+    organisation = forms.CharField(label=_("Trường hoặc tổ chức (không bắt buộc)"), max_length=200, required=False)
+    language = forms.ChoiceField(label=_("Ngôn ngữ"), choices=User._meta.get_field("language").choices,
+                                 help_text=_("Ngôn ngữ của trang web và của email gửi cho bạn."))
+
+    def clean_phone(self):
+        return clean_phone(self.cleaned_data["phone"])
+
+
+class EmailChangeForm(forms.Form):
+    new_email = forms.EmailField(label=_("Email mới"), widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    password = forms.CharField(label=_("Mật khẩu hiện tại"), strip=False,
+                               widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+
+    def __init__(self, *args, request, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        # Through authentication, so wrong guesses count in the login throttle like any other.
+        if authenticate(self.request, username=self.request.user.email, password=password) is None:
+            if getattr(self.request, "login_throttled", False):
+                raise forms.ValidationError(
+                    _("Bạn đã thử đăng nhập sai quá nhiều lần. Vui lòng thử lại sau ít phút."), code="throttled")
+            raise forms.ValidationError(_("Mật khẩu không đúng."), code="wrong_password")
+        return password
 
 
 class TokenForm(forms.Form):

@@ -10,6 +10,11 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", views.signup, name="signup"),
     path("calendar-feed/rotate/", views.rotate_feed, name="rotate_feed"),
+    path("profile/", views.profile, name="profile"),
+    path("profile/email/", views.change_email, name="change_email"),
+    path("email/confirm/<str:token>/", views.confirm_email_change, name="confirm_email_change"),
+    path("verify/resend/", views.resend_verification, name="resend_verification"),
+    path("verify/<str:token>/", views.verify_email, name="verify_email"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
     # Django's own password views, with Vietnamese templates and names in this namespace.

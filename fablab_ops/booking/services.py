@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fablab_ops import policy
+from fablab_ops.accounts.services import require_verified_email
 from fablab_ops.booking.models import (
     RESERVATION_BLOCKING,
     Certification,
@@ -267,6 +268,7 @@ def machine_by_slug(lab_slug: str, machine_slug: str) -> Machine:
 def reserve(user, machine: Machine, start: datetime, end: datetime, *, purpose: str = "",
             now: datetime | None = None) -> Reservation:
     now = now or timezone.now()
+    require_verified_email(user)
     try:
         with transaction.atomic():
             # One reservation at a time per learner: the weekly-hours check stays true.

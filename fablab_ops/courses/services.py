@@ -22,6 +22,7 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from fablab_ops.accounts.services import require_verified_email
 from fablab_ops.courses.models import (
     SEAT_HOLDING,
     Course,
@@ -119,6 +120,7 @@ def book_seat(session_id: int, learner, *, now: datetime | None = None) -> Booki
     a double click or a retried request books once.
     """
     now = now or timezone.now()
+    require_verified_email(learner)
     with transaction.atomic():
         session = _locked_session(session_id)
         existing = session.bookings.filter(learner=learner).exclude(status=SeatStatus.CANCELLED).first()
