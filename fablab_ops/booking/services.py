@@ -303,12 +303,19 @@ def cancel_reservation(reservation_id: int, user, *, now: datetime | None = None
             raise NotFound(_("Không tìm thấy lượt đặt máy."))
         if reservation.status == ReservationStatus.CANCELLED:
             return reservation
-        if reservation.status != ReservationStatus.CONFIRMED or reservation.start <= now:
-            raise Conflict(_("Chỉ hủy được lượt đặt máy chưa bắt đầu."), code="reservation_started")
+        if (refusal := cancellation_refusal(reservation, now)) is not None:
+            raise refusal
         reservation.status = ReservationStatus.CANCELLED
         reservation.cancelled_at = now
         reservation.save(update_fields=["status", "cancelled_at", "updated_at"])
         return reservation
+
+
+def cancellation_refusal(reservation: Reservation, now: datetime) -> Conflict | None:
+    """Why a reservation cannot be cancelled now (the confirmation page says it), or None when it can."""
+    if reservation.status != ReservationStatus.CONFIRMED or reservation.start <= now:
+        return Conflict(_("Chỉ hủy được lượt đặt máy chưa bắt đầu."), code="reservation_started")
+    return None
 
 
 def rotate_ticket(reservation_id: int, user) -> Reservation:
