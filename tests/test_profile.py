@@ -166,3 +166,14 @@ def test_a_link_for_an_address_taken_meanwhile_changes_nothing():
     learner.refresh_from_db()
     assert learner.email == "lan@example.vn"
     assert User.objects.filter(email="moi@example.vn").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_menu_leads_a_logged_in_person_to_the_profile_and_the_tokens():
+    menu = client_for(LearnerFactory()).get("/courses/").content.decode()
+    assert 'href="/accounts/profile/">Hồ sơ của tôi</a>' in menu
+    assert 'href="/accounts/tokens/">Khóa API</a>' in menu
+    english = client_for(LearnerFactory(language="en")).get("/courses/", headers={"accept-language": "en"})
+    assert ">My profile</a>" in english.content.decode() and ">API tokens</a>" in english.content.decode()
+    anonymous = Client().get("/courses/").content.decode()
+    assert "/accounts/profile/" not in anonymous and "/accounts/tokens/" not in anonymous
