@@ -168,3 +168,14 @@ def test_people_made_by_the_factories_are_verified(learner):
     assert learner.email_verified
     response = client_for(learner).post(f"/api/courses/sessions/{factories.SessionFactory().pk}/book")
     assert response.status_code == 201
+
+
+@pytest.mark.django_db
+def test_an_administrator_may_mark_an_address_verified_for_someone_registered_at_the_desk():
+    person = factories.LearnerFactory(email_verified_at=None)
+    response = client_for(factories.AdminFactory()).post("/admin/accounts/user/", {
+        "action": "mark_email_verified", "_selected_action": [person.pk],
+    })
+    assert response.status_code == 302
+    person.refresh_from_db()
+    assert person.email_verified

@@ -177,3 +177,12 @@ def test_the_menu_leads_a_logged_in_person_to_the_profile_and_the_tokens():
     assert ">My profile</a>" in english.content.decode() and ">API tokens</a>" in english.content.decode()
     anonymous = Client().get("/courses/").content.decode()
     assert "/accounts/profile/" not in anonymous and "/accounts/tokens/" not in anonymous
+
+
+@pytest.mark.django_db
+def test_sign_up_checks_and_tidies_the_phone_number_like_the_profile():
+    form = {"full_name": "Phạm Thị Hồng", "email": "hong@example.vn", "password": "m4y-in-3d-rat-vui"}
+    assert Client().post("/accounts/signup/", {**form, "phone": "không có"}).status_code == 200
+    assert not User.objects.filter(email="hong@example.vn").exists()
+    assert Client().post("/accounts/signup/", {**form, "phone": "0912.345.678"}).status_code == 302
+    assert User.objects.get(email="hong@example.vn").phone == "0912345678"

@@ -16,13 +16,19 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ["email", "full_name", "phone", "role", "is_active", "date_joined"]
     list_filter = ["role", "is_active", "is_staff", "language"]
     search_fields = ["email", "full_name", "phone"]
-    readonly_fields = ["date_joined", "last_login"]
+    readonly_fields = ["date_joined", "last_login", "email_verified_at"]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
-        (_("Thông tin"), {"fields": ["full_name", "phone", "language", "role"]}),
+        (_("Thông tin"), {"fields": ["full_name", "phone", "organisation", "language", "role"]}),
         (_("Quyền"), {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
-        (_("Thời gian"), {"fields": ["last_login", "date_joined"]}),
+        (_("Thời gian"), {"fields": ["last_login", "date_joined", "email_verified_at"]}),
     ]
+    actions = ["mark_email_verified"]
+
+    @admin.action(description=_("Đánh dấu email đã xác nhận"), permissions=["change"])
+    def mark_email_verified(self, request, queryset):
+        for user in queryset.filter(email_verified_at__isnull=True):
+            services.mark_email_verified(user)
     add_fieldsets = [
         (None, {"classes": ["wide"], "fields": ["email", "full_name", "role", "password1", "password2"]}),
     ]

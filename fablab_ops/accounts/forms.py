@@ -10,12 +10,25 @@ from django.utils.translation import gettext_lazy as _
 
 from fablab_ops.accounts.models import User
 
+PHONE = re.compile(r"^\+?[0-9]{8,15}$")
+
+
+def clean_phone(value: str) -> str:
+    """Spaces, dots, dashes and brackets dropped: '0912 345 678' → '0912345678'."""
+    phone = re.sub(r"[\s.\-()]", "", value or "")
+    if phone and not PHONE.match(phone):
+        raise forms.ValidationError(_("Số điện thoại không hợp lệ."), code="invalid_phone")
+    return phone
+
 
 class SignupForm(forms.Form):
     full_name = forms.CharField(label=_("Họ và tên"), max_length=150)
     email = forms.EmailField(label=_("Email"))
     phone = forms.CharField(label=_("Số điện thoại (không bắt buộc)"), max_length=20, required=False)
     password = forms.CharField(label=_("Mật khẩu"), widget=forms.PasswordInput, strip=False)
+
+    def clean_phone(self):
+        return clean_phone(self.cleaned_data["phone"])
 
     def clean_email(self):
         email = self.cleaned_data["email"].lower()
@@ -32,17 +45,6 @@ class SignupForm(forms.Form):
             except forms.ValidationError as error:
                 self.add_error("password", error)
         return cleaned
-
-
-PHONE = re.compile(r"^\+?[0-9]{8,15}$")
-
-
-def clean_phone(value: str) -> str:
-    """Spaces, dots, dashes and brackets dropped: '0912 345 678' → '0912345678'."""
-    phone = re.sub(r"[\s.\-()]", "", value or "")
-    if phone and not PHONE.match(phone):
-        raise forms.ValidationError(_("Số điện thoại không hợp lệ."), code="invalid_phone")
-    return phone
 
 
 class ProfileForm(forms.Form):

@@ -232,6 +232,7 @@ class PasswordResetView(auth_views.PasswordResetView):
             # Same answer as a sent link: nothing tells an attacker the limit was reached or the address known.
             return HttpResponseRedirect(self.get_success_url())
         throttle.record_mail(self.request, email)
+        self.extra_email_context = {"days": max(settings.PASSWORD_RESET_TIMEOUT // 86400, 1)}
         return super().form_valid(form)
 
 
