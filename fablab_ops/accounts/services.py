@@ -38,15 +38,18 @@ EMAIL_CHANGE_LINK_MAX_AGE = timedelta(hours=24)
 MAX_ACTIVE_TOKENS = 10
 
 
-@transaction.atomic
 def register_learner(*, email: str, password: str, full_name: str, phone: str = "", language: str = "vi") -> User:
+    """A new learner account, not yet verified; the verification link is mailed once the account is stored."""
     email = User.objects.normalize_email(email).lower()
-    if User.objects.filter(email__iexact=email).exists():
-        raise Conflict(_("Email này đã được đăng ký."), code="email_taken")
-    user = User(email=email, full_name=full_name.strip(), phone=phone.strip(), role=Role.LEARNER, language=language)
-    validate_password(password, user)
-    user.set_password(password)
-    user.save()
+    with transaction.atomic():
+        if User.objects.filter(email__iexact=email).exists():
+            raise Conflict(_("Email này đã được đăng ký."), code="email_taken")
+        user = User(email=email, full_name=full_name.strip(), phone=phone.strip(), role=Role.LEARNER,
+                    language=language)
+        validate_password(password, user)
+        user.set_password(password)
+        user.save()
+    send_verification(user)
     return user
 
 

@@ -39,7 +39,7 @@ PER_ACCOUNT = Limit("acct", 20)
 PER_ADDRESS = Limit("addr", 50)
 SIGNUPS_PER_ADDRESS = Limit("signup", 5)
 # Password-reset and verification e-mails: a form cannot be turned into a mail cannon against an inbox.
-MAILS_PER_ADDRESS = Limit("mail-addr", 10)
+MAILS_PER_ADDRESS = Limit("mail-addr", 20)
 MAILS_PER_ACCOUNT = Limit("mail-acct", 3)
 
 
