@@ -100,7 +100,6 @@ def verify_email(request, token: str):
     except DomainError as error:
         return render(request, "accounts/link_refused.html", {
             "title": _("Không xác nhận được email"), "reason": error.message,
-            "offer_resend": request.user.is_authenticated and not request.user.email_verified,
         }, status=error.status)
     messages.success(request, _("Đã xác nhận email. Bây giờ bạn có thể đăng ký lớp và đặt máy."))
     return redirect("courses:session_list")
@@ -166,7 +165,7 @@ def confirm_email_change(request, token: str):
         change = services.confirm_email_change(token) if confirming else services.read_email_change(token)
     except DomainError as error:
         return render(request, "accounts/link_refused.html", {
-            "title": _("Không đổi được email"), "reason": error.message, "offer_resend": False,
+            "title": _("Không đổi được email"), "reason": error.message,
         }, status=error.status)
     if confirming:
         messages.success(request, _("Đã đổi email thành %(email)s. Từ nay hãy đăng nhập bằng email này.")
