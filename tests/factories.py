@@ -29,6 +29,8 @@ class UserFactory(factory.django.DjangoModelFactory):
     full_name = factory.Sequence(lambda n: f"Nguyễn Văn Học {n}")
     phone = factory.Sequence(lambda n: f"09{n:08d}")
     role = Role.LEARNER
+    # Verified, as every account was before sign-up asked for it; a test about verification says None.
+    email_verified_at = factory.LazyFunction(timezone.now)
 
     @factory.post_generation
     def password(obj, create, extracted, **kwargs):

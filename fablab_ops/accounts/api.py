@@ -8,8 +8,10 @@ class MeOut(Schema):
     email: str
     full_name: str
     phone: str
+    organisation: str
     role: str
     language: str
+    email_verified: bool
     labs: list[str]
 
 
@@ -17,6 +19,7 @@ class MeOut(Schema):
 def me(request):
     user = request.user
     return MeOut(
-        id=user.id, email=user.email, full_name=user.full_name, phone=user.phone, role=user.role,
-        language=user.language, labs=list(user.staffed_labs.values_list("slug", flat=True)),
+        id=user.id, email=user.email, full_name=user.full_name, phone=user.phone, organisation=user.organisation,
+        role=user.role, language=user.language, email_verified=user.email_verified,
+        labs=list(user.staffed_labs.values_list("slug", flat=True)),
     )

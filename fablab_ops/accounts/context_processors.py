@@ -6,5 +6,5 @@ from fablab_ops import policy
 def navigation(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"may_open_admin": False}
-    return {"may_open_admin": policy.may_open_admin(user)}
+        return {"may_open_admin": False, "email_unverified": False}
+    return {"may_open_admin": policy.may_open_admin(user), "email_unverified": not user.email_verified}

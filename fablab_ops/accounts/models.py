@@ -3,6 +3,8 @@ import secrets
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
+from django.db.models.functions import Length
+from django.db.models.lookups import Exact
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -31,6 +33,8 @@ class UserManager(BaseUserManager):
 
     def create_superuser(self, email, password=None, **fields):
         fields.update(role=Role.ADMIN, is_staff=True, is_superuser=True)
+        # Whoever runs createsuperuser owns the address they type.
+        fields.setdefault("email_verified_at", timezone.now())
         return self._create(email, password, **fields)
 
     def get_by_natural_key(self, username):
@@ -51,6 +55,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField(_("email"), unique=True)
     full_name = models.CharField(_("họ và tên"), max_length=150)
     phone = models.CharField(_("số điện thoại"), max_length=20, blank=True)
+    organisation = models.CharField(_("trường hoặc tổ chức"), max_length=200, blank=True)
     role = models.CharField(_("vai trò"), max_length=16, choices=Role.choices, default=Role.LEARNER)
     language = models.CharField(
         _("ngôn ngữ"), max_length=5, choices=[("vi", "Tiếng Việt"), ("en", "English")], default="vi"
@@ -60,6 +65,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(_("đang hoạt động"), default=True)
     is_staff = models.BooleanField(_("vào trang quản trị"), default=False)
     date_joined = models.DateTimeField(_("ngày tham gia"), default=timezone.now, editable=False)
+    # Set when the person followed a link mailed to `email`; until then they may browse but not book.
+    email_verified_at = models.DateTimeField(_("email xác nhận lúc"), null=True, blank=True, editable=False)
 
     objects = UserManager()
 
@@ -100,11 +107,17 @@ class User(AbstractBaseUser, PermissionsMixin):
     def is_technician(self) -> bool:
         return self.role == Role.TECHNICIAN
 
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
 
 class ApiToken(models.Model):
     """A bearer token for devices and integrations, separate from browser sessions.
 
-    Only a SHA-256 digest is stored; the token itself is shown once on creation.
+    Only a SHA-256 digest is stored; the token itself is shown once on creation
+    (`accounts.services.issue_token`, used by the tokens page and the admin). The
+    database refuses a row without a digest: such a token could never be used.
     """
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
@@ -118,6 +131,9 @@ class ApiToken(models.Model):
     class Meta:
         verbose_name = _("khóa API")
         verbose_name_plural = _("khóa API")
+        constraints = [
+            models.CheckConstraint(condition=Exact(Length("digest"), 64), name="apitoken_digest_is_sha256"),
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"

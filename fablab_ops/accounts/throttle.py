@@ -38,6 +38,9 @@ PER_ACCOUNT_AND_ADDRESS = Limit("acct-addr", 5)
 PER_ACCOUNT = Limit("acct", 20)
 PER_ADDRESS = Limit("addr", 50)
 SIGNUPS_PER_ADDRESS = Limit("signup", 5)
+# Password-reset and verification e-mails: a form cannot be turned into a mail cannon against an inbox.
+MAILS_PER_ADDRESS = Limit("mail-addr", 20)
+MAILS_PER_ACCOUNT = Limit("mail-acct", 3)
 
 
 def window_seconds() -> int:
@@ -102,6 +105,21 @@ def signup_blocked(request) -> bool:
 
 def record_signup(request) -> None:
     _hit(_key(SIGNUPS_PER_ADDRESS, client_address(request)))
+
+
+def _mail_keys(request, account) -> list[tuple[Limit, str]]:
+    return [(MAILS_PER_ADDRESS, _key(MAILS_PER_ADDRESS, client_address(request))),
+            (MAILS_PER_ACCOUNT, _key(MAILS_PER_ACCOUNT, normalise_account(account)))]
+
+
+def mail_blocked(request, account) -> bool:
+    """Whether another account e-mail (reset link, verification link) to `account` must wait."""
+    return any(_count(key) >= limit.failures for limit, key in _mail_keys(request, account))
+
+
+def record_mail(request, account) -> None:
+    for _limit, key in _mail_keys(request, account):
+        _hit(key)
 
 
 class ThrottledModelBackend(ModelBackend):

@@ -150,8 +150,9 @@ def availability(request, lab: Slug, machine: Slug, day: PlanDate | None = None)
     )
 
 
-@router.post("/reservations", response={201: ReservationOut, 404: ErrorOut, 409: ErrorOut},
-             summary="Reserve a machine")
+@router.post("/reservations", response={201: ReservationOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut},
+             summary="Reserve a machine",
+             description="403 `email_unverified` until the account's e-mail address is confirmed.")
 def reserve(request, payload: ReservationIn):
     machine = services.machine_by_slug(payload.lab, payload.machine)
     reservation = services.reserve(request.user, machine, payload.start, payload.end, purpose=payload.purpose)

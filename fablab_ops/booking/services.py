@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fablab_ops import policy
+from fablab_ops.accounts.services import require_verified_email
 from fablab_ops.booking import interlock
 from fablab_ops.booking.models import (
     RESERVATION_BLOCKING,
@@ -274,6 +275,7 @@ def machine_by_slug(lab_slug: str, machine_slug: str) -> Machine:
 def reserve(user, machine: Machine, start: datetime, end: datetime, *, purpose: str = "",
             now: datetime | None = None) -> Reservation:
     now = now or timezone.now()
+    require_verified_email(user)
     try:
         with transaction.atomic():
             # One reservation at a time per learner: the weekly-hours check stays true.
@@ -308,13 +310,20 @@ def cancel_reservation(reservation_id: int, user, *, now: datetime | None = None
             raise NotFound(_("Không tìm thấy lượt đặt máy."))
         if reservation.status == ReservationStatus.CANCELLED:
             return reservation
-        if reservation.status != ReservationStatus.CONFIRMED or reservation.start <= now:
-            raise Conflict(_("Chỉ hủy được lượt đặt máy chưa bắt đầu."), code="reservation_started")
+        if (refusal := cancellation_refusal(reservation, now)) is not None:
+            raise refusal
         reservation.status = ReservationStatus.CANCELLED
         reservation.cancelled_at = now
         reservation.save(update_fields=["status", "cancelled_at", "updated_at"])
         interlock.refresh([reservation.machine_id], now)
         return reservation
+
+
+def cancellation_refusal(reservation: Reservation, now: datetime) -> Conflict | None:
+    """Why a reservation cannot be cancelled now (the confirmation page says it), or None when it can."""
+    if reservation.status != ReservationStatus.CONFIRMED or reservation.start <= now:
+        return Conflict(_("Chỉ hủy được lượt đặt máy chưa bắt đầu."), code="reservation_started")
+    return None
 
 
 def rotate_ticket(reservation_id: int, user) -> Reservation:

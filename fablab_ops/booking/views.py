@@ -155,9 +155,14 @@ def reservation_calendar(request, reservation_id: int):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def cancel(request, reservation_id: int):
-    _own(request, reservation_id)
+    """GET says what cancelling would do (or why it cannot be done); POST does it."""
+    found = _own(request, reservation_id)
+    if request.method == "GET":
+        refusal = (_("Bạn đã hủy lượt đặt máy này.") if found.status == ReservationStatus.CANCELLED
+                   else getattr(services.cancellation_refusal(found, timezone.now()), "message", None))
+        return render(request, "booking/cancel_reservation.html", {"reservation": found, "refusal": refusal})
     try:
         services.cancel_reservation(reservation_id, request.user)
         messages.success(request, _("Đã hủy lượt đặt máy."))

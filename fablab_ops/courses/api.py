@@ -3,7 +3,8 @@
 Refusals come back as `{"code", "message"}`: `session_full` never happens (a full
 session puts you on the waiting list), but `session_cancelled`, `session_started`,
 `deadline_passed`, `no_offer`, `capacity_out_of_range`, `invalid_rule`,
-`coordinators_only`, `busy` (503, retry) do.
+`coordinators_only`, `email_unverified` (403: the account's address is not confirmed yet), `busy` (503,
+retry) do.
 """
 
 from datetime import datetime
@@ -172,11 +173,13 @@ def get_session(request, session_id: DbId):
     return session_out(get_object_or_404(sessions, pk=session_id, course__is_published=True))
 
 
-@router.post("/sessions/{session_id}/book", response={200: BookingOut, 201: BookingOut, 409: ErrorOut},
+@router.post("/sessions/{session_id}/book",
+             response={200: BookingOut, 201: BookingOut, 403: ErrorOut, 409: ErrorOut},
              summary="Book a seat, or join the waiting list when full",
              description="201 with the new booking; 200 with your existing booking when you had one already "
                          "(a repeated request books once). A full session answers `status: waitlisted` with "
-                         "your `waitlist_position`.")
+                         "your `waitlist_position`. 403 `email_unverified` until the account's e-mail address "
+                         "is confirmed.")
 def book(request, session_id: DbId):
     result = services.book_seat(session_id, request.user)
     return Status(201 if result.created else 200, booking_out(result.booking, created=result.created))

@@ -22,6 +22,7 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from fablab_ops.accounts.services import require_verified_email
 from fablab_ops.courses.models import (
     SEAT_HOLDING,
     Course,
@@ -141,6 +142,7 @@ def book_seat(session_id: int, learner, *, now: datetime | None = None) -> Booki
     a double click or a retried request books once.
     """
     now = now or timezone.now()
+    require_verified_email(learner)
     with transaction.atomic():
         session = _locked_session(session_id)
         existing = session.bookings.filter(learner=learner).exclude(status=SeatStatus.CANCELLED).first()
@@ -175,23 +177,62 @@ def cancel_booking(booking_id: int, learner, *, now: datetime | None = None) -> 
         session, booking = _locked_own_booking(booking_id, learner)
         if booking.status == SeatStatus.CANCELLED:
             return booking
-        if booking.status not in (SeatStatus.CONFIRMED, SeatStatus.WAITLISTED):
-            raise Conflict(_("Buổi học đã diễn ra, không thể hủy."), code="session_over")
-        deadline = session.start - timedelta(hours=settings.FABLAB["BOOKING_CANCEL_DEADLINE_HOURS"])
-        # A waiting-list place can be given up at any time before the start: it frees nobody's seat.
-        if booking.status == SeatStatus.CONFIRMED and now > deadline:
-            raise Conflict(
-                _("Đã quá hạn hủy (%(hours)d giờ trước khi bắt đầu).")
-                % {"hours": settings.FABLAB["BOOKING_CANCEL_DEADLINE_HOURS"]},
-                code="deadline_passed",
-            )
-        if session.start <= now:
-            raise Conflict(_("Buổi học đã bắt đầu, không thể hủy."), code="session_started")
+        if (refusal := _cancel_refusal(session, booking, now)) is not None:
+            raise refusal
         _drop(booking, now)
         notify(learner, "seat_cancelled", dedup_key=f"seat-cancelled-{booking.pk}",
                context={"booking": booking, "session": session})
         _settle(session, now)
         return booking
+
+
+def cancel_deadline(session: Session) -> datetime:
+    return session.start - timedelta(hours=settings.FABLAB["BOOKING_CANCEL_DEADLINE_HOURS"])
+
+
+def _cancel_refusal(session: Session, booking: SeatBooking, now: datetime) -> Conflict | None:
+    """Why this booking cannot be given up now, or None when it can."""
+    if booking.status not in (SeatStatus.CONFIRMED, SeatStatus.WAITLISTED):
+        return Conflict(_("Buổi học đã diễn ra, không thể hủy."), code="session_over")
+    # A waiting-list place can be given up at any time before the start: it frees nobody's seat.
+    if booking.status == SeatStatus.CONFIRMED and now > cancel_deadline(session):
+        return Conflict(
+            _("Đã quá hạn hủy (%(hours)d giờ trước khi bắt đầu).")
+            % {"hours": settings.FABLAB["BOOKING_CANCEL_DEADLINE_HOURS"]},
+            code="deadline_passed",
+        )
+    if session.start <= now:
+        return Conflict(_("Buổi học đã bắt đầu, không thể hủy."), code="session_started")
+    return None
+
+
+@dataclass(frozen=True)
+class CancellationTerms:
+    """What cancelling a booking would do now: the confirmation page says it before the learner decides."""
+
+    booking: SeatBooking
+    refusal: str | None  # why it cannot be cancelled; None when it can
+    deadline: datetime
+    gives_back_seat: bool  # a confirmed seat, or a seat held for them, goes back
+    waiting: int  # people waiting, the first of whom is then offered that seat
+    offer_hours: int
+
+
+def cancellation_terms(booking_id: int, learner, *, now: datetime | None = None) -> CancellationTerms:
+    now = now or timezone.now()
+    booking = booking_for(learner, booking_id)
+    session = booking.session
+    if booking.status == SeatStatus.CANCELLED:
+        refusal = _("Bạn đã hủy lượt đăng ký này.")
+    else:
+        refused = _cancel_refusal(session, booking, now)
+        refusal = refused.message if refused else None
+    gives_back_seat = booking.status == SeatStatus.CONFIRMED or has_offer(booking, now)
+    return CancellationTerms(
+        booking=booking, refusal=refusal, deadline=cancel_deadline(session), gives_back_seat=gives_back_seat,
+        waiting=waiting_count(session, now) if gives_back_seat else 0,
+        offer_hours=settings.FABLAB["WAITLIST_OFFER_HOURS"],
+    )
 
 
 def confirm_offer(booking_id: int, learner, *, now: datetime | None = None) -> SeatBooking:

@@ -80,12 +80,16 @@ def book(request, session_id: int):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def cancel(request, booking_id: int):
+    """GET says what cancelling would do (or why it cannot be done); POST does it."""
     if not _owned(request, booking_id):
         raise Http404
-    _act(request, lambda: services.cancel_booking(booking_id, request.user), _("Đã hủy đăng ký."))
-    return redirect("courses:my_bookings")
+    if request.method == "POST":
+        _act(request, lambda: services.cancel_booking(booking_id, request.user), _("Đã hủy đăng ký."))
+        return redirect("courses:my_bookings")
+    return render(request, "courses/cancel_booking.html",
+                  {"terms": services.cancellation_terms(booking_id, request.user)})
 
 
 @login_required
