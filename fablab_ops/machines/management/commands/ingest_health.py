@@ -18,6 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--stale-after", type=int, default=int(INGEST_STALE_AFTER.total_seconds()),
                             help="seconds (default 120)")
         parser.add_argument("--json", action="store_true", help="one JSON object per replica")
+        parser.add_argument("--client-id", help="only this replica (e.g. a container's own health check)")
         parser.add_argument("--forget", metavar="CLIENT_ID",
                             help="delete a retired replica's row (after scaling down) and exit")
 
@@ -28,6 +29,8 @@ class Command(BaseCommand):
             return
         now = timezone.now()
         replicas = ingest_health(now, timedelta(seconds=options["stale_after"]))
+        if options["client_id"]:
+            replicas = [replica for replica in replicas if replica["client_id"] == options["client_id"]]
         if not replicas:
             self.stderr.write("no ingest replica has reported yet")
             raise SystemExit(2)
