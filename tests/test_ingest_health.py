@@ -91,3 +91,12 @@ def test_a_technician_is_told_when_the_ingest_lags(laser, technician):
     IngestHealth.objects.create(client_id="fablab-ingest-0", newest_received_at=timezone.now() - timedelta(minutes=7))
     page = client_for(technician).get("/machines/live/").content.decode()
     assert "Dữ liệu cũ: 7 phút." in page
+
+
+@pytest.mark.django_db
+def test_an_administrator_sees_the_replicas_and_the_usage_counters_in_the_admin(laser, admin_user):
+    apply_batch(reports(laser, [1], run_s=30.0, energy_wh=2.5), health_id="fablab-ingest-0")
+    admin = client_for(admin_user)
+    page = admin.get("/admin/machines/ingesthealth/")
+    assert page.status_code == 200 and "fablab-ingest-0" in page.content.decode()
+    assert admin.get("/admin/machines/usagecounter/").status_code == 200

@@ -47,6 +47,7 @@ KINDS = {"state", "status", "ack"}
 # run_s, energy_wh): every one fits a bigint and a double exactly, and sums of them stay far from
 # overflowing anything. Nothing a real device sends comes near it.
 MAX_INTEGER = 2**53
+MAX_RESTARTS = 2**31 - 1  # MachineLiveStatus.restarts is a 32-bit column; a device changing boot at every report
 # A device's `ts` outside this window is refused: no real clock says it, and dates near the
 # calendar's ends cannot even be shown in local time.
 EARLIEST_TS = datetime(2000, 1, 1, tzinfo=UTC)
@@ -569,7 +570,7 @@ def _interpret(live: MachineLiveStatus, rows: list[Row], effects: services.Telem
         newer = live.last_state_at is None or row.at >= live.last_state_at
         if row.boot != live.boot and newer:
             if live.boot:
-                live.restarts += 1
+                live.restarts = min(live.restarts + 1, MAX_RESTARTS)
                 live.gaps = min(live.gaps + max(live.last_seq - live.boot_messages, 0), MAX_COUNT)
             live.boot, live.last_seq, live.boot_messages = row.boot, 0, 0
         if row.boot == live.boot:
