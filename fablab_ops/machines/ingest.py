@@ -38,6 +38,12 @@ from fablab_ops.machines.models import (
 )
 from fablab_ops.machines.sql import update_many
 
+try:
+    from psycopg import InterfaceError as DriverInterfaceError
+    from psycopg import OperationalError as DriverOperationalError
+except ImportError:  # SQLite only (the laptop demo)
+    DriverInterfaceError = DriverOperationalError = OperationalError
+
 log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 4096
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -334,7 +340,8 @@ def connection_lost(error: BaseException) -> bool:
     serialization failure (40), all of which pass. Anything else (a value out of range,
     a constraint) comes back on every attempt, so the batch is split instead.
     """
-    if not isinstance(error, OperationalError | InterfaceError):
+    # The COPY runs on psycopg's own cursor, whose errors Django does not wrap.
+    if not isinstance(error, OperationalError | InterfaceError | DriverOperationalError | DriverInterfaceError):
         return False
     sqlstate = getattr(error.__cause__, "sqlstate", None) or getattr(error, "sqlstate", None)
     return sqlstate is None or sqlstate[:2] in ("08", "40", "53", "57") or sqlstate == "55P03"
