@@ -250,8 +250,8 @@ class Ingest:
         # that follow each acknowledged batch, while the writer is waiting on the database.
         try:
             topic = message.topic
-        except UnicodeDecodeError:  # the broker should refuse it; then it is a bad topic, not a crash
-            topic = message._topic.decode("utf-8", "backslashreplace")
+        except UnicodeDecodeError:  # the broker should have refused it; a bad topic, not a crash
+            topic = "(a topic that is not UTF-8)"
         payload = message.payload
         self.received += 1
         self.inbox.put(Received(message.mid, message.qos, topic, payload, datetime.now(UTC),
