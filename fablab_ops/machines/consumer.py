@@ -55,6 +55,8 @@ SUBSCRIBE_CHUNK = 300  # topics per SUBSCRIBE packet
 # so a backlog drains faster in large batches; in light traffic a batch closes after `batch_wait` whatever its size.
 # The broker must allow more unacknowledged messages in flight than this (deploy/mosquitto).
 BATCH_SIZE = 2000
+# A batch also closes when nothing more has arrived for this long.
+BATCH_QUIET_S = 0.05
 
 
 PUBACK = 0x40
@@ -277,7 +279,9 @@ class Ingest:
             if remaining <= 0:
                 break
             try:
-                batch.append(self.inbox.get(timeout=remaining))
+                # Wait for more only while more keeps coming: a quiet queue during a catch-up means the
+                # broker waits for our acknowledgements, and in light traffic it is the end of a burst.
+                batch.append(self.inbox.get(timeout=min(remaining, BATCH_QUIET_S)))
             except queue.Empty:
                 break
         return batch
@@ -313,6 +317,12 @@ class Ingest:
 
     def _writer(self) -> None:
         try:
+            # Connect to the database and read the registry now, while the broker connection is being made.
+            try:
+                close_old_connections()
+                self.directory.load()
+            except Exception as error:
+                log.warning("could not read the machine registry yet: %s", error)
             while not (self.stopping.is_set() and (self.failure or self.inbox.empty())):
                 batch = self._take_batch()
                 if batch:

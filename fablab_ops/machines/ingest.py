@@ -298,10 +298,13 @@ class MachineDirectory:
         self._known: dict[tuple[str, str], int] | None = None
         self._unknown_until: dict[tuple[str, str], float] = {}
 
+    def load(self) -> None:
+        self._known = {(lab_slug, slug): pk for pk, lab_slug, slug in
+                       Machine.objects.values_list("pk", "lab__slug", "slug")}
+
     def resolve(self, lab: str, machine: str) -> int | None:
         if self._known is None:
-            self._known = {(lab_slug, slug): pk for pk, lab_slug, slug in
-                           Machine.objects.values_list("pk", "lab__slug", "slug")}
+            self.load()
         key = (lab, machine)
         found = self._known.get(key)
         if found is not None:
@@ -573,6 +576,7 @@ def _interpret(live: MachineLiveStatus, rows: list[Row], effects: services.Telem
     live.clock_skews += sum(row.clock_skewed for row in rows)
     last_arrival = max(row.received_at for row in rows)
     live.last_seen_at = last_arrival if live.last_seen_at is None else max(live.last_seen_at, last_arrival)
+    running_seen = False  # a running report was looked at since the last change: its period is open
     for row in sorted(rows, key=lambda r: (r.boot != live.boot, r.at, r.seq)):
         newer = live.last_state_at is None or row.at >= live.last_state_at
         if row.boot != live.boot and newer:
@@ -592,10 +596,12 @@ def _interpret(live: MachineLiveStatus, rows: list[Row], effects: services.Telem
         # A late report is kept as telemetry but does not roll the live state back.
         if newer:
             # A change of state, or a machine coming back, can open or close a running period or an
-            # alert. A `running` report is always looked at: a machine running with no open period gets
-            # one, whatever was lost before (a last will, a lost `online`, a restart of the ingest).
-            if row.state != live.state or not live.online or row.state == "running":
+            # alert. A machine's first `running` report of the batch is always looked at: a machine
+            # running with no open period gets one, whatever was lost before (a last will, a lost
+            # `online`, a restart of the ingest); the next ones find the period open.
+            if row.state != live.state or not live.online or (row.state == "running" and not running_seen):
                 effects.state(live.machine_id, row)
+            running_seen = row.state == "running"
             live.state, live.power_w, live.job, live.last_state_at = row.state, row.power_w, row.job, row.at
             live.online = True
         else:
