@@ -417,13 +417,16 @@ def apply_batch(messages: list[Incoming], directory: MachineDirectory | None = N
         states = [(mid, m) for mid, m in accepted if isinstance(m.parsed, StateReport)]
         _store_states(states, result)
         _apply_statuses([(mid, m) for mid, m in accepted if isinstance(m.parsed, StatusReport)])
+        applied: dict[int, int] = {}  # the highest desired-state version each machine acknowledged applying
         for machine_id, message in accepted:
             if isinstance(message.parsed, CommandAck):
                 MachineCommand.objects.filter(command_id=message.parsed.command_id, machine_id=machine_id).update(
                     acked_at=message.received_at, ack_ok=message.parsed.ok, error=message.parsed.reason)
             elif isinstance(message.parsed, DesiredAck) and message.parsed.ok:
-                MachineLiveStatus.objects.filter(machine_id=machine_id).update(
-                    desired_applied_v=Greatest("desired_applied_v", Value(message.parsed.v)))
+                applied[machine_id] = max(applied.get(machine_id, 0), message.parsed.v)
+        for machine_id, v in applied.items():
+            MachineLiveStatus.objects.filter(machine_id=machine_id).update(
+                desired_applied_v=Greatest("desired_applied_v", Value(v)))
         _record_health(health_id, result)
     return result
 
@@ -622,10 +625,9 @@ def _apply_statuses(statuses: list[tuple[int, Incoming]]) -> None:
         live.online = message.parsed.online
         live.last_seen_at = max(filter(None, [live.last_seen_at, message.received_at]))
     update_many(MachineLiveStatus, list(lives.values()), ["online", "last_seen_at"])
+    services.on_online([machine_id for machine_id, message in last.items() if message.parsed.online])
     for machine_id, message in last.items():
-        if message.parsed.online:
-            services.on_online(machine_id)
-        else:
+        if not message.parsed.online:
             services.on_offline(machine_id, message.received_at)
 
 
