@@ -48,7 +48,9 @@ SESSION_EXPIRY_S = 86400
 REGISTRY_REFRESH_S = 60.0
 HEALTH_EVERY_S = 30.0
 CONNECTION_CHECK_S = 30.0
-RETRY_DELAY_MAX_S = 30.0
+# An unreachable database is tried again at least this often: a connection attempt costs it little,
+# and the stream should move again within seconds of it coming back.
+RETRY_DELAY_MAX_S = 5.0
 SUBSCRIBE_CHUNK = 300  # topics per SUBSCRIBE packet
 # Up to this many messages per transaction. Each batch has a fixed price (a dozen statements
 # when machines change state, locking and writing their live status, the WAL flush at commit),
