@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from fablab_ops.admin_forms import ReadOnlyAdmin, ReadOnlyInline, ServiceAddAdmin
 from fablab_ops.booking import services as booking
 from fablab_ops.machines.models import (
+    IngestHealth,
     Lab,
     Machine,
     MachineAlert,
@@ -19,6 +20,7 @@ from fablab_ops.machines.models import (
     OpeningHours,
     QuarantinedMessage,
     TelemetryMessage,
+    UsageCounter,
     UsageSession,
 )
 
@@ -167,3 +169,24 @@ class MachineUsageDayAdmin(ReadOnlyAdmin):
     list_filter = ["machine__lab"]
     date_hierarchy = "day"
     readonly_fields = ["machine", "day", "running_seconds", "energy_wh"]
+
+
+@admin.register(UsageCounter)
+class UsageCounterAdmin(admin.ModelAdmin):
+    list_display = ["machine", "boot", "seq", "at", "run_s", "energy_wh"]
+    list_filter = ["machine__lab"]
+    search_fields = ["machine__slug", "boot"]
+    list_select_related = ["machine__lab"]
+    readonly_fields = [f.name for f in UsageCounter._meta.fields]
+
+
+@admin.register(IngestHealth)
+class IngestHealthAdmin(admin.ModelAdmin):
+    """Each ingest replica's figures (also: `manage.py ingest_health`)."""
+
+    list_display = ["client_id", "stored", "duplicates", "quarantined", "last_commit_at", "newest_received_at",
+                    "alive_at", "queued"]
+    readonly_fields = [f.name for f in IngestHealth._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
