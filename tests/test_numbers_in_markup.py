@@ -1,0 +1,62 @@
+"""Numbers in markup are for the browser, not for people: never written with a Vietnamese decimal comma."""
+
+import re
+from datetime import datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests import factories
+from tests.conftest import client_for
+
+# A decimal comma inside a style, an SVG coordinate or a data- attribute: "11,11%", "x=\"3,5\"".
+STYLE = re.compile(r'style="([^"]*)"')
+DATA = re.compile(r'\sdata-[\w-]+="([^"]*)"')
+SVG = re.compile(r"<svg\b.*?</svg>", re.DOTALL)
+SVG_ATTRIBUTE = re.compile(r'\s(?:x|y|x1|x2|y1|y2|cx|cy|r|width|height|d|points|viewBox|transform)="([^"]*)"')
+DECIMAL_COMMA = re.compile(r"\d,\d")
+
+
+def localized_numbers_in_markup(page: str) -> list[str]:
+    found = [value for value in STYLE.findall(page) + DATA.findall(page) if DECIMAL_COMMA.search(value)]
+    for svg in SVG.findall(page):
+        found += [value for value in SVG_ATTRIBUTE.findall(svg) if DECIMAL_COMMA.search(value)]
+    return found
+
+
+@pytest.fixture
+def busy_day(lab, technician):
+    """A lab's day with reservations that start and end at odd fractions of the opening hours."""
+    machine = factories.MachineFactory(lab=lab)
+    day = timezone.localdate() + timedelta(days=1)
+    start = timezone.make_aware(datetime.combine(day, datetime.min.time())) + timedelta(hours=9, minutes=20)
+    factories.ReservationFactory(machine=machine, start=start, end=start + timedelta(minutes=100))
+    factories.ReservationFactory(machine=machine, start=start + timedelta(hours=3, minutes=10),
+                                 end=start + timedelta(hours=4, minutes=5))
+    return day
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["vi", "en"])
+def test_the_lab_days_timeline_places_blocks_with_plain_numbers(technician, lab, busy_day, language):
+    client = client_for(technician)
+    client.cookies["django_language"] = language
+    page = client.get(f"/booking/labs/{lab.slug}/day/", {"day": busy_day.isoformat()}).content.decode()
+    assert "timeline-block" in page
+    assert localized_numbers_in_markup(page) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["vi", "en"])
+def test_the_reports_bars_are_sized_with_plain_numbers(coordinator, lab, language):
+    session = factories.SessionFactory(course=factories.CourseFactory(lab=lab),
+                                       start=timezone.now() - timedelta(days=1, hours=3),
+                                       end=timezone.now() - timedelta(days=1))
+    for _ in range(3):
+        factories.SeatBookingFactory(session=session)
+    client = client_for(coordinator)
+    client.cookies["django_language"] = language
+    month = timezone.localdate(session.start).strftime("%Y-%m")
+    page = client.get("/reports/", {"month": month, "lab": "all"}).content.decode()
+    assert "bar" in page
+    assert localized_numbers_in_markup(page) == []
