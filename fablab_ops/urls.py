@@ -1,5 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.http import HttpResponsePermanentRedirect
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -10,8 +12,14 @@ admin.site.site_header = "fablab-ops"
 admin.site.site_title = "fablab-ops"
 admin.site.login_form = ThrottleAwareAdminAuthenticationForm
 
+def favicon(request):
+    # Browsers ask for /favicon.ico whatever the page says; resolved per request (the manifest is read then).
+    return HttpResponsePermanentRedirect(staticfiles_storage.url("favicon.svg"))
+
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="courses:session_list", permanent=False)),
+    path("favicon.ico", favicon),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
