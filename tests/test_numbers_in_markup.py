@@ -1,6 +1,7 @@
 """Numbers in markup are for the browser, not for people: never written with a Vietnamese decimal comma."""
 
 import re
+import unicodedata
 from datetime import datetime, timedelta
 
 import pytest
@@ -60,3 +61,13 @@ def test_the_reports_bars_are_sized_with_plain_numbers(coordinator, lab, languag
     page = client.get("/reports/", {"month": month, "lab": "all"}).content.decode()
     assert "bar" in page
     assert localized_numbers_in_markup(page) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["vi", "en"])
+def test_each_language_is_offered_under_its_own_name(client, language):
+    client.cookies["django_language"] = language
+    page = client.get("/courses/").content.decode()
+    options = [(code, unicodedata.normalize("NFC", name))
+               for code, name in re.findall(r'<option value="(\w+)"[^>]*>([^<]*)</option>', page)]
+    assert ("vi", "Tiếng Việt") in options and ("en", "English") in options
