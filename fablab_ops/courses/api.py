@@ -120,7 +120,7 @@ class SeriesChangeIn(Schema):
 
 
 class CancelIn(Schema):
-    reason: text(300) = ""
+    reason: text(300) = Field("", description="Required: it goes into every learner's e-mail (`reason_required`)")
 
 
 def session_out(session: Session) -> SessionOut:
@@ -295,7 +295,7 @@ def update_session(request, session_id: DbId, payload: SessionChangeIn):
     return session_out(session)
 
 
-@router.post("/sessions/{session_id}/cancel", response={200: SessionOut, 403: ErrorOut},
-             summary="Cancel one session; everyone booked or waiting is told")
+@router.post("/sessions/{session_id}/cancel", response={200: SessionOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+             summary="Cancel one session; everyone booked or waiting is told, with the reason (required)")
 def cancel_session(request, session_id: DbId, payload: CancelIn):
     return session_out(services.cancel_session(session_id, by=request.user, reason=payload.reason))
