@@ -113,6 +113,7 @@ class CourseForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["slug"].required = False
         self.fields["lab"].empty_label = _("Trực tuyến")
+        self.fields["lab"].label_from_instance = lambda lab: f"{lab.short_name} — {lab.name}"
 
     def validate_unique(self):
         """The service answers a taken address; the database constraints are the service's too."""
