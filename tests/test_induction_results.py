@@ -122,3 +122,14 @@ def test_a_learner_sees_certifications_with_expiry_and_the_next_induction_with_s
     assert "Máy cắt laser" in held and expiry in held
     assert "Máy in 3D" in missing and f"/courses/sessions/{later.pk}/" in missing
     assert f"/courses/sessions/{full.pk}/" not in missing  # no seat left there
+
+
+@pytest.mark.django_db
+def test_the_api_asks_the_same_policy(induction, technician, other_lab):
+    seat = checked_in(induction, technician, "Nguyễn Thị Lan")
+    outsider = factories.TechnicianFactory(labs=[other_lab])
+    url = f"/api/courses/inductions/{seat.pk}/result"
+    refused = client_for(outsider).post(url, {"passed": True}, content_type="application/json")
+    assert (refused.status_code, refused.json()["code"]) == (403, "not_induction_trainer")
+    done = client_for(technician).post(url, {"passed": True, "note": "Tốt"}, content_type="application/json")
+    assert done.json() == {"booking": seat.pk, "result": "passed", "certified": True}

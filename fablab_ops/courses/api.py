@@ -299,3 +299,25 @@ def update_session(request, session_id: DbId, payload: SessionChangeIn):
              summary="Cancel one session; everyone booked or waiting is told, with the reason (required)")
 def cancel_session(request, session_id: DbId, payload: CancelIn):
     return session_out(services.cancel_session(session_id, by=request.user, reason=payload.reason))
+
+
+class InductionResultIn(Schema):
+    passed: bool
+    note: text(300) = ""
+
+
+class InductionResultOut(Schema):
+    booking: int
+    result: str = Field(description="`passed` or `not_passed`")
+    certified: bool = Field(description="Whether the learner now holds the certification")
+
+
+@router.post("/inductions/{booking_id}/result",
+             response={200: InductionResultOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut},
+             summary="Mark an induction attendee passed or not (after the session); passing certifies")
+def mark_induction(request, booking_id: DbId, payload: InductionResultIn):
+    from fablab_ops.booking.services import is_certified
+
+    booking = services.mark_induction(booking_id, passed=payload.passed, by=request.user, note=payload.note)
+    return InductionResultOut(booking=booking.pk, result=booking.induction_result,
+                              certified=is_certified(booking.learner, booking.session.course.certifies))

@@ -304,7 +304,7 @@ def roster(request, session_id: int):
     try:
         data = services.roster(session_id, by=request.user)
     except DomainError as error:
-        raise _page_error(error) from error
+        raise _page_error(error) or Http404 from error
     return render(request, "courses/roster.html", {
         "roster": data, "session": data.session, "manages": policy.may_manage_courses(request.user),
         "marks": policy.may_mark_induction(request.user, data.session),
@@ -322,7 +322,7 @@ def sign_in_sheet(request):
     try:
         sessions = services.sign_in_sessions(ids, by=request.user)
     except DomainError as error:
-        raise _page_error(error) from error
+        raise _page_error(error) or Http404 from error
     response = HttpResponse(sheets.sign_in_pdf(sessions), content_type="application/pdf")
     name = f"danh-sach-ky-ten-{ids[0]}.pdf" if len(ids) == 1 else "danh-sach-ky-ten.pdf"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -333,7 +333,10 @@ def sign_in_sheet(request):
 def message_session(request, session_id: int):
     if (redirect_to := _coordinator(request)) is not None:
         return redirect_to
-    data = services.roster(session_id, by=request.user)
+    try:
+        data = services.roster(session_id, by=request.user)
+    except DomainError as error:
+        raise _page_error(error) or Http404 from error
     form = MessageForm(request.POST or None, initial={"key": uuid.uuid4()})
     if request.method == "POST" and form.is_valid():
         fields = form.cleaned_data
