@@ -302,6 +302,9 @@ def _bookings(sessions, learners, rng: random.Random, now: datetime) -> None:
                     booking.checked_in_at = session.start - timedelta(minutes=local_rng.randint(0, 20))
                     booking.save(update_fields=["checked_in_at"])
                     if session.course.certifies_id:
+                        # The trainer marked them passed after the induction: that is what certifies.
+                        SeatBooking.objects.filter(pk=booking.pk).update(induction_result="passed",
+                                                                         induction_marked_at=session.end)
                         Certification.objects.get_or_create(
                             user=learner, machine_type_id=session.course.certifies_id, revoked_at=None,
                             defaults={"method": CertificationMethod.INDUCTION, "granted_at": session.end,

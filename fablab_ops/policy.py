@@ -93,3 +93,47 @@ def may_open_admin(user) -> bool:
     if not (user.is_authenticated and user.is_active and user.is_staff):
         return False
     return user.is_superuser or bool(user.get_all_permissions())
+
+
+# --- courses and inductions --------------------------------------------------
+
+def may_manage_courses(user) -> bool:
+    """Create and edit courses, schedule and cancel sessions, message learners, set the year's targets:
+    coordinators and administrators."""
+    return is_network_staff(user)
+
+
+def require_course_manager(user) -> None:
+    if not may_manage_courses(user):
+        raise PermissionDenied(_("Chỉ điều phối viên mới được quản lý khóa học."), code="coordinators_only")
+
+
+def may_see_roster(user, session) -> bool:
+    """A session's roster: network staff, and the technicians of the lab where it is held (names only)."""
+    if is_network_staff(user):
+        return True
+    return session.lab_id is not None and staffs_lab(user, session.lab)
+
+
+def may_mark_induction(user, session) -> bool:
+    """Mark an induction's attendees passed or not: network staff, or a technician of the lab that ran it."""
+    if session.course.certifies_id is None:
+        return False
+    if is_network_staff(user):
+        return True
+    return session.lab_id is not None and staffs_lab(user, session.lab)
+
+
+def require_induction_marker(user, session) -> None:
+    if not may_mark_induction(user, session):
+        raise PermissionDenied(_("Chỉ kỹ thuật viên của phòng lab tổ chức buổi hướng dẫn và điều phối viên "
+                                 "mới được đánh giá kết quả."), code="not_induction_trainer")
+
+
+def marking_labs(user) -> QuerySet:
+    """The labs whose inductions `user` may mark."""
+    return staffed_labs(user)
+
+
+def may_set_targets(user) -> bool:
+    return is_network_staff(user)

@@ -16,13 +16,13 @@ from tests.conftest import client_for
 
 
 @pytest.mark.django_db
-def test_attending_an_induction_certifies_in_every_lab(learner, technician):
+def test_passing_an_induction_certifies_in_every_lab(learner, technician):
     induction = factories.InductionCourseFactory()
     seat = factories.SeatBookingFactory(learner=learner, session__course=induction, status=SeatStatus.ATTENDED)
-    certification = services.certify_from_attendance(seat, technician)
+    certification = services.certify_passed_induction(seat, technician)
     assert certification.machine_type == induction.certifies
     assert services.is_certified(learner, induction.certifies)
-    assert services.certify_from_attendance(seat, technician) == certification
+    assert services.certify_passed_induction(seat, technician) == certification
     assert CertificationEvent.objects.filter(certification=certification, action="granted").count() == 1
 
 
@@ -103,7 +103,8 @@ def test_demo_learner_refused_a_laser_before_induction_then_reserves_one_in_anot
     seat.status = SeatStatus.ATTENDED  # the technician checks them in at the induction
     seat.save()
     technician = User.objects.get(email="ktv.biic@fablab.local")
-    services.certify_from_attendance(seat, technician)
+    assert not services.is_certified(learner, laser)  # being there is not passing
+    services.certify_passed_induction(seat, technician)
 
     slots = client.get("/api/booking/search", {"machine_type": "laser-cutter", "minutes": 60}).json()
     elsewhere = next(s for s in slots if s["lab"] != "biic")

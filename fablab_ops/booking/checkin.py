@@ -18,11 +18,7 @@ from django.utils.translation import gettext_lazy
 
 from fablab_ops.booking import interlock, tickets
 from fablab_ops.booking.models import CheckInOutcome, CheckInRecord, Reservation, ReservationStatus
-from fablab_ops.booking.services import (
-    certify_from_attendance,
-    require_staff,
-    revoke_certification_from_attendance,
-)
+from fablab_ops.booking.services import require_staff, revoke_certification_from_attendance
 from fablab_ops.courses.models import SeatBooking, SeatStatus, SessionStatus
 from fablab_ops.errors import Conflict, NotFound
 from fablab_ops.machines.models import Lab
@@ -117,9 +113,8 @@ def _admit(booking, by, now) -> None:
     booking.checked_in_by = by
     if isinstance(booking, SeatBooking):
         booking.status = SeatStatus.ATTENDED
+        # At an induction this only records attendance: the trainer marks who passed after the session.
         booking.save(update_fields=["status", "checked_in_at", "checked_in_by", "updated_at"])
-        if booking.session.course.certifies_id:
-            certify_from_attendance(booking, by)
     else:
         booking.status = ReservationStatus.CHECKED_IN
         booking.save(update_fields=["status", "checked_in_at", "checked_in_by", "updated_at"])

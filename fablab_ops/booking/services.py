@@ -75,22 +75,27 @@ def _grant(user, machine_type, *, method, by, now, note="", seat_booking=None) -
     return certification
 
 
-def certify_from_attendance(seat_booking, by, now: datetime | None = None) -> Certification | None:
-    """Attending (being checked in at) an induction certifies for its machine type."""
+def certify_passed_induction(seat_booking, by, now: datetime | None = None, note: str = "") -> Certification | None:
+    """Passing an induction (marked by its trainer after the session) certifies for its machine type.
+
+    Checking in at the door certifies nothing: a learner is certified once the trainer has seen them pass.
+    """
     machine_type = seat_booking.session.course.certifies
     if machine_type is None:
         return None
+    reason = _("Đạt buổi hướng dẫn ngày %(day)s") % {
+        "day": timezone.localtime(seat_booking.session.start).strftime("%d/%m/%Y")}
     return _grant(seat_booking.learner, machine_type, method=CertificationMethod.INDUCTION, by=by,
                   now=now or timezone.now(), seat_booking=seat_booking,
-                  note=_("Tham gia buổi hướng dẫn ngày %(day)s")
-                  % {"day": timezone.localtime(seat_booking.session.start).strftime("%d/%m/%Y")})
+                  note=f"{reason}: {note.strip()}"[:300] if note.strip() else reason)
 
 
-def revoke_certification_from_attendance(seat_booking, by, now: datetime | None = None) -> None:
-    """A check-in undone takes back the certification it granted, if nothing else granted it."""
+def revoke_certification_from_attendance(seat_booking, by, now: datetime | None = None, reason: str = "") -> None:
+    """A check-in undone, or a pass corrected to "not passed", takes back the certification that seat granted."""
     certification = Certification.objects.filter(seat_booking=seat_booking, revoked_at__isnull=True).first()
     if certification is not None:
-        _revoke(certification, by=by, reason=_("Hoàn tác check-in buổi hướng dẫn"), now=now or timezone.now())
+        _revoke(certification, by=by, reason=reason or _("Hoàn tác check-in buổi hướng dẫn"),
+                now=now or timezone.now())
 
 
 def grant_certification(*, user, machine_type: MachineType, by, reason: str,

@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from fablab_ops.admin_forms import ReadOnlyAdmin, service_action
 from fablab_ops.courses import services
-from fablab_ops.courses.models import Course, SeatBooking, Session
+from fablab_ops.courses.models import Course, SeatBooking, Session, SessionMessage
 
 
 @admin.register(Course)
@@ -56,3 +56,12 @@ class SeatBookingAdmin(ReadOnlyAdmin):
     list_filter = ["status", "session__lab", "session__course__kind"]
     search_fields = ["learner__full_name", "learner__email", "learner__phone", "session__course__title_vi"]
     list_select_related = ["learner", "session__course"]
+
+
+@admin.register(SessionMessage)
+class SessionMessageAdmin(ReadOnlyAdmin):
+    """Messages coordinators sent from a session's roster (each learner got it once, through the outbox)."""
+
+    list_display = ["session", "subject", "recipients", "sent_by", "sent_at"]
+    search_fields = ["subject", "session__course__title_vi"]
+    list_select_related = ["session__course", "sent_by"]

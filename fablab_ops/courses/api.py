@@ -120,7 +120,7 @@ class SeriesChangeIn(Schema):
 
 
 class CancelIn(Schema):
-    reason: text(300) = ""
+    reason: text(300) = Field("", description="Required: it goes into every learner's e-mail (`reason_required`)")
 
 
 def session_out(session: Session) -> SessionOut:
@@ -295,7 +295,29 @@ def update_session(request, session_id: DbId, payload: SessionChangeIn):
     return session_out(session)
 
 
-@router.post("/sessions/{session_id}/cancel", response={200: SessionOut, 403: ErrorOut},
-             summary="Cancel one session; everyone booked or waiting is told")
+@router.post("/sessions/{session_id}/cancel", response={200: SessionOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+             summary="Cancel one session; everyone booked or waiting is told, with the reason (required)")
 def cancel_session(request, session_id: DbId, payload: CancelIn):
     return session_out(services.cancel_session(session_id, by=request.user, reason=payload.reason))
+
+
+class InductionResultIn(Schema):
+    passed: bool
+    note: text(300) = ""
+
+
+class InductionResultOut(Schema):
+    booking: int
+    result: str = Field(description="`passed` or `not_passed`")
+    certified: bool = Field(description="Whether the learner now holds the certification")
+
+
+@router.post("/inductions/{booking_id}/result",
+             response={200: InductionResultOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut},
+             summary="Mark an induction attendee passed or not (after the session); passing certifies")
+def mark_induction(request, booking_id: DbId, payload: InductionResultIn):
+    from fablab_ops.booking.services import is_certified
+
+    booking = services.mark_induction(booking_id, passed=payload.passed, by=request.user, note=payload.note)
+    return InductionResultOut(booking=booking.pk, result=booking.induction_result,
+                              certified=is_certified(booking.learner, booking.session.course.certifies))

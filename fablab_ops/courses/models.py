@@ -20,13 +20,19 @@ class Course(models.Model):
     slug = models.SlugField(unique=True, max_length=80)
     title_vi = models.CharField(_("tên khóa học (tiếng Việt)"), max_length=200)
     title_en = models.CharField(_("tên khóa học (tiếng Anh)"), max_length=200, blank=True)
-    description = models.TextField(_("mô tả"), blank=True)
+    description = models.TextField(_("mô tả (tiếng Việt)"), blank=True)
+    description_en = models.TextField(_("mô tả (tiếng Anh)"), blank=True)
+    prerequisites = models.TextField(_("yêu cầu đầu vào (tiếng Việt)"), blank=True)
+    prerequisites_en = models.TextField(_("yêu cầu đầu vào (tiếng Anh)"), blank=True)
+    what_to_bring = models.TextField(_("cần mang theo (tiếng Việt)"), blank=True)
+    what_to_bring_en = models.TextField(_("cần mang theo (tiếng Anh)"), blank=True)
+    instructor = models.CharField(_("giảng viên"), max_length=150, blank=True)
     # Empty lab: the course is held online (e.g. the summer programme during an epidemic).
     lab = models.ForeignKey(
         "machines.Lab", on_delete=models.PROTECT, null=True, blank=True, related_name="courses",
         verbose_name=_("phòng lab"),
     )
-    # Attending an induction certifies the learner for this machine type.
+    # Passing an induction (marked by its trainer after the session) certifies for this machine type.
     certifies = models.ForeignKey(
         "machines.MachineType", on_delete=models.PROTECT, null=True, blank=True, related_name="inductions",
         verbose_name=_("cấp quyền sử dụng loại máy"),
@@ -61,13 +67,28 @@ class Course(models.Model):
     def __str__(self):
         return self.title_vi
 
-    @property
-    def title(self) -> str:
+    def _in_language(self, vietnamese: str, english: str) -> str:
         from django.utils.translation import get_language
 
-        if (get_language() or "vi").startswith("en") and self.title_en:
-            return self.title_en
-        return self.title_vi
+        if (get_language() or "vi").startswith("en") and english:
+            return english
+        return vietnamese
+
+    @property
+    def title(self) -> str:
+        return self._in_language(self.title_vi, self.title_en)
+
+    @property
+    def localized_description(self) -> str:
+        return self._in_language(self.description, self.description_en)
+
+    @property
+    def localized_prerequisites(self) -> str:
+        return self._in_language(self.prerequisites, self.prerequisites_en)
+
+    @property
+    def localized_what_to_bring(self) -> str:
+        return self._in_language(self.what_to_bring, self.what_to_bring_en)
 
 
 class SessionSeries(models.Model):
@@ -178,6 +199,11 @@ class SeatStatus(models.TextChoices):
     NO_SHOW = "no_show", _("Vắng mặt")
 
 
+class InductionResult(models.TextChoices):
+    PASSED = "passed", _("Đạt")
+    NOT_PASSED = "not_passed", _("Chưa đạt")
+
+
 # Statuses that hold a seat in the session.
 SEAT_HOLDING = (SeatStatus.CONFIRMED, SeatStatus.ATTENDED, SeatStatus.NO_SHOW)
 
@@ -200,6 +226,15 @@ class SeatBooking(models.Model):
     checked_in_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # An induction's outcome for this attendee, marked by its trainer after the session; passing certifies.
+    induction_result = models.CharField(_("kết quả hướng dẫn"), max_length=16, choices=InductionResult.choices,
+                                        blank=True)
+    induction_marked_at = models.DateTimeField(_("đánh giá lúc"), null=True, blank=True)
+    induction_marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("người đánh giá"),
+    )
+    induction_note = models.CharField(_("nhận xét"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("đăng ký chỗ")
@@ -225,3 +260,26 @@ class SeatBooking(models.Model):
 
     def __str__(self):
         return f"{self.learner} — {self.session} ({self.get_status_display()})"
+
+
+class SessionMessage(models.Model):
+    """A message a coordinator sent to the learners of a session; each learner gets it once."""
+
+    # The form's own key: a double click or a resubmitted form sends the message once.
+    key = models.UUIDField(unique=True)
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="messages")
+    subject = models.CharField(_("tiêu đề"), max_length=150)
+    body = models.TextField(_("nội dung"))
+    include_waitlist = models.BooleanField(_("gửi cả danh sách chờ"), default=False)
+    recipients = models.PositiveIntegerField(_("số người nhận"), default=0)
+    sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+",
+                                verbose_name=_("người gửi"))
+    sent_at = models.DateTimeField(_("gửi lúc"))
+
+    class Meta:
+        verbose_name = _("tin nhắn cho học viên")
+        verbose_name_plural = _("tin nhắn cho học viên")
+        ordering = ["-sent_at"]
+
+    def __str__(self):
+        return f"{self.session} — {self.subject}"

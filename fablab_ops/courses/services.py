@@ -22,13 +22,17 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from fablab_ops import policy
 from fablab_ops.accounts.services import require_verified_email
 from fablab_ops.courses.models import (
     SEAT_HOLDING,
     Course,
+    CourseKind,
+    InductionResult,
     SeatBooking,
     SeatStatus,
     Session,
+    SessionMessage,
     SessionSeries,
     SessionStatus,
 )
@@ -334,7 +338,7 @@ def _settle(session: Session, now: datetime) -> int:
 # --- coordinators ----------------------------------------------------------
 
 def require_coordinator(user) -> None:
-    if not user.is_coordinator:
+    if not policy.may_manage_courses(user):
         raise PermissionDenied(_("Chỉ điều phối viên mới được lên lịch lớp học."), code="coordinators_only")
 
 
@@ -392,6 +396,18 @@ def create_series(*, course: Course, by, rule: str, first_date: date, start_time
         for start, end in sittings
     ])
     return series
+
+
+def schedule_session(*, course: Course, by, start: datetime, end: datetime, capacity: int | None = None,
+                     lab=None, place: str = "") -> Session:
+    """One sitting of a course, outside any series; the course's default capacity and lab unless given."""
+    require_coordinator(by)
+    capacity = capacity or course.default_capacity
+    check_capacity(course, capacity)
+    if end <= start:
+        raise DomainError(_("Giờ kết thúc phải sau giờ bắt đầu."), code="end_before_start")
+    return Session.objects.create(course=course, start=start, end=end, capacity=capacity,
+                                  lab=lab or course.lab, place=place)
 
 
 def update_session(session_id: int, *, by, now: datetime | None = None, **changes) -> Session:
@@ -457,16 +473,24 @@ def change_series_from(series_id: int, from_date: date, *, by, start_time: time 
 
 
 def cancel_session(session_id: int, *, by=None, reason: str = "", now: datetime | None = None) -> Session:
-    """Cancel a sitting: everyone booked or waiting is told once; no seat is passed on."""
+    """Cancel a sitting: everyone booked or waiting is told once, with the reason; no seat is passed on.
+
+    A person cancelling must say why (the reason goes into every learner's e-mail); the automatic
+    cancellation of an undersubscribed session gives its own.
+    """
     if by is not None:
         require_coordinator(by)
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_("Cần ghi lý do hủy: lý do được gửi tới mọi học viên của buổi học."),
+                          code="reason_required")
     now = now or timezone.now()
     with transaction.atomic():
         session = _locked_session(session_id)
         if session.status == SessionStatus.CANCELLED:
             return session
         session.status = SessionStatus.CANCELLED
-        session.cancel_reason = reason
+        session.cancel_reason = reason[:300]
         session.cancelled_at = now
         session.save(update_fields=["status", "cancel_reason", "cancelled_at", "updated_at"])
         _tell_booked(session, "session_cancelled", f"session-cancelled-{session.pk}")
@@ -475,6 +499,13 @@ def cancel_session(session_id: int, *, by=None, reason: str = "", now: datetime 
             updated_at=now,
         )
         return session
+
+
+def to_be_told(session: Session):
+    """Who a cancellation tells: the learners booked or waiting, seats first, then the waiting list in order."""
+    return list(session.bookings.select_related("learner")
+                .filter(status__in=[SeatStatus.CONFIRMED, SeatStatus.WAITLISTED])
+                .order_by("status", "waitlist_position", "learner__full_name"))
 
 
 def _tell_booked(session: Session, kind: str, key: str) -> None:
@@ -539,3 +570,226 @@ def rotate_ticket(booking_id: int, learner) -> SeatBooking:
     booking.ticket_code = new_ticket_code()
     booking.save(update_fields=["ticket_code", "updated_at"])
     return booking
+
+
+# --- coordinators' pages -------------------------------------------------------
+
+COURSE_FIELDS = ("kind", "slug", "title_vi", "title_en", "description", "description_en", "prerequisites",
+                 "prerequisites_en", "what_to_bring", "what_to_bring_en", "instructor", "lab", "certifies",
+                 "default_capacity", "min_capacity", "max_capacity", "min_learners", "decision_hours_before",
+                 "is_published")
+
+
+def slug_for(title: str) -> str:
+    """A course's address from its Vietnamese title (đ has no decomposition, so it is spelled out)."""
+    from django.utils.text import slugify
+
+    base = slugify(title.replace("đ", "d").replace("Đ", "D"))[:70] or "khoa-hoc"
+    slug, n = base, 2
+    while Course.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+@transaction.atomic
+def save_course(*, by, course: Course | None = None, **fields) -> Course:
+    """Create a course, or change one: the capacities stay in order and only inductions certify."""
+    require_coordinator(by)
+    unknown = set(fields) - set(COURSE_FIELDS)
+    if unknown:
+        raise DomainError(_("Không thể sửa: %(fields)s") % {"fields": ", ".join(sorted(unknown))},
+                          code="invalid_field")
+    course = course or Course()
+    for name, value in fields.items():
+        setattr(course, name, value)
+    if not course.slug:
+        course.slug = slug_for(course.title_vi)
+    if not 1 <= course.min_capacity <= course.default_capacity <= course.max_capacity:
+        raise DomainError(_("Số chỗ phải thỏa: 1 ≤ tối thiểu ≤ mặc định ≤ tối đa."), code="capacity_out_of_range")
+    if course.certifies_id is not None and course.kind != CourseKind.INDUCTION:
+        raise DomainError(_("Chỉ khóa hướng dẫn sử dụng thiết bị mới cấp quyền sử dụng máy."),
+                          code="only_inductions_certify")
+    if Course.objects.filter(slug=course.slug).exclude(pk=course.pk).exists():
+        raise Conflict(_("Đường dẫn này đã được khóa học khác dùng."), code="slug_taken")
+    course.save()
+    return course
+
+
+@dataclass(frozen=True)
+class Roster:
+    session: Session
+    booked: list  # seats held: confirmed, attended, no-show, by name
+    waiting: list  # the waiting list in order (a held offer shows its expiry)
+    cancelled: int
+    shows_contacts: bool
+    messages: list
+
+
+def roster(session_id: int, *, by) -> Roster:
+    """A session's learners for its staff: names and attendance; contact data for coordinators only."""
+    session = (with_availability(Session.objects.select_related("course", "lab", "course__certifies"))
+               .filter(pk=session_id).first())
+    if session is None:
+        raise NotFound(_("Không tìm thấy buổi học."))
+    if not policy.may_see_roster(by, session):
+        raise PermissionDenied(_("Bạn không phụ trách phòng lab này."), code="not_lab_staff")
+    bookings = session.bookings.select_related("learner", "checked_in_by")
+    return Roster(
+        session=session,
+        booked=list(bookings.filter(status__in=SEAT_HOLDING).order_by("learner__full_name")),
+        waiting=list(bookings.filter(status=SeatStatus.WAITLISTED).order_by("waitlist_position")),
+        cancelled=bookings.filter(status=SeatStatus.CANCELLED).count(),
+        shows_contacts=policy.sees_contact_details(by),
+        messages=list(session.messages.select_related("sent_by")[:20]) if policy.may_manage_courses(by) else [],
+    )
+
+
+def sign_in_sessions(session_ids, *, by) -> list[tuple[Session, list[str]]]:
+    """The sessions of a sign-in sheet, each with its learners' names (seats held), in the order asked."""
+    rows = []
+    for session_id in session_ids:
+        data = roster(session_id, by=by)
+        rows.append((data.session, [booking.learner.full_name for booking in data.booked]))
+    return rows
+
+
+def message_learners(session_id: int, *, by, key, subject: str, body: str, include_waitlist: bool = False,
+                     now: datetime | None = None) -> tuple[SessionMessage, bool]:
+    """Send a coordinator's message to a session's booked learners, once each, through the outbox.
+
+    `key` comes from the form: sending the same form twice sends nothing more.
+    """
+    require_coordinator(by)
+    subject, body = subject.strip(), body.strip()
+    if not subject or not body:
+        raise DomainError(_("Cần có tiêu đề và nội dung."), code="message_empty")
+    now = now or timezone.now()
+    with transaction.atomic():
+        session = _locked_session(session_id)
+        existing = SessionMessage.objects.filter(key=key).first()
+        if existing is not None:
+            return existing, False
+        if session.status == SessionStatus.CANCELLED:
+            raise Conflict(_("Buổi học này đã bị hủy."), code="session_cancelled")
+        statuses = [SeatStatus.CONFIRMED, SeatStatus.ATTENDED] + ([SeatStatus.WAITLISTED] if include_waitlist else [])
+        bookings = list(session.bookings.select_related("learner").filter(status__in=statuses))
+        message = SessionMessage.objects.create(key=key, session=session, subject=subject[:150], body=body,
+                                                include_waitlist=include_waitlist, recipients=len(bookings),
+                                                sent_by=by, sent_at=now)
+        for booking in bookings:
+            notify(booking.learner, "session_message", dedup_key=f"session-message-{message.pk}-{booking.pk}",
+                   context={"booking": booking, "session": session, "message": message})
+        return message, True
+
+
+# --- inductions ----------------------------------------------------------------
+
+def inductions_to_mark(*, by, now: datetime | None = None, days: int = 60):
+    """Inductions that have started, at the labs `by` may mark for, most recent first."""
+    now = now or timezone.now()
+    sessions = (Session.objects.filter(course__certifies__isnull=False, start__lte=now,
+                                       start__gte=now - timedelta(days=days))
+                .exclude(status=SessionStatus.CANCELLED).select_related("course", "lab", "course__certifies")
+                .annotate(attendees=Count("bookings", filter=Q(bookings__status=SeatStatus.ATTENDED)),
+                          marked=Count("bookings", filter=Q(bookings__status=SeatStatus.ATTENDED)
+                                       & ~Q(bookings__induction_result="")))
+                .order_by("-start"))
+    if not policy.is_network_staff(by):
+        sessions = sessions.filter(lab__in=policy.marking_labs(by))
+    return sessions
+
+
+def induction_attendees(session_id: int, *, by):
+    session = Session.objects.select_related("course__certifies", "lab").filter(pk=session_id).first()
+    if session is None or session.course.certifies_id is None:
+        raise NotFound(_("Không tìm thấy buổi hướng dẫn."))
+    policy.require_induction_marker(by, session)
+    bookings = (session.bookings.filter(status__in=SEAT_HOLDING).select_related("learner", "induction_marked_by")
+                .order_by("learner__full_name"))
+    return session, list(bookings)
+
+
+def mark_induction(booking_id: int, *, passed: bool, by, note: str = "", now: datetime | None = None) -> SeatBooking:
+    """The trainer's verdict on one attendee after the induction: passing certifies, failing is recorded.
+
+    Only the technicians of the lab that ran it and coordinators may mark; a learner who was not checked in
+    cannot pass. Marking again with the other verdict corrects it (a pass taken back revokes what it granted).
+    """
+    from fablab_ops.booking import services as booking_services
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        session_id = SeatBooking.objects.filter(pk=booking_id).values_list("session_id", flat=True).first()
+        if session_id is None:
+            raise NotFound(_("Không tìm thấy lượt đăng ký."))
+        session = _locked_session(session_id)
+        if session.course.certifies_id is None:
+            raise NotFound(_("Không tìm thấy buổi hướng dẫn."))
+        policy.require_induction_marker(by, session)
+        booking = session.bookings.select_related("learner").get(pk=booking_id)
+        if session.status == SessionStatus.CANCELLED:
+            raise Conflict(_("Buổi học này đã bị hủy."), code="session_cancelled")
+        if session.start > now:
+            raise Conflict(_("Buổi hướng dẫn chưa bắt đầu: chỉ đánh giá sau khi học viên đã học."),
+                           code="induction_not_started")
+        if booking.status != SeatStatus.ATTENDED:
+            raise Conflict(_("Học viên chưa được check-in ở buổi này nên không thể đánh giá."),
+                           code="not_attended")
+        result = InductionResult.PASSED if passed else InductionResult.NOT_PASSED
+        note = note.strip()[:300]
+        if booking.induction_result == result and booking.induction_note == note:
+            return booking
+        previous = booking.induction_result
+        booking.induction_result = result
+        booking.induction_marked_at = now
+        booking.induction_marked_by = by
+        booking.induction_note = note
+        booking.save(update_fields=["induction_result", "induction_marked_at", "induction_marked_by",
+                                    "induction_note", "updated_at"])
+        booking.session = session
+        if passed:
+            booking_services.certify_passed_induction(booking, by, now, note=note)
+        elif previous == InductionResult.PASSED:
+            booking_services.revoke_certification_from_attendance(
+                booking, by, now, reason=note or _("Đánh giá lại: chưa đạt buổi hướng dẫn"))
+        return booking
+
+
+@dataclass(frozen=True)
+class CertificationStatus:
+    certification: object
+    expires: datetime | None  # None: never lapses
+
+
+@dataclass(frozen=True)
+class MissingType:
+    machine_type: object
+    next_induction: Session | None  # the next one with a free seat
+
+
+def certification_overview(learner, now: datetime | None = None) -> tuple[list, list]:
+    """A learner's certifications with their expiry, and for each machine type they lack the next induction
+    with a free seat."""
+    from fablab_ops.booking.models import Certification
+    from fablab_ops.booking.services import last_use
+    from fablab_ops.machines.models import MachineStatus, MachineType
+
+    now = now or timezone.now()
+    held = []
+    active = (Certification.objects.filter(user=learner, revoked_at__isnull=True)
+              .select_related("machine_type").order_by("machine_type__name_vi"))
+    for certification in active:
+        days = certification.machine_type.certification_lapse_days
+        held.append(CertificationStatus(certification,
+                                        last_use(certification) + timedelta(days=days) if days else None))
+    lacking = (MachineType.objects.filter(requires_induction=True)
+               .filter(machines__status__in=[s for s in MachineStatus.values if s != MachineStatus.RETIRED])
+               .exclude(pk__in=[c.certification.machine_type_id for c in held]).distinct().order_by("name_vi"))
+    missing = []
+    for machine_type in lacking:
+        upcoming = (with_availability(Session.objects.filter(
+            course__certifies=machine_type, course__is_published=True, status=SessionStatus.SCHEDULED,
+            start__gt=now).select_related("course", "lab"), now).order_by("start"))
+        found = next((s for s in upcoming[:50] if s.taken < s.capacity), None)
+        missing.append(MissingType(machine_type, found))
+    return held, missing

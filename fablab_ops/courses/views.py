@@ -1,3 +1,6 @@
+import uuid
+from datetime import datetime
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -7,12 +10,20 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from fablab_ops import calendars
+from fablab_ops import calendars, policy, validation
 from fablab_ops.accounts.models import User
 from fablab_ops.booking import tickets
-from fablab_ops.courses import services
-from fablab_ops.courses.forms import SeriesForm, SessionFilterForm, SessionForm
-from fablab_ops.courses.models import Course, CourseKind, SeatStatus, Session
+from fablab_ops.courses import services, sheets
+from fablab_ops.courses.forms import (
+    CancelSessionForm,
+    CourseForm,
+    MessageForm,
+    ScheduleOneForm,
+    SeriesForm,
+    SessionFilterForm,
+    SessionForm,
+)
+from fablab_ops.courses.models import Course, CourseKind, InductionResult, SeatStatus, Session
 from fablab_ops.errors import DomainError
 from fablab_ops.machines.models import Lab
 
@@ -170,8 +181,17 @@ def course_feed(request, slug: str):
 def _coordinator(request):
     if not request.user.is_authenticated:
         return redirect(f"/accounts/login/?next={request.path}")
-    if not request.user.is_coordinator:
+    if not policy.may_manage_courses(request.user):
         raise PermissionDenied(_("Chỉ điều phối viên mới được lên lịch lớp học."))
+    return None
+
+
+def _page_error(error: DomainError):
+    """A refusal a page cannot show as a message: 403 and 404 become Django's pages."""
+    if error.status == 403:
+        return PermissionDenied(error.message)
+    if error.status == 404:
+        return Http404(error.message)
     return None
 
 
@@ -215,10 +235,7 @@ def edit_session(request, session_id: int):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            if "cancel_session" in request.POST:
-                services.cancel_session(session.pk, by=request.user, reason=data["cancel_reason"])
-                messages.success(request, _("Đã hủy buổi học và báo cho học viên."))
-            elif data["scope"] == "rest" and session.series_id:
+            if data["scope"] == "rest" and session.series_id:
                 count = services.change_series_from(
                     session.series_id, timezone.localtime(session.start).date(), by=request.user,
                     start_time=data["start_time"], end_time=data["end_time"], capacity=data["capacity"],
@@ -232,3 +249,178 @@ def edit_session(request, session_id: int):
         except DomainError as error:
             form.add_error(None, error.message)
     return render(request, "courses/edit_session.html", {"form": form, "session": session})
+
+
+@require_http_methods(["GET", "POST"])
+def schedule_one(request):
+    """One session of a course, without a recurrence rule."""
+    if (redirect_to := _coordinator(request)) is not None:
+        return redirect_to
+    form = ScheduleOneForm(request.POST or None, initial={"course": request.GET.get("course")})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        tz = timezone.get_default_timezone()
+        try:
+            session = services.schedule_session(
+                course=data["course"], by=request.user, start=datetime.combine(data["day"], data["start_time"], tz),
+                end=datetime.combine(data["day"], data["end_time"], tz), capacity=data["capacity"],
+                lab=data["lab"], place=data["place"])
+        except DomainError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, _("Đã lên lịch buổi học."))
+            return redirect("courses:roster", session_id=session.pk)
+    return render(request, "courses/schedule_one.html", {"form": form})
+
+
+def course_list(request):
+    if (redirect_to := _coordinator(request)) is not None:
+        return redirect_to
+    courses = Course.objects.select_related("lab", "certifies").order_by("title_vi")
+    return render(request, "courses/course_list.html", {"courses": courses})
+
+
+@require_http_methods(["GET", "POST"])
+def course_edit(request, course_id: int | None = None):
+    if (redirect_to := _coordinator(request)) is not None:
+        return redirect_to
+    course = get_object_or_404(Course, pk=course_id) if course_id else None
+    form = CourseForm(request.POST or None, instance=course)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = services.save_course(by=request.user, course=course, **form.cleaned_data)
+        except DomainError as error:
+            form.add_error("slug" if error.code == "slug_taken" else None, error.message)
+        else:
+            messages.success(request, _("Đã lưu khóa học “%(title)s”.") % {"title": saved.title_vi})
+            return redirect("courses:course_list")
+    return render(request, "courses/course_form.html", {"form": form, "course": course})
+
+
+def roster(request, session_id: int):
+    """Who is booked (with attendance) and who waits, in order; contact data for coordinators only."""
+    if not request.user.is_authenticated:
+        return redirect(f"/accounts/login/?next={request.path}")
+    try:
+        data = services.roster(session_id, by=request.user)
+    except DomainError as error:
+        raise _page_error(error) or Http404 from error
+    return render(request, "courses/roster.html", {
+        "roster": data, "session": data.session, "manages": policy.may_manage_courses(request.user),
+        "marks": policy.may_mark_induction(request.user, data.session),
+    })
+
+
+def sign_in_sheet(request):
+    """The sign-in sheet as PDF: one page per session asked for (`?session=1&session=2`)."""
+    if not request.user.is_authenticated:
+        return redirect(f"/accounts/login/?next={request.path}")
+    ids = [validation.parse_id(value) for value in request.GET.getlist("session")]
+    if not ids or None in ids or len(ids) > 100:
+        messages.error(request, _("Hãy chọn ít nhất một buổi học để in danh sách ký tên."))
+        return redirect("courses:manage_sessions")
+    try:
+        sessions = services.sign_in_sessions(ids, by=request.user)
+    except DomainError as error:
+        raise _page_error(error) or Http404 from error
+    response = HttpResponse(sheets.sign_in_pdf(sessions), content_type="application/pdf")
+    name = f"danh-sach-ky-ten-{ids[0]}.pdf" if len(ids) == 1 else "danh-sach-ky-ten.pdf"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def message_session(request, session_id: int):
+    if (redirect_to := _coordinator(request)) is not None:
+        return redirect_to
+    try:
+        data = services.roster(session_id, by=request.user)
+    except DomainError as error:
+        raise _page_error(error) or Http404 from error
+    form = MessageForm(request.POST or None, initial={"key": uuid.uuid4()})
+    if request.method == "POST" and form.is_valid():
+        fields = form.cleaned_data
+        try:
+            message, created = services.message_learners(
+                session_id, by=request.user, key=fields["key"], subject=fields["subject"], body=fields["body"],
+                include_waitlist=fields["include_waitlist"])
+        except DomainError as error:
+            form.add_error(None, error.message)
+        else:
+            if created:
+                messages.success(request, _("Đã gửi tin nhắn tới %(n)d học viên.") % {"n": message.recipients})
+            else:
+                messages.info(request, _("Tin nhắn này đã được gửi trước đó; không gửi lại."))
+            return redirect("courses:roster", session_id=session_id)
+    return render(request, "courses/message.html", {"form": form, "roster": data, "session": data.session})
+
+
+@require_http_methods(["GET", "POST"])
+def cancel_session(request, session_id: int):
+    """GET says who will be told; POST with a reason cancels and tells them, the reason included."""
+    if (redirect_to := _coordinator(request)) is not None:
+        return redirect_to
+    session = get_object_or_404(Session.objects.select_related("course", "lab"), pk=session_id)
+    form = CancelSessionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.cancel_session(session.pk, by=request.user, reason=form.cleaned_data["reason"])
+        except DomainError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, _("Đã hủy buổi học và báo cho học viên."))
+            return redirect("courses:manage_sessions")
+    told = services.to_be_told(session) if session.status != "cancelled" else []
+    return render(request, "courses/cancel_session.html", {
+        "session": session, "form": form, "told": told,
+        "booked": [b for b in told if b.status == SeatStatus.CONFIRMED],
+        "waiting": [b for b in told if b.status == SeatStatus.WAITLISTED],
+    })
+
+
+def inductions(request):
+    """The inductions this person may mark, most recent first."""
+    if not request.user.is_authenticated:
+        return redirect(f"/accounts/login/?next={request.path}")
+    if not (policy.is_network_staff(request.user) or request.user.is_technician):
+        raise PermissionDenied(_("Chỉ kỹ thuật viên và điều phối viên mới được đánh giá buổi hướng dẫn."))
+    return render(request, "courses/inductions.html",
+                  {"sessions": services.inductions_to_mark(by=request.user)})
+
+
+@require_http_methods(["GET", "POST"])
+def induction_results(request, session_id: int):
+    """The trainer marks each attendee passed or not after the induction; passing certifies."""
+    if not request.user.is_authenticated:
+        return redirect(f"/accounts/login/?next={request.path}")
+    try:
+        session, bookings = services.induction_attendees(session_id, by=request.user)
+        if request.method == "POST":
+            saved = 0
+            for booking in bookings:
+                verdict = request.POST.get(f"result-{booking.pk}", "")
+                if verdict not in InductionResult.values:
+                    continue
+                note = request.POST.get(f"note-{booking.pk}", "")
+                try:
+                    services.mark_induction(booking.pk, passed=verdict == InductionResult.PASSED,
+                                            by=request.user, note=note)
+                    saved += 1
+                except DomainError as error:
+                    if error.status in (403, 404):
+                        raise
+                    messages.error(request, f"{booking.learner.full_name}: {error.message}")
+            if saved:
+                messages.success(request, _("Đã lưu kết quả của %(n)d học viên.") % {"n": saved})
+            return redirect("courses:induction_results", session_id=session_id)
+    except DomainError as error:
+        raise _page_error(error) or Http404 from error
+    return render(request, "courses/induction_results.html", {
+        "session": session, "bookings": bookings, "started": session.start <= timezone.now(),
+    })
+
+
+@login_required
+def my_certifications(request):
+    held, missing = services.certification_overview(request.user)
+    return render(request, "courses/my_certifications.html", {"held": held, "missing": missing})

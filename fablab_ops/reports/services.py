@@ -335,3 +335,46 @@ def last_month(today: date | None = None) -> date:
     today = today or timezone.localdate()
     return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
 
+
+
+# --- the year's targets ------------------------------------------------------
+
+@dataclass
+class TargetRow:
+    lab: Lab | None  # None: the network as a whole
+    classes: int = 0
+    participant_turns: int = 0
+    machine_hours: int = 0
+
+
+def year_targets(year: int) -> list[TargetRow]:
+    """Each active lab's targets for a year, then the network's (zeros where none are set yet)."""
+    saved = {t.lab_id: t for t in YearTarget.objects.filter(year=year)}
+    rows = []
+    for lab in [*Lab.objects.filter(is_active=True).order_by("short_name"), None]:
+        target = saved.get(lab.pk if lab else None)
+        rows.append(TargetRow(lab, target.classes, target.participant_turns, target.machine_hours)
+                    if target else TargetRow(lab))
+    return rows
+
+
+def set_year_targets(year: int, rows: list[TargetRow], *, by) -> int:
+    """Save a year's targets per lab and for the network, all at once; the monthly report reads them."""
+    from django.db import transaction
+
+    from fablab_ops import policy
+    from fablab_ops.errors import DomainError, PermissionDenied
+
+    if not policy.may_set_targets(by):
+        raise PermissionDenied(_("Chỉ điều phối viên mới được đặt chỉ tiêu năm."), code="coordinators_only")
+    if not 2000 <= year <= 2100:
+        raise DomainError(_("Năm không hợp lệ."), code="invalid_year")
+    with transaction.atomic():
+        for row in rows:
+            if min(row.classes, row.participant_turns, row.machine_hours) < 0:
+                raise DomainError(_("Chỉ tiêu không được âm."), code="negative_target")
+            YearTarget.objects.update_or_create(
+                year=year, lab=row.lab,
+                defaults={"classes": row.classes, "participant_turns": row.participant_turns,
+                          "machine_hours": row.machine_hours})
+    return len(rows)

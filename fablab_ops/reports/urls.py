@@ -7,4 +7,5 @@ app_name = "reports"
 urlpatterns = [
     path("", views.monthly, name="monthly"),
     path("download/", views.download, name="download"),
+    path("targets/", views.targets, name="targets"),
 ]

@@ -1,10 +1,15 @@
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
 
+from fablab_ops import policy
 from fablab_ops.errors import DomainError
 from fablab_ops.machines.models import Lab
 from fablab_ops.reports import access, services
@@ -53,3 +58,44 @@ def download(request):
     response = HttpResponse(content, content_type=media_type)
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+class TargetForm(forms.Form):
+    classes = forms.IntegerField(label=gettext_lazy("Số lớp học"), min_value=0, max_value=100_000)
+    participant_turns = forms.IntegerField(label=gettext_lazy("Lượt tham gia"), min_value=0, max_value=10_000_000)
+    machine_hours = forms.IntegerField(label=gettext_lazy("Giờ sử dụng máy"), min_value=0, max_value=10_000_000)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def targets(request):
+    """The year's targets per lab and for the network (coordinators)."""
+    if not policy.may_set_targets(request.user):
+        raise PermissionDenied(_("Chỉ điều phối viên mới được đặt chỉ tiêu năm."))
+    from fablab_ops.validation import parse_id
+
+    year = parse_id(request.POST.get("year") or request.GET.get("year")) or timezone.localdate().year
+    if not 2000 <= year <= 2100:
+        year = timezone.localdate().year
+    rows = services.year_targets(year)
+
+    def prefix(row):
+        return f"lab-{row.lab.pk}" if row.lab else "network"
+
+    bound = request.POST if request.method == "POST" else None
+    forms_by_row = [(row, TargetForm(bound, prefix=prefix(row), initial={
+        "classes": row.classes, "participant_turns": row.participant_turns, "machine_hours": row.machine_hours}))
+        for row in rows]
+    if bound is not None and all(form.is_valid() for _row, form in forms_by_row):
+        try:
+            services.set_year_targets(year, [services.TargetRow(row.lab, **form.cleaned_data)
+                                             for row, form in forms_by_row], by=request.user)
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, _("Đã lưu chỉ tiêu năm %(year)d.") % {"year": year})
+            return redirect(f"{request.path}?year={year}")
+    this_year = timezone.localdate().year
+    return render(request, "reports/targets.html", {
+        "year": year, "rows": forms_by_row, "years": range(this_year - 2, this_year + 3),
+    })
