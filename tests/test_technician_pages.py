@@ -398,3 +398,10 @@ def test_the_pages_speak_english_on_request(lab, laser, alert, technician):
         assert 'lang="en"' in page
     page = client.get(f"/machines/labs/{lab.slug}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Acknowledge" in page and "Schedule maintenance" in page and "Machines of" in page
+
+
+@pytest.mark.django_db
+def test_an_alert_id_beyond_any_database_id_is_not_found_not_a_server_error(lab, technician):
+    response = client_for(technician).post(f"/machines/labs/{lab.slug}/alerts/99999999999999999999999/resolve/",
+                                           {"note": "x"})
+    assert response.status_code == 404
