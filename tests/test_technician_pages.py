@@ -398,6 +398,7 @@ def test_the_pages_speak_english_on_request(lab, laser, alert, technician):
         assert 'lang="en"' in page
     page = client.get(f"/machines/labs/{lab.slug}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Acknowledge" in page and "Schedule maintenance" in page and "Machines of" in page
+    assert 'aria-current="page">Machines</a>' in page
 
 
 @pytest.mark.django_db
