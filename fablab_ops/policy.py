@@ -52,6 +52,14 @@ def staffed_labs(user) -> QuerySet:
     return Lab.objects.none()
 
 
+def menu_labs(user) -> QuerySet:
+    """The labs whose own pages a technician's menu links to; network staff reach every lab from the machines
+    overview, a learner none."""
+    if is_network_staff(user):
+        return Lab.objects.none()
+    return staffed_labs(user)
+
+
 def teaching_labs(machine_type: MachineType) -> QuerySet:
     """The labs that can induct for a machine type: they run such a machine."""
     # One filter() call: both conditions hold for the same machine.

@@ -52,4 +52,4 @@ def test_the_alert_email_points_technicians_to_their_machines_page(technician, l
     for language in ("vi", "en"):
         _subject, body = render("machine_alert", language, {"user": technician, "alert": alert, "machine": machine})
         assert "quản trị" not in body.casefold() and "admin" not in body.casefold()
-        assert f"/machines/live/#lab-{lab.slug}" in body
+        assert f"/machines/labs/{lab.slug}/#machine-{machine.slug}" in body

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.formats import time_format
 from django.utils.translation import gettext as _
@@ -246,6 +247,80 @@ def search_today(lab: Lab, query: str, *, by, now: datetime | None = None) -> di
 
     return {"seats": [s for s in listing["seats"] if matches(s.learner)],
             "reservations": [r for r in listing["reservations"] if matches(r.user)]}
+
+
+@dataclass(frozen=True)
+class Absence:
+    """Someone booked at the lab on a day who did not come, or came late."""
+
+    kind: str  # "seat" or "reservation"
+    person: str
+    what: str
+    start: datetime
+    checked_in_at: datetime | None
+    status: str
+
+    @property
+    def minutes_late(self) -> int | None:
+        if self.checked_in_at is None:
+            return None
+        return int((self.checked_in_at - self.start).total_seconds() // 60)
+
+
+def day_exceptions(lab: Lab, day, *, by, now: datetime | None = None) -> dict:
+    """A lab's day at the door, for its technicians: who did not come, who came late, what the door refused.
+
+    - no-shows: reservations released as no-shows, and seats of sessions already started that nobody checked in;
+    - late: check-ins (seats and reservations) after the booked start;
+    - refused: the door's refused scans with their reason (another lab's ticket names nobody).
+    """
+    require_staff(by, lab)
+    now = now or timezone.now()
+    tz = timezone.get_default_timezone()
+    start = datetime.combine(day, datetime.min.time(), tz)
+    end = start + timedelta(days=1)
+    local = timezone.localtime
+
+    def seat(booking) -> Absence:
+        session = booking.session
+        return Absence("seat", booking.learner.full_name,
+                       f"{session.course.title} · {local(session.start):%H:%M}–{local(session.end):%H:%M}",
+                       session.start, booking.checked_in_at, booking.get_status_display())
+
+    def reservation(booking) -> Absence:
+        return Absence("reservation", booking.user.full_name,
+                       f"{booking.machine.name} · {local(booking.start):%H:%M}–{local(booking.end):%H:%M}",
+                       booking.start, booking.checked_in_at, booking.get_status_display())
+
+    seats = (SeatBooking.objects.filter(session__lab=lab, session__start__gte=start, session__start__lt=end)
+             .exclude(session__status=SessionStatus.CANCELLED)
+             .select_related("learner", "session__course").order_by("session__start", "learner__full_name"))
+    reservations = (Reservation.objects.filter(machine__lab=lab, start__gte=start, start__lt=end)
+                    .select_related("user", "machine").order_by("start", "user__full_name"))
+    missing_seats = seats.filter(session__start__lte=now, checked_in_at__isnull=True,
+                                 status__in=[SeatStatus.CONFIRMED, SeatStatus.NO_SHOW])
+    missing_reservations = reservations.filter(status=ReservationStatus.NO_SHOW)
+    no_shows = sorted([seat(b) for b in missing_seats] + [reservation(r) for r in missing_reservations],
+                      key=lambda row: (row.start, row.person))
+    late = sorted([seat(b) for b in seats.filter(checked_in_at__gt=F("session__start"))]
+                  + [reservation(r) for r in reservations.filter(checked_in_at__gt=F("start"))],
+                  key=lambda row: (row.start, row.person))
+
+    def holder(record) -> str:
+        """The name on a refused ticket, when the ticket is this lab's own (another lab's holder stays unnamed)."""
+        booking = record.seat_booking or record.reservation
+        if booking is None or record.reason == "wrong_lab":
+            return ""
+        person, _what, booking_lab = _describe(booking)
+        return person if booking_lab is not None and booking_lab.pk == lab.pk else ""
+
+    refused = [{"record": record, "message": REFUSAL_MESSAGES.get(record.reason, record.reason),
+                "person": holder(record)}
+               for record in refused_scans(by=by, lab=lab).filter(at__gte=start, at__lt=end)
+               .select_related("seat_booking__learner", "seat_booking__session__course",
+                               "seat_booking__session__lab", "reservation__user", "reservation__machine__lab")
+               .order_by("-at")[:200]]
+    return {"no_shows": no_shows, "late": late, "refused": refused}
 
 
 def refused_scans(*, by, lab: Lab | None = None, since: datetime | None = None):

@@ -122,6 +122,28 @@ def revoke_certification(certification_id: int, *, by, reason: str, now: datetim
         return _revoke(certification, by=by, reason=reason.strip(), now=now or timezone.now())
 
 
+def revocation_consequences(certification_id: int, *, by, now: datetime | None = None) -> dict:
+    """What revoking would do, for the confirmation step: nothing is changed.
+
+    `in_use`: checked-in reservations of the holder on such a machine now (it switches off);
+    `upcoming`: their reservations still to come on such machines (the machine will not switch on for them).
+    """
+    now = now or timezone.now()
+    policy.require_lab_staff(by)
+    certification = (Certification.objects.select_related("user", "machine_type")
+                     .filter(pk=certification_id).first())
+    if certification is None:
+        raise NotFound(_("Không tìm thấy chứng nhận."))
+    policy.require_certifier(by, certification.machine_type)
+    of_type = Reservation.objects.filter(user=certification.user, machine__machine_type=certification.machine_type,
+                                         end__gt=now).select_related("machine__lab").order_by("start")
+    return {
+        "certification": certification,
+        "in_use": list(of_type.filter(status=ReservationStatus.CHECKED_IN, start__lte=now)),
+        "upcoming": list(of_type.filter(status=ReservationStatus.CONFIRMED)),
+    }
+
+
 def _revoke(certification, *, by, reason, now, action=CertificationAction.REVOKED) -> Certification:
     certification.revoked_at = now
     certification.revoked_by = by
@@ -350,16 +372,35 @@ def reservations_of(user, *, upcoming: bool, now: datetime | None = None):
 
 # --- operations ----------------------------------------------------------
 
-def schedule_maintenance(machine: Machine, start: datetime, end: datetime, *, reason: str, by) -> MaintenanceWindow:
-    """Block a machine; the reservations it hits are flagged and their holders told."""
+def _check_maintenance_window(machine: Machine, start: datetime, end: datetime, by) -> None:
     require_staff(by, machine.lab)
     if end <= start:
         raise DomainError(_("Giờ kết thúc phải sau giờ bắt đầu."), code="end_before_start")
+
+
+def reservations_hit_by_maintenance(machine: Machine, start: datetime, end: datetime):
+    """The reservations a maintenance window over [start, end) would hit: those still to be used, and in use now."""
+    return (_overlapping(machine.reservations.filter(
+        status__in=[ReservationStatus.CONFIRMED, ReservationStatus.CHECKED_IN]), start, end)
+        .select_related("user").order_by("start"))
+
+
+def preview_maintenance(machine: Machine, start: datetime, end: datetime, *, by) -> list[Reservation]:
+    """What `schedule_maintenance` would do, before it is done: the reservations it hits (nothing is saved)."""
+    _check_maintenance_window(machine, start, end, by)
+    return list(reservations_hit_by_maintenance(machine, start, end))
+
+
+def schedule_maintenance(machine: Machine, start: datetime, end: datetime, *, reason: str, by) -> MaintenanceWindow:
+    """Block a machine; the reservations it hits are flagged and their holders told.
+
+    A holder checked in now loses the machine at the window's start (the interlock decides it) and is told too.
+    """
+    _check_maintenance_window(machine, start, end, by)
     with transaction.atomic():
         window = MaintenanceWindow.objects.create(machine=machine, start=start, end=end, reason=reason,
                                                   created_by=by)
-        hit = _overlapping(machine.reservations.filter(status=ReservationStatus.CONFIRMED), start, end)
-        for reservation in hit.select_related("user"):
+        for reservation in reservations_hit_by_maintenance(machine, start, end):
             reservation.maintenance_conflict = True
             reservation.save(update_fields=["maintenance_conflict", "updated_at"])
             notify(reservation.user, "reservation_maintenance",

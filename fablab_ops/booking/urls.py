@@ -14,5 +14,7 @@ urlpatterns = [
     path("machines/<slug:lab>/<slug:machine>/", views.machine_detail, name="machine_detail"),
     path("labs/<slug:lab>/day/", views.lab_day, name="lab_day"),
     path("labs/<slug:lab>/scanner/", views.scanner, name="scanner"),
+    path("labs/<slug:lab>/absences/", views.lab_absences, name="lab_absences"),
     path("certifications/", views.certifications, name="certifications"),
+    path("certifications/<int:certification_id>/revoke/", views.revoke_certification, name="revoke_certification"),
 ]

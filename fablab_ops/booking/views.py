@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -235,6 +236,50 @@ def lab_day(request, lab: str):
 
 
 @login_required
+def lab_absences(request, lab: str):
+    """A lab's day at the door: no-shows, late arrivals and refused scans (its technicians, coordinators)."""
+    found = get_object_or_404(Lab, slug=lab)
+    if not policy.staffs_lab(request.user, found):
+        raise PermissionDenied
+    day = _selected_day(request)
+    listing = checkin.day_exceptions(found, day, by=request.user)
+    return render(request, "booking/lab_absences.html", {
+        "lab": found, "day": day, "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
+        "section": "absences", **listing,
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def revoke_certification(request, certification_id: int):
+    """Revoking asks once more: GET says what will happen and asks why; POST revokes."""
+    try:
+        consequences = services.revocation_consequences(certification_id, by=request.user)
+    except DomainError as error:
+        if error.status == 404:
+            raise Http404 from error
+        raise PermissionDenied(error.message) from error
+    certification = consequences["certification"]
+    error_message = None
+    if request.method == "POST":
+        reason = request.POST.get("reason", "")
+        if len(reason) > 300:
+            error_message = _("Lý do quá dài (tối đa 300 ký tự).")
+        else:
+            try:
+                services.revoke_certification(certification.pk, by=request.user, reason=reason)
+            except DomainError as error:
+                error_message = error.message
+            else:
+                messages.success(request, _("Đã thu hồi quyền sử dụng %(type)s của %(name)s.")
+                                 % {"type": certification.machine_type.name, "name": certification.user.full_name})
+                return redirect(f"{reverse('booking:certifications')}?{urlencode({'q': certification.user.full_name})}")
+    return render(request, "booking/revoke_certification.html", {
+        **consequences, "error": error_message, "reason": request.POST.get("reason", "")[:300],
+    })
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def certifications(request):
     is_staff = request.user.is_coordinator or request.user.is_technician
@@ -248,10 +293,8 @@ def certifications(request):
                 if certification_id is None:
                     messages.error(request, _("Yêu cầu không hợp lệ."))
                     return redirect("booking:certifications")
-                services.revoke_certification(certification_id, by=request.user,
-                                              reason=request.POST.get("reason", ""))
-                messages.success(request, _("Đã thu hồi quyền sử dụng."))
-                return redirect("booking:certifications")
+                # Revoking asks once more, on its own page, saying what will happen.
+                return redirect("booking:revoke_certification", certification_id=certification_id)
             if form.is_valid():
                 learner = User.objects.filter(email__iexact=form.cleaned_data["email"]).first()
                 if learner is None:

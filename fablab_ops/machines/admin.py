@@ -129,7 +129,8 @@ class MachineLiveStatusAdmin(ReadOnlyAdmin):
 
 @admin.register(MachineAlert)
 class MachineAlertAdmin(ReadOnlyAdmin):
-    list_display = ["raised_at", "machine", "kind", "detail", "resolved_at"]
+    list_display = ["raised_at", "machine", "kind", "detail", "acknowledged_at", "acknowledged_by", "resolved_at",
+                    "resolved_by"]
     list_filter = ["kind", "machine__lab", "resolved_at"]
     search_fields = ["machine__name", "detail"]
     readonly_fields = ["machine", "kind", "raised_at", "detail"]

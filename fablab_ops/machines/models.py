@@ -457,6 +457,15 @@ class MachineAlert(models.Model):
     raised_at = models.DateTimeField(_("lúc"))
     detail = models.CharField(_("chi tiết"), max_length=300, blank=True)
     resolved_at = models.DateTimeField(_("đã xử lý lúc"), null=True, blank=True)
+    # A technician saw it and says what is being done; the alert stays open until resolved.
+    acknowledged_at = models.DateTimeField(_("đã tiếp nhận lúc"), null=True, blank=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                        related_name="+", verbose_name=_("người tiếp nhận"))
+    acknowledgement_note = models.CharField(_("ghi chú tiếp nhận"), max_length=300, blank=True)
+    # Who resolved it by hand (empty when the telemetry cleared it) and how.
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="+", verbose_name=_("người xử lý"))
+    resolution_note = models.CharField(_("ghi chú xử lý"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("cảnh báo máy")

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fablab_ops.booking.models import Reservation, ReservationStatus
-from fablab_ops.errors import DomainError
+from fablab_ops.errors import Conflict, DomainError, NotFound
 from fablab_ops.machines.models import (
     AlertKind,
     IngestHealth,
@@ -24,6 +24,8 @@ from fablab_ops.machines.models import (
     MachineLiveStatus,
     MachineUsageDay,
     MaintenanceLog,
+    MaintenanceWindow,
+    QuarantinedMessage,
     UsageCounter,
     UsageSession,
 )
@@ -422,12 +424,66 @@ def record_maintenance(machine: Machine, *, by, note: str, now: datetime | None 
         raise DomainError(_("Hãy ghi lại công việc bảo trì đã làm."), code="note_required")
     now = now or timezone.now()
     with transaction.atomic():
-        log = MaintenanceLog.objects.create(machine=machine, done_at=now, by=by, note=note.strip(),
+        log = MaintenanceLog.objects.create(machine=machine, done_at=now, by=by, note=note.strip()[:300],
                                             running_hours=round(running_hours_since_maintenance(machine, now), 2))
         MachineLiveStatus.objects.filter(machine=machine).update(maintenance_due=False)
         MachineAlert.objects.filter(machine=machine, kind=AlertKind.MAINTENANCE_DUE, resolved_at__isnull=True).update(
-            resolved_at=now)
+            resolved_at=now, resolved_by=by, resolution_note=log.note[:300])
         return log
+
+
+# --- technicians' handling of alerts ----------------------------------------
+
+NOTE_MAX = 300
+
+
+def _locked_alert(lab: Lab, alert_id: int, by) -> MachineAlert:
+    """The lab's alert, with its machine's live-status row locked as the ingest's batches lock it."""
+    from fablab_ops import policy
+
+    policy.require_lab_staff(by, lab)
+    machine_id = (MachineAlert.objects.filter(pk=alert_id, machine__lab=lab)
+                  .values_list("machine_id", flat=True).first())
+    if machine_id is None:
+        raise NotFound(_("Không tìm thấy cảnh báo."))
+    list(MachineLiveStatus.objects.select_for_update().filter(machine_id=machine_id))
+    return MachineAlert.objects.select_for_update().select_related("machine").get(pk=alert_id)
+
+
+def acknowledge_alert(lab: Lab, alert_id: int, *, by, note: str, now: datetime | None = None) -> MachineAlert:
+    """A technician takes an open alert in hand, saying what is being done; it stays open until resolved."""
+    note = note.strip()
+    if not note:
+        raise DomainError(_("Hãy ghi lại việc bạn sẽ làm với cảnh báo này."), code="note_required")
+    with transaction.atomic():
+        alert = _locked_alert(lab, alert_id, by)
+        if alert.resolved_at is not None:
+            raise Conflict(_("Cảnh báo này đã được xử lý."), code="already_resolved")
+        alert.acknowledged_at = now or timezone.now()
+        alert.acknowledged_by = by
+        alert.acknowledgement_note = note[:NOTE_MAX]
+        alert.save(update_fields=["acknowledged_at", "acknowledged_by", "acknowledgement_note"])
+        return alert
+
+
+def resolve_alert(lab: Lab, alert_id: int, *, by, note: str = "", now: datetime | None = None) -> MachineAlert:
+    """A technician closes an alert whose cause is dealt with; the telemetry raises it again if it comes back.
+
+    "Maintenance due" is closed by recording the maintenance (`record_maintenance`), which also
+    starts the hours counter again: closing it alone would leave the machine due.
+    """
+    with transaction.atomic():
+        alert = _locked_alert(lab, alert_id, by)
+        if alert.resolved_at is not None:
+            raise Conflict(_("Cảnh báo này đã được xử lý."), code="already_resolved")
+        if alert.kind == AlertKind.MAINTENANCE_DUE:
+            raise Conflict(_("Hãy ghi nhận bảo trì đã làm: cảnh báo đến hạn bảo trì sẽ tự đóng."),
+                           code="record_maintenance")
+        alert.resolved_at = now or timezone.now()
+        alert.resolved_by = by
+        alert.resolution_note = note.strip()[:NOTE_MAX]
+        alert.save(update_fields=["resolved_at", "resolved_by", "resolution_note"])
+        return alert
 
 
 def mark_silent_machines_offline(now: datetime | None = None) -> int:
@@ -469,7 +525,8 @@ def live_board(lab: Lab | None = None) -> list[dict]:
                 for machine_id, start in UsageSession.objects.filter(end__isnull=True, machine__in=machines)
                 .values_list("machine_id", "start")}
     alerts: dict[int, list] = {}
-    for alert in MachineAlert.objects.filter(resolved_at__isnull=True, machine__in=machines):
+    for alert in MachineAlert.objects.filter(resolved_at__isnull=True, machine__in=machines).select_related(
+            "acknowledged_by"):
         alerts.setdefault(alert.machine_id, []).append(alert)
     since_maintenance = running_hours_since_maintenance_of([machine.pk for machine in machines], now)
     board = []
@@ -486,6 +543,56 @@ def live_board(lab: Lab | None = None) -> list[dict]:
             "stale_minutes": _stale_minutes(live.last_seen_at if live else None, now),
         })
     return board
+
+
+RECENT_ALERTS = timedelta(days=7)
+QUARANTINE_PAGE = 25
+
+
+def lab_machines(lab: Lab, *, by, now: datetime | None = None) -> dict:
+    """A lab's machines page: the live board, each machine's desired state and maintenance, recent alerts."""
+    from fablab_ops import policy
+    from fablab_ops.booking.models import MachineDesiredState
+
+    policy.require_lab_staff(by, lab)
+    now = now or timezone.now()
+    board = live_board(lab)
+    ids = [row["machine"].pk for row in board]
+    desired = MachineDesiredState.objects.select_related("holder_user").in_bulk(ids, field_name="machine_id")
+    applied = dict(MachineLiveStatus.objects.filter(machine_id__in=ids).values_list("machine_id", "desired_applied_v"))
+    windows: dict[int, list] = {}
+    for window in MaintenanceWindow.objects.filter(machine_id__in=ids, end__gt=now).select_related("created_by"):
+        windows.setdefault(window.machine_id, []).append(window)
+    last_logs: dict[int, MaintenanceLog] = {}
+    for log in MaintenanceLog.objects.filter(machine_id__in=ids).select_related("by").order_by("machine_id",
+                                                                                                 "-done_at"):
+        last_logs.setdefault(log.machine_id, log)
+    for row in board:
+        machine_id = row["machine"].pk
+        row["desired"] = desired.get(machine_id)
+        row["applied_version"] = applied.get(machine_id, 0)
+        row["windows"] = windows.get(machine_id, [])
+        row["last_maintenance"] = last_logs.get(machine_id)
+    recent = (MachineAlert.objects.filter(machine__lab=lab, resolved_at__gte=now - RECENT_ALERTS)
+              .select_related("machine", "acknowledged_by", "resolved_by").order_by("-resolved_at")[:50])
+    return {"board": board, "recent_alerts": list(recent)}
+
+
+def quarantined_messages(lab: Lab, *, by, reason: str = ""):
+    """Telemetry the ingest refused on the lab's topics (`fablab/{lab}/…`), newest first, optionally of one reason."""
+    from fablab_ops import policy
+
+    policy.require_lab_staff(by, lab)
+    messages = QuarantinedMessage.objects.filter(topic__startswith=f"fablab/{lab.slug}/")
+    if reason:
+        messages = messages.filter(reason=reason)
+    return messages.order_by("-received_at", "-pk")
+
+
+def quarantine_reasons(lab: Lab) -> list[str]:
+    """The reasons the lab's quarantined messages were refused for (the page's filter)."""
+    return list(QuarantinedMessage.objects.filter(topic__startswith=f"fablab/{lab.slug}/")
+                .values_list("reason", flat=True).distinct().order_by("reason"))
 
 
 def _stale_minutes(last: datetime | None, now: datetime) -> int | None:

@@ -1,9 +1,19 @@
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import render
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods, require_POST
 
+from fablab_ops import errors, policy, validation
+from fablab_ops.booking import services as booking
 from fablab_ops.machines import services
-from fablab_ops.machines.models import Lab
+from fablab_ops.machines.models import Lab, MachineStatus
 
 
 def lab_list(request):
@@ -13,9 +23,170 @@ def lab_list(request):
 
 @login_required
 def live(request):
-    """The technicians' machines page: live status, today's hours, alerts, maintenance due."""
-    labs = Lab.objects.all() if request.user.is_coordinator else request.user.staffed_labs.all()
+    """The machines of every lab the user staffs at a glance; each lab's own page has the work."""
+    labs = policy.staffed_labs(request.user)
     if not labs.exists():
         raise PermissionDenied
     return render(request, "machines/live.html", {"boards": [(lab, services.live_board(lab)) for lab in labs],
                                                   "ingest_stale_minutes": services.ingest_stale_minutes()})
+
+
+# --- a lab's pages, for its technicians and the network's coordinators ----------------------------
+
+def _staffed_lab(request, slug: str) -> Lab:
+    """The lab named in the address, if the user works for it: 404 for no such lab, 403 for someone else's."""
+    lab = get_object_or_404(Lab, slug=slug)
+    if not policy.staffs_lab(request.user, lab):
+        raise PermissionDenied
+    return lab
+
+
+def _done(request, lab: Lab, anchor: str = ""):
+    url = reverse("machines:lab_machines", args=[lab.slug])
+    return redirect(f"{url}#{anchor}" if anchor else url)
+
+
+def _refused(request, error: errors.DomainError) -> None:
+    if error.status == 403:
+        raise PermissionDenied(error.message) from error
+    if error.status == 404:
+        raise Http404(error.message) from error
+    messages.error(request, error.message)
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(max_length=services.NOTE_MAX, required=False)
+
+
+@login_required
+def lab_machines(request, lab: str):
+    """A lab's machines: state, who may use each now, alerts to take in hand, maintenance to plan or record."""
+    found = _staffed_lab(request, lab)
+    page = services.lab_machines(found, by=request.user)
+    return render(request, "machines/lab_machines.html", {
+        "lab": found, "board": page["board"], "recent_alerts": page["recent_alerts"],
+        "ingest_stale_minutes": services.ingest_stale_minutes(), "section": "machines",
+    })
+
+
+@login_required
+@require_POST
+def acknowledge_alert(request, lab: str, alert_id: int):
+    found = _staffed_lab(request, lab)
+    form = NoteForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise errors.DomainError(_("Ghi chú quá dài (tối đa %(n)d ký tự).") % {"n": services.NOTE_MAX})
+        alert = services.acknowledge_alert(found, alert_id, by=request.user, note=form.cleaned_data["note"])
+    except errors.DomainError as error:
+        _refused(request, error)
+        return _done(request, found)
+    messages.success(request, _("Đã tiếp nhận cảnh báo %(kind)s của %(machine)s.")
+                     % {"kind": alert.get_kind_display(), "machine": alert.machine.name})
+    return _done(request, found, f"machine-{alert.machine.slug}")
+
+
+@login_required
+@require_POST
+def resolve_alert(request, lab: str, alert_id: int):
+    found = _staffed_lab(request, lab)
+    form = NoteForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise errors.DomainError(_("Ghi chú quá dài (tối đa %(n)d ký tự).") % {"n": services.NOTE_MAX})
+        alert = services.resolve_alert(found, alert_id, by=request.user, note=form.cleaned_data["note"])
+    except errors.DomainError as error:
+        _refused(request, error)
+        return _done(request, found)
+    messages.success(request, _("Đã đóng cảnh báo %(kind)s của %(machine)s.")
+                     % {"kind": alert.get_kind_display(), "machine": alert.machine.name})
+    return _done(request, found, f"machine-{alert.machine.slug}")
+
+
+@login_required
+@require_POST
+def record_maintenance(request, lab: str, machine: str):
+    found = _staffed_lab(request, lab)
+    target = get_object_or_404(found.machines, slug=machine)
+    form = NoteForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise errors.DomainError(_("Ghi chú quá dài (tối đa %(n)d ký tự).") % {"n": services.NOTE_MAX})
+        log = services.record_maintenance(target, by=request.user, note=form.cleaned_data["note"])
+    except errors.DomainError as error:
+        _refused(request, error)
+        return _done(request, found, f"machine-{target.slug}")
+    messages.success(request, _("Đã ghi nhận bảo trì %(machine)s (%(hours).1f giờ chạy); bộ đếm giờ chạy bắt đầu lại "
+                                "từ 0.") % {"machine": target.name, "hours": log.running_hours})
+    return _done(request, found, f"machine-{target.slug}")
+
+
+class MaintenanceForm(forms.Form):
+    LOCAL = "%Y-%m-%dT%H:%M"
+
+    machine = forms.ModelChoiceField(label=gettext_lazy("Máy"), queryset=None, to_field_name="slug")
+    start = validation.PlanDateTimeField(label=gettext_lazy("Bắt đầu"), input_formats=[LOCAL],
+                                         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL))
+    end = validation.PlanDateTimeField(label=gettext_lazy("Kết thúc"), input_formats=[LOCAL],
+                                       widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL))
+    reason = forms.CharField(label=gettext_lazy("Lý do"), max_length=300)
+
+    def __init__(self, *args, lab: Lab, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["machine"].queryset = lab.machines.exclude(status=MachineStatus.RETIRED)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["end"] <= data["start"]:
+            self.add_error("end", _("Giờ kết thúc phải sau giờ bắt đầu."))
+        return data
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def plan_maintenance(request, lab: str):
+    """Plan a maintenance window in two steps: the reservations it hits are shown, then it is saved and they are told.
+
+    GET shows the form; POST `step=preview` shows what the window would hit without saving anything;
+    POST `step=confirm` saves it (the holders are told then); POST `step=edit` goes back to the form.
+    """
+    found = _staffed_lab(request, lab)
+    step = request.POST.get("step", "") if request.method == "POST" else ""
+    if request.method == "GET":
+        form = MaintenanceForm(lab=found, initial={"machine": request.GET.get("machine", "")})
+    else:
+        form = MaintenanceForm(request.POST, lab=found)
+    context = {"lab": found, "form": form, "section": "maintenance"}
+    if step in ("preview", "confirm") and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if step == "preview":
+                hits = booking.preview_maintenance(data["machine"], data["start"], data["end"], by=request.user)
+                return render(request, "machines/maintenance_preview.html", {**context, "data": data, "hits": hits})
+            window = booking.schedule_maintenance(data["machine"], data["start"], data["end"],
+                                                  reason=data["reason"].strip(), by=request.user)
+        except errors.DomainError as error:
+            if error.status in (403, 404):
+                _refused(request, error)
+            form.add_error(None, error.message)
+        else:
+            told = booking.reservations_hit_by_maintenance(window.machine, window.start, window.end).count()
+            messages.success(request, _("Đã lên lịch bảo trì %(machine)s; đã báo cho %(count)d người có lịch đặt máy "
+                                        "trùng.") % {"machine": window.machine.name, "count": told})
+            return _done(request, found, f"machine-{window.machine.slug}")
+    return render(request, "machines/maintenance_form.html", context)
+
+
+@login_required
+def quarantine(request, lab: str):
+    """Telemetry of the lab's machines the ingest refused, with why, newest first."""
+    found = _staffed_lab(request, lab)
+    reasons = services.quarantine_reasons(found)
+    reason = request.GET.get("reason", "")
+    if reason not in reasons:
+        reason = ""
+    listing = services.quarantined_messages(found, by=request.user, reason=reason)
+    page = Paginator(listing, services.QUARANTINE_PAGE).get_page(request.GET.get("page"))
+    return render(request, "machines/quarantine.html", {
+        "lab": found, "page": page, "reasons": reasons, "reason": reason, "section": "quarantine",
+    })
