@@ -1,4 +1,4 @@
-"""Simulated Fablab machines speaking the fablab-ops MQTT protocol (docs/mqtt.md).
+"""Simulated Fablab machines speaking the fablab-ops MQTT protocol, version 2 (docs/mqtt.md).
 
     python -m devices.simulator --machines 8 --rate 0.5 [--url mqtt://user:pass@host:1883]
                                 [--registry devices.json] [--duration 600] [--protocol 3.1.1|5]
@@ -6,17 +6,23 @@
 
 Each machine holds its own MQTT connection with its own login and last will, like
 the reference firmware: `online` retained on connect, a state message on every change
-and heartbeats, `enable`/`disable` obeyed (an interlocked machine is powered only while
-enabled, until `until`) and every command answered on `ack`. Machines idle, run jobs
-with the power draw of their type, sometimes fail a job, get switched off and on,
-and now and then lose power: a new `boot`, `seq` from 1, and the broker publishes the
-last will because the connection vanished without a goodbye. SIGINT/SIGTERM publish
-`offline` (retained) and disconnect cleanly.
+and heartbeats, each carrying the counters `run_s` and `energy_wh` since boot and the
+version `desired_v` of the desired state it holds. It follows the retained desired
+state of its `desired` topic: only a version newer than the one it holds is applied
+(and kept in "flash", across power losses), its interlock is closed only between
+`from` and `until` on its own clock, it moves on to `next` when its clock reaches
+`next.from`, and it acks `{"v": n, "ok": true}`. Machines idle, run jobs with the
+power draw of their type, sometimes fail a job, and now and then lose power: a new
+`boot`, `seq` and counters from zero, and the broker publishes the last will because
+the connection vanished without a goodbye. SIGINT/SIGTERM publish `offline`
+(retained) and disconnect cleanly.
 
 The layers are separate so tests and benchmarks can use them without a broker:
 message building (`topic`, `state_message`, `ack_message`, `encode`), one machine's
-behaviour (`SimulatedMachine`, no network, driven by the caller's clock), the
-message cadence (`ReportSchedule`), and the MQTT transport (`DeviceLink`, `Fleet`).
+behaviour (`SimulatedMachine`, no network, driven by the caller's clock, keeping the
+ground truth of what really happened in `machine.truth`), the message cadence
+(`ReportSchedule`), and the MQTT transport (`DeviceLink`, with `acked`, `wifi_drop`
+and `power_loss` for fault injection, and `Fleet`).
 """
 
 import argparse
@@ -28,9 +34,9 @@ import random
 import signal
 import threading
 import time
-from collections import Counter, OrderedDict
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
 from enum import Enum
 from urllib.parse import unquote, urlparse
 
@@ -44,14 +50,14 @@ ICT = timezone(timedelta(hours=7), "ICT")
 LABS = ("biic", "eiu", "vsvc", "tdmu-bio")
 HEARTBEAT_S = 30.0  # the protocol's longest silence between two state messages
 KEEPALIVE_S = 30  # the broker publishes the last will of a silent device after 1.5 keepalives
+MAX_INTEGER = 2**53  # the protocol's bound on versions and counters
 
 MEAN_UPTIME_H = 12.0  # simulated hours between two power losses of a machine
 OFF_SHARE = 0.1  # share of idle spells after which a machine without interlock is switched off
 OFF_MINUTES = (20.0, 120.0)
 ERROR_MINUTES = (3.0, 20.0)  # until a technician clears the fault
-FIRST_JOB_MINUTES = 3.0  # mean wait from an enable (the learner is at the machine) to the first job
+FIRST_JOB_MINUTES = 3.0  # mean wait from the interlock closing (the learner is at the machine) to the first job
 REBOOT_SECONDS = (2.0, 6.0)  # real time a node needs to boot and join WiFi again
-REMEMBERED_COMMANDS = 32
 CONNECT_STAGGER_S = 0.05  # small embedded brokers drop connections that arrive all at once
 TICK_S = 0.1
 
@@ -70,18 +76,29 @@ def unix_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
 def state_message(*, seq: int, boot: int | str, ts: str | int, state: str, power_w: float | None = None,
-                  job: str | None = None) -> dict:
+                  job: str | None = None, run_s: float | None = None, energy_wh: float | None = None,
+                  desired_v: int | None = None) -> dict:
     message = {"seq": seq, "boot": boot, "ts": ts, "state": state}
     if power_w is not None:
         message["power_w"] = power_w
     if job:
         message["job"] = job
+    if run_s is not None:
+        message["run_s"] = run_s
+    if energy_wh is not None:
+        message["energy_wh"] = energy_wh
+    if desired_v is not None:
+        message["desired_v"] = desired_v
     return message
 
 
-def ack_message(command_id: str | None, ok: bool, reason: str | None = None) -> dict:
-    message = {"id": command_id, "ok": ok}
+def ack_message(version: int | None, ok: bool, reason: str | None = None) -> dict:
+    message = {"v": version, "ok": ok}
     if reason:
         message["reason"] = reason
     return message
@@ -91,8 +108,91 @@ def encode(message: dict) -> bytes:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-# --- one machine's behaviour, without a network -----------------------------------------------------
+# --- the desired state: parsed once, then followed on the device's own clock ------------------------
 
+class MalformedDesired(ValueError):
+    pass
+
+
+def _moment(value, name: str, *, required: bool) -> datetime | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise MalformedDesired(f"`{name}` must be RFC 3339 with an offset")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise MalformedDesired(f"`{name}` must be RFC 3339 with an offset") from error
+    if moment.tzinfo is None:
+        raise MalformedDesired(f"`{name}` has no offset: ambiguous")
+    return moment
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One step of a desired state: who may use the machine, from when until when (None: no end)."""
+
+    holder: str | None
+    reservation: int | None
+    start: datetime
+    until: datetime | None
+
+    @classmethod
+    def parse(cls, data: dict) -> "Grant":
+        holder, reservation = data.get("holder"), data.get("reservation")
+        if holder is not None and not isinstance(holder, str):
+            raise MalformedDesired("`holder` must be a string or null")
+        if reservation is not None and (type(reservation) is not int or not 0 <= reservation <= MAX_INTEGER):
+            raise MalformedDesired("`reservation` must be an integer or null")
+        start = _moment(data.get("from"), "from", required=True)
+        until = _moment(data.get("until"), "until", required=False)
+        return cls(holder, reservation, start, until)
+
+    def closes(self, now: datetime) -> bool:
+        return self.holder is not None and self.start <= now and (self.until is None or now < self.until)
+
+
+@dataclass(frozen=True)
+class Desired:
+    """A desired state as the device keeps it in flash: its version, the current grant and the next one."""
+
+    version: int
+    current: Grant
+    following: Grant | None = None
+
+    @classmethod
+    def parse(cls, payload: bytes) -> "Desired":
+        try:
+            data = json.loads(payload)
+        except ValueError as error:  # also UnicodeDecodeError
+            raise MalformedDesired("not JSON") from error
+        if not isinstance(data, dict):
+            raise MalformedDesired("not a JSON object")
+        version = data.get("v")
+        if type(version) is not int or not 0 < version <= MAX_INTEGER:
+            raise MalformedDesired("`v` must be a positive integer")
+        following = data.get("next")
+        if following is not None and not isinstance(following, dict):
+            raise MalformedDesired("`next` must be an object or null")
+        return cls(version, Grant.parse(data), Grant.parse(following) if following else None)
+
+    def grant(self, now: datetime) -> Grant:
+        """The grant in force at `now`: `next` takes over when the clock reaches its `from`."""
+        if self.following is not None and self.following.start <= now:
+            return self.following
+        return self.current
+
+
+def version_of(payload: bytes) -> int | None:
+    """The `v` of a desired state that could not be applied, to name it in the refusal (None if unreadable)."""
+    try:
+        version = json.loads(payload).get("v")
+    except (ValueError, AttributeError):
+        return None
+    return version if type(version) is int else None
+
+
+# --- one machine's behaviour, without a network -----------------------------------------------------
 @dataclass(frozen=True)
 class Profile:
     """How a type of machine behaves: watts on its supply, durations in simulated minutes."""
@@ -132,75 +232,122 @@ GENERIC = Profile("machine", False, (5, 30), (100, 500), (10, 60), 30, 0.02, ("j
 class Change(Enum):
     NONE = "none"
     STATE = "state"  # a state message is due now
-    RESTART = "restart"  # the node lost power: new boot, and its connection is gone
+    RESTART = "restart"  # the node lost power: it is dark (and its connection gone) until power_up()
 
 
 def _minutes(value: float) -> float:
     return value * 60.0
 
 
-def _until(value) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
+@dataclass
+class GroundTruth:
+    """What really happened to a machine, by the wall clock (aware UTC), whatever reached the service.
+
+    `running`: the intervals it ran a job; `closed`: the intervals its interlock was closed, with the
+    reservation it was closed for (None for a technician's maintenance, and for a holder without
+    reservation); `powered_off`: power losses. An interval still going on ends in None. Only a machine
+    with an interlock records `closed`.
+    """
+
+    running: list[list] = field(default_factory=list)
+    closed: list[list] = field(default_factory=list)
+    powered_off: list[list] = field(default_factory=list)
+
+    @staticmethod
+    def _open(intervals: list[list], now: datetime, *extra) -> None:
+        intervals.append([utc(now), None, *extra])
+
+    @staticmethod
+    def _close(intervals: list[list], now: datetime) -> None:
+        if intervals and intervals[-1][1] is None:
+            intervals[-1][1] = utc(now)
+
+    @staticmethod
+    def seconds(intervals: list[list], until: datetime | None = None) -> float:
+        """Total length of intervals, the open one counted up to `until` (default: now)."""
+        until = utc(until or datetime.now(UTC))
+        return sum(((end or until) - start).total_seconds() for start, end, *_ in intervals)
 
 
 class SimulatedMachine:
     """A machine with its sensor node, as the firmware sees it; time comes from the caller.
 
     `advance(now)` moves the machine on to `now`, `report(now)` builds the next state
-    message, `handle_command(payload, now)` obeys a command and returns the ack.
+    message, `handle_desired(payload, now)` takes a desired state and returns the ack.
     Durations of jobs, idle spells and faults are in simulated time (`speed` times
-    real time); `until` and `ts` are wall-clock times.
+    real time); the desired state's times, `ts` and the counters are wall-clock times.
+    With an interlock the machine is powered only while its desired state's grant
+    closes it; a learner then runs jobs, and a job still going at `until` is cut off.
+    `mean_uptime_h=None` turns random power losses off (fault injection then decides).
     """
 
     def __init__(self, lab: str, machine: str, kind: str = "printer-3d", *, interlock: bool = False,
                  rng: random.Random | None = None, speed: float = 1.0, now: datetime | None = None,
-                 boot: int | None = None, unix_ms_ts: bool = False):
+                 boot: int | None = None, unix_ms_ts: bool = False, mean_uptime_h: float | None = MEAN_UPTIME_H):
         self.lab, self.machine, self.kind = lab, machine, kind
         self.profile = PROFILES.get(kind, GENERIC)
         self.interlock = interlock
         self.rng = rng or random.Random()
         self.speed = speed
         self.unix_ms_ts = unix_ms_ts
+        self.mean_uptime_h = mean_uptime_h
         self._clock = now or datetime.now(ICT)
+        self.truth = GroundTruth()
         # Started from the wall clock, so a simulator run again never reuses a (boot, seq) the service has stored.
         self.boot = boot if boot is not None else time.time_ns() // 1_000_000
         self.seq = 0
-        self.enabled_until: datetime | None = None
+        self.desired: Desired | None = None  # kept in flash: survives power losses
+        self.powered = True
+        self.run_s = 0.0
+        self.energy_wh = 0.0
         self.next_crash_in = self._uptime()
         self.state, self.job, self._left = "off", "", math.inf
-        self._job_power, self._faulty = 0.0, False
-        self._answers: OrderedDict[str, dict] = OrderedDict()
+        self._job_power, self._idle_power, self._faulty = 0.0, 0.0, False
+        self._closed_for: tuple[bool, int | None] = (False, None)  # the contactor, and the reservation it is for
         self._power_up(self._clock)
 
-    def enabled(self, now: datetime) -> bool:
-        return self.enabled_until is not None and now < self.enabled_until
+    @property
+    def desired_v(self) -> int:
+        return self.desired.version if self.desired else 0
+
+    def grant(self, now: datetime) -> Grant | None:
+        return self.desired.grant(now) if self.desired else None
+
+    def interlock_closed(self, now: datetime) -> bool:
+        """Whether the desired state lets the machine be powered at `now`, by the device's own clock."""
+        grant = self.grant(now)
+        return grant is not None and grant.closes(now)
 
     def advance(self, now: datetime) -> Change:
-        elapsed = max((now - self._clock).total_seconds(), 0.0) * self.speed
-        self._clock = now
-        self.next_crash_in -= elapsed
+        self._sync(now)
+        if not self.powered:
+            return Change.NONE
         if self.next_crash_in <= 0:
-            self.restart(now)
+            self.lose_power(now)
             return Change.RESTART
         before = self.state
         self._follow_interlock(now)
-        if self.state == before:
-            self._left -= elapsed
-            if self._left <= 0:
-                self._next_phase()
+        if self.state == before and self._left <= 0:
+            self._next_phase(now)
         return Change.STATE if self.state != before else Change.NONE
+
+    def _sync(self, now: datetime) -> None:
+        """Let the time up to `now` pass in the present state: counters, and what is left of the phase."""
+        seconds = max((now - self._clock).total_seconds(), 0.0)
+        self._clock = max(self._clock, now)
+        if not self.powered:
+            return
+        self._count(seconds)
+        self._left -= seconds * self.speed
+        self.next_crash_in -= seconds * self.speed
 
     def report(self, now: datetime) -> dict:
         """The next state message: every message since boot takes the next seq, the first is 1."""
+        self._sync(now)  # the counters up to this very moment
         self.seq += 1
         return state_message(seq=self.seq, boot=self.boot, ts=unix_ms(now) if self.unix_ms_ts else rfc3339(now),
-                             state=self.state, power_w=self.power_w(), job=self.job)
+                             state=self.state, power_w=self.power_w(), job=self.job, run_s=round(self.run_s, 3),
+                             energy_wh=round(self.energy_wh, 4), desired_v=self.desired_v)
 
     def power_w(self) -> float:
         if self.state == "off":
@@ -209,103 +356,126 @@ class SimulatedMachine:
             return round(self._job_power * self.rng.uniform(0.93, 1.07), 1)
         return round(self.rng.uniform(*self.profile.idle_w), 1)  # idle, or halted on a fault
 
-    def restart(self, now: datetime) -> None:
-        """Power lost and back: a new boot, seq from 1, the job gone, commands in RAM forgotten.
+    def _draw_w(self) -> float:
+        """The mean draw of the present state, which the counters integrate."""
+        return {"off": 0.0, "running": self._job_power}.get(self.state, self._idle_power)
 
-        The enable survives, as the firmware keeps `until` in flash: a learner whose
-        machine blinked keeps it until the end of the reservation.
-        """
+    def _count(self, seconds: float) -> None:
+        if self.state == "running":
+            self.run_s += seconds
+        self.energy_wh += self._draw_w() * seconds / 3600.0
+
+    def lose_power(self, now: datetime) -> None:
+        """The supply is gone: the machine stops at once (a running job ends) and the node goes dark."""
+        if not self.powered:
+            return
+        self._sync(now)
+        self._enter("off", math.inf, now=now)
+        self._contactor(False, None, now)
+        self.powered = False
+        GroundTruth._open(self.truth.powered_off, now)
+
+    def power_up(self, now: datetime) -> None:
+        """Power is back: a new boot, seq and counters from zero; the desired state comes back from flash."""
+        self._clock = now
+        if not self.powered:
+            GroundTruth._close(self.truth.powered_off, now)
+        self.powered = True
         self.boot += 1
         self.seq = 0
+        self.run_s = self.energy_wh = 0.0
         self.next_crash_in = self._uptime()
-        self._answers.clear()
-        self._enter("off", math.inf)
+        self._enter("off", math.inf, now=now)
         self._power_up(now)
 
-    def handle_command(self, payload: bytes, now: datetime) -> dict:
-        """Obey an enable/disable command; the ack to publish, `ok: false` with a reason when malformed."""
-        try:
-            command = json.loads(payload)
-        except ValueError:  # also UnicodeDecodeError
-            return ack_message(None, False, "malformed command: not JSON")
-        if not isinstance(command, dict):
-            return ack_message(None, False, "malformed command: not a JSON object")
-        command_id = command.get("id")
-        if not isinstance(command_id, str) or not command_id:
-            return ack_message(None, False, "malformed command: `id` must be a non-empty string")
-        # QoS 1 may deliver a command twice, even after a later one: answer again, never apply again.
-        if command_id in self._answers:
-            return self._answers[command_id]
-        answer = self._obey(command, command_id, now)
-        self._answers[command_id] = answer
-        if len(self._answers) > REMEMBERED_COMMANDS:
-            self._answers.popitem(last=False)
-        return answer
+    def restart(self, now: datetime) -> None:
+        """A power blip: lost and back at the same moment."""
+        self.lose_power(now)
+        self.power_up(now)
 
-    def _obey(self, command: dict, command_id: str, now: datetime) -> dict:
-        if command.get("user") is not None and not isinstance(command["user"], str):
-            return ack_message(command_id, False, "malformed command: `user` must be a string")
-        action = command.get("action")
-        if action == "enable":
-            until = _until(command.get("until"))
-            if until is None:
-                return ack_message(command_id, False, "malformed command: enable needs `until` in RFC 3339 "
-                                                      "with an offset")
-            if until <= now:
-                return ack_message(command_id, False, "`until` has already passed")
-            self.enabled_until = until
-        elif action == "disable":
-            self.enabled_until = None
-        else:
-            return ack_message(command_id, False, f"malformed command: unknown action {action!r}")
+    def handle_desired(self, payload: bytes, now: datetime) -> dict:
+        """Take a desired state; the ack to publish. Only a newer version than the one held is applied."""
+        try:
+            desired = Desired.parse(payload)
+        except MalformedDesired as error:
+            return ack_message(version_of(payload), False, f"malformed desired state: {error}")
+        # QoS 1 may deliver an old version again, or after a newer one: it changes nothing.
+        if desired.version <= self.desired_v:
+            return ack_message(desired.version, True, f"already holding v{self.desired_v}")
+        self.desired = desired
+        self._sync(now)
+        if self.powered:
+            self._follow_interlock(now)
         if not self.interlock:
-            return ack_message(command_id, True, "no interlock fitted: nothing to switch")
-        self._follow_interlock(now)
-        return ack_message(command_id, True)
+            return ack_message(desired.version, True, "no interlock fitted: nothing to switch")
+        return ack_message(desired.version, True)
+
+    def _contactor(self, closed: bool, reservation: int | None, now: datetime) -> None:
+        """Record the interlock's real position in the ground truth."""
+        if not self.interlock or (closed, reservation) == self._closed_for:
+            return
+        if self._closed_for[0]:
+            GroundTruth._close(self.truth.closed, now)
+        if closed:
+            GroundTruth._open(self.truth.closed, now, reservation)
+        self._closed_for = (closed, reservation)
 
     def _follow_interlock(self, now: datetime) -> None:
-        """The contactor follows the enable: power cut when not enabled, back when enabled."""
+        """The contactor follows the desired state: power cut when its grant does not close it, back when it does."""
         if not self.interlock:
             return
-        if not self.enabled(now):
+        grant = self.grant(now)
+        closed = grant is not None and grant.closes(now)
+        self._contactor(closed, grant.reservation if closed else None, now)
+        if not closed:
             if self.state != "off":
-                self._enter("off", math.inf)
+                self._enter("off", math.inf, now=now)
         elif self.state == "off":
-            self._enter("idle", _minutes(self.rng.expovariate(1 / FIRST_JOB_MINUTES)))
+            self._enter("idle", _minutes(self.rng.expovariate(1 / FIRST_JOB_MINUTES)), now=now)
 
     def _power_up(self, now: datetime) -> None:
         if self.interlock:
             self._follow_interlock(now)
         else:
-            self._enter("idle", self._gap())
+            self._enter("idle", self._gap(), now=now)
 
-    def _next_phase(self) -> None:
+    def _next_phase(self, now: datetime) -> None:
         if self.state == "idle":
             if not self.interlock and self.rng.random() < OFF_SHARE:
-                self._enter("off", _minutes(self.rng.uniform(*OFF_MINUTES)))
+                self._enter("off", _minutes(self.rng.uniform(*OFF_MINUTES)), now=now)
             else:
-                self._start_job()
+                self._start_job(now)
         elif self.state == "running" and self._faulty:
-            self._enter("error", _minutes(self.rng.uniform(*ERROR_MINUTES)), job=self.job)
+            self._enter("error", _minutes(self.rng.uniform(*ERROR_MINUTES)), job=self.job, now=now)
         else:  # a job done, a fault cleared, or switched on again
-            self._enter("idle", self._gap())
+            self._enter("idle", self._gap(), now=now)
 
-    def _start_job(self) -> None:
+    def _start_job(self, now: datetime) -> None:
         length = _minutes(self.rng.uniform(*self.profile.job_minutes))
         self._faulty = self.rng.random() < self.profile.fault_share
         if self._faulty:
             length *= self.rng.uniform(0.1, 0.9)  # it fails part-way through
         self._job_power = self.rng.uniform(*self.profile.running_w)
-        self._enter("running", length, job=f"{self.rng.choice(self.profile.jobs)}-{self.rng.randrange(1000):03d}")
+        self._enter("running", length, job=f"{self.rng.choice(self.profile.jobs)}-{self.rng.randrange(1000):03d}",
+                    now=now)
 
-    def _enter(self, state: str, seconds: float, job: str = "") -> None:
+    def _enter(self, state: str, seconds: float, job: str = "", *, now: datetime) -> None:
+        if state != self.state:
+            if self.state == "running":
+                GroundTruth._close(self.truth.running, now)
+            if state == "running":
+                GroundTruth._open(self.truth.running, now)
+        if state in ("idle", "error"):
+            self._idle_power = sum(self.profile.idle_w) / 2
         self.state, self._left, self.job = state, seconds, job
 
     def _gap(self) -> float:
         return _minutes(self.rng.expovariate(1 / self.profile.gap_minutes))
 
     def _uptime(self) -> float:
-        return self.rng.expovariate(1 / (MEAN_UPTIME_H * 3600))
+        if self.mean_uptime_h is None:
+            return math.inf
+        return self.rng.expovariate(1 / (self.mean_uptime_h * 3600))
 
 
 class ReportSchedule:
@@ -353,7 +523,7 @@ class BrokerAddress:
 
 
 def _vanish(client: mqtt.Client) -> None:
-    """Lose a connection as a power cut does, without DISCONNECT: the broker publishes the last will."""
+    """Lose a connection as a power cut or a WiFi loss does, without DISCONNECT: the broker publishes the will."""
     client.loop_stop()
     sock = client.socket()
     if sock is not None:
@@ -364,9 +534,13 @@ class DeviceLink:
     """One machine's own MQTT connection, held as its firmware holds it.
 
     Its own login and client id `{lab}.{machine}`, the last will `offline` (retained),
-    `online` (retained) and the current state on every connect, commands in and acks
-    out, and a new connection after each simulated power loss. The lock serialises the
-    machine between the fleet's thread and paho's, and keeps seq in publishing order.
+    `online` (retained), its `desired` topic subscribed and the current state reported
+    on every connect, desired states in and acks out. Reports made while the link is
+    down wait in the device's outbox and go out, in seq order, once it is back; so do
+    reports the broker had not acknowledged when the connection vanished. `acked`
+    holds the (boot, seq) of every state report the broker acknowledged (PUBACK).
+    The lock serialises the machine between the fleet's thread and paho's, and keeps
+    seq in publishing order.
     """
 
     def __init__(self, machine: SimulatedMachine, broker: BrokerAddress, *, username: str | None,
@@ -381,8 +555,12 @@ class DeviceLink:
         self.lock = threading.Lock()
         self.connected = threading.Event()
         self.client: mqtt.Client | None = None
-        self.rebooting_until: float | None = None
+        self.rebooting_until: float | None = None  # dark after a power loss, until then (monotonic)
+        self.offline_until: float | None = None  # WiFi gone, machine still running, until then (monotonic)
         self.closing = False
+        self.acked: set[tuple[str, int]] = set()
+        self._outbox: list[tuple[tuple[str, int], bytes]] = []  # reports not yet handed to a connection
+        self._inflight: dict[int, tuple[tuple[str, int], bytes]] = {}  # handed to `client`, by mid, not yet acked
 
     def _topic(self, kind: str) -> str:
         return topic(self.machine.lab, self.machine.machine, kind)
@@ -399,12 +577,24 @@ class DeviceLink:
             client.tls_set()
         client.will_set(self._topic("status"), "offline", qos=1, retain=True)
         client.reconnect_delay_set(1, 30)
+        client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
         client.connect_async(self.broker.host, self.broker.port, keepalive=KEEPALIVE_S)
         client.loop_start()
         return client
+
+    def _drop_client(self) -> None:
+        """Forget the connection (under the lock); what it had not got acknowledged goes back to the outbox."""
+        lost, self.client = self.client, None
+        self.connected.clear()
+        self._outbox[:0] = [self._inflight[mid] for mid in sorted(self._inflight)]
+        self._inflight = {}
+        if lost is not None:
+            # Stopping paho's loop waits for its thread: never on the fleet's thread, nor on paho's own.
+            threading.Thread(target=_vanish, args=(lost,), daemon=True).start()
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
@@ -414,8 +604,12 @@ class DeviceLink:
             if client is not self.client or self.closing:
                 return  # a connection from before a restart, or one that came back during the goodbye
             client.publish(self._topic("status"), "online", qos=1, retain=True)
-            client.subscribe(self._topic("command"), qos=1)
+            # The retained desired state arrives at once: a device that was away learns where it stands.
+            client.subscribe(self._topic("desired"), qos=1)
             self.connected.set()
+            waiting, self._outbox = self._outbox, []
+            for key, payload in waiting:
+                self._send(client, key, payload)
             self._report(client, time.monotonic(), datetime.now(ICT))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
@@ -424,21 +618,39 @@ class DeviceLink:
             if not self.closing:
                 log.warning("%s: connection lost (%s); reconnecting", self.name, reason_code)
 
+    def _on_publish(self, client, userdata, mid, reason_code, properties):
+        with self.lock:
+            if client is not self.client:
+                return  # a vanished connection: its reports went back to the outbox and will be acked anew
+            sent = self._inflight.pop(mid, None)
+            if sent is not None:
+                self.acked.add(sent[0])
+
     def _on_message(self, client, userdata, message):
-        if message.topic != self._topic("command"):
+        if message.topic != self._topic("desired"):
             return  # some brokers hand a fresh subscriber retained messages of other topics
         with self.lock:
             if client is not self.client:
                 return
             now = datetime.now(ICT)
             before = self.machine.state
-            ack = self.machine.handle_command(message.payload, now)
+            ack = self.machine.handle_desired(message.payload, now)
             client.publish(self._topic("ack"), encode(ack), qos=1)
             if self.machine.state != before:  # the contactor closed or opened
                 self._report(client, time.monotonic(), now)
 
-    def _report(self, client: mqtt.Client, mono: float, now: datetime) -> None:
-        client.publish(self._topic("state"), encode(self.machine.report(now)), qos=1)
+    def _send(self, client: mqtt.Client, key: tuple[str, int], payload: bytes) -> None:
+        info = client.publish(self._topic("state"), payload, qos=1)
+        # paho keeps a QoS 1 message it could not write yet and sends it when the connection is back.
+        self._inflight[info.mid] = (key, payload)
+
+    def _report(self, client: mqtt.Client | None, mono: float, now: datetime) -> None:
+        message = self.machine.report(now)
+        key, payload = (str(message["boot"]), message["seq"]), encode(message)
+        if client is not None and self.connected.is_set():
+            self._send(client, key, payload)
+        else:
+            self._outbox.append((key, payload))
         self.schedule.sent(mono)
 
     def tick(self, mono: float, now: datetime) -> None:
@@ -447,21 +659,47 @@ class DeviceLink:
             if self.closing:
                 return
             if self.rebooting_until is not None:
+                self.machine.advance(now)  # dark: only the clock moves
                 if mono >= self.rebooting_until:
                     self.rebooting_until = None
+                    self.machine.power_up(now)
+                    log.info("%s: power back; boot %s", self.name, self.machine.boot)
                     self.client = self._new_client()
                 return
+            if self.offline_until is not None and mono >= self.offline_until:
+                self.offline_until = None
+                self.client = self._new_client()
             change = self.machine.advance(now)
             if change is Change.RESTART:
-                lost, self.client = self.client, None
-                self.connected.clear()
-                self.rebooting_until = mono + self.rng.uniform(*REBOOT_SECONDS)
-                log.info("%s: power lost; boot %s next", self.name, self.machine.boot)
-                if lost is not None:
-                    # Stopping paho's loop waits for its thread: not on the fleet's thread.
-                    threading.Thread(target=_vanish, args=(lost,), daemon=True).start()
-            elif self.connected.is_set() and (change is Change.STATE or self.schedule.due(mono)):
+                self._go_dark(mono + self.rng.uniform(*REBOOT_SECONDS))
+            elif change is Change.STATE or self.schedule.due(mono):
                 self._report(self.client, mono, now)
+
+    def _go_dark(self, until: float) -> None:
+        self._drop_client()
+        self._outbox.clear()  # the node's RAM is gone with the power
+        self.offline_until = None
+        self.rebooting_until = until
+        log.info("%s: power lost", self.name)
+
+    def wifi_drop(self, seconds: float) -> None:
+        """The WiFi goes for `seconds`: the connection is cut without DISCONNECT (the broker fires the last will),
+        the machine keeps running, and the reports it makes meanwhile are delivered once the link is back."""
+        with self.lock:
+            if self.closing or self.rebooting_until is not None:
+                return
+            self._drop_client()
+            self.offline_until = time.monotonic() + seconds
+            log.info("%s: WiFi lost for %.1fs", self.name, seconds)
+
+    def power_loss(self, seconds: float) -> None:
+        """The supply goes for `seconds`: the machine stops at once, the connection is cut, no reports; then a new
+        boot (seq 1, counters 0) with the desired state restored from flash."""
+        with self.lock:
+            if self.closing or self.rebooting_until is not None:
+                return
+            self.machine.lose_power(datetime.now(ICT))
+            self._go_dark(time.monotonic() + seconds)
 
     def say_goodbye(self) -> mqtt.MQTTMessageInfo | None:
         """Stop reporting and publish `offline` (retained); the caller waits for it, then calls close()."""
@@ -481,51 +719,57 @@ class DeviceLink:
 
 
 class Fleet:
-    """The simulated machines of a registry, each on its own connection, driven by one thread."""
+    """The simulated machines of a registry, each on its own connection, driven by one thread.
+
+    `links` maps "lab/machine" to its DeviceLink (and through it `link.machine.truth`).
+    """
 
     def __init__(self, registry: list[dict], *, url: str, protocol: str = "3.1.1", rate: float = 0.2,
-                 speed: float = 1.0, seed: int | None = None):
+                 speed: float = 1.0, seed: int | None = None, mean_uptime_h: float | None = MEAN_UPTIME_H):
         rng = random.Random(seed)
         self.broker = broker = BrokerAddress.from_url(url)
         start = time.monotonic()
-        self.links = []
+        self.links: dict[str, DeviceLink] = {}
         for entry in registry:
             machine = SimulatedMachine(entry["lab"], entry["machine"], entry.get("type", "printer-3d"),
                                        interlock=bool(entry.get("interlock")), rng=random.Random(rng.getrandbits(64)),
-                                       speed=speed, unix_ms_ts=entry.get("ts") == "unix_ms")
+                                       speed=speed, unix_ms_ts=entry.get("ts") == "unix_ms",
+                                       mean_uptime_h=mean_uptime_h)
             # Each device has its own login; the URL's is for registries without credentials.
             username = entry.get("username") or broker.username
             password = entry.get("password") if entry.get("username") else broker.password
-            self.links.append(DeviceLink(
+            self.links[f"{entry['lab']}/{entry['machine']}"] = DeviceLink(
                 machine, broker, username=username, password=password,
                 protocol=mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311,
-                schedule=ReportSchedule(rate, start, rng.random()), rng=random.Random(rng.getrandbits(64))))
+                schedule=ReportSchedule(rate, start, rng.random()), rng=random.Random(rng.getrandbits(64)))
 
     def run(self, stop: threading.Event, duration: float | None = None) -> None:
         """Connect, simulate until `stop` is set or `duration` seconds have passed, then say goodbye."""
         deadline = time.monotonic() + duration if duration else math.inf
+        links = list(self.links.values())
         try:
-            for link in self.links:
+            for link in links:
                 link.connect()
                 if stop.wait(CONNECT_STAGGER_S):
                     return
             while not stop.is_set() and time.monotonic() < deadline:
                 mono, now = time.monotonic(), datetime.now(ICT)
-                for link in self.links:
+                for link in links:
                     link.tick(mono, now)
-                next_due = min((link.schedule.next_due for link in self.links), default=mono + TICK_S)
+                next_due = min((link.schedule.next_due for link in links), default=mono + TICK_S)
                 stop.wait(min(max(next_due - time.monotonic(), 0.005), TICK_S))
         finally:
             self.close()
 
     def close(self, timeout: float = 5.0) -> None:
-        goodbyes = [link.say_goodbye() for link in self.links]
+        links = list(self.links.values())
+        goodbyes = [link.say_goodbye() for link in links]
         deadline = time.monotonic() + timeout
         for info in goodbyes:
             # A connection that dropped meanwhile has nothing in flight to wait for.
             if info is not None and info.rc == mqtt.MQTT_ERR_SUCCESS:
                 info.wait_for_publish(max(deadline - time.monotonic(), 0.01))
-        for link in self.links:
+        for link in links:
             link.close()
 
 

@@ -29,15 +29,16 @@ from devices.simulator import (
     Change,
     DeviceLink,
     Fleet,
+    GroundTruth,
     ReportSchedule,
     SimulatedMachine,
     encode,
-    rfc3339,
     synthetic_registry,
+    utc,
 )
 
 T0 = datetime(2026, 10, 14, 8, 0, tzinfo=ICT)
-STATE_FIELDS = {"seq", "boot", "ts", "state", "power_w", "job"}
+STATE_FIELDS = {"seq", "boot", "ts", "state", "power_w", "job", "run_s", "energy_wh", "desired_v"}
 
 
 def laser(*, interlock=True, seed=7, **kwargs) -> SimulatedMachine:
@@ -45,9 +46,15 @@ def laser(*, interlock=True, seed=7, **kwargs) -> SimulatedMachine:
                             now=T0, boot=41, **kwargs)
 
 
-def command(action: str, command_id: str, until: datetime | None = None) -> bytes:
-    return json.dumps({"action": action, "user": "Nguyễn Thị Lan", "until": until.isoformat() if until else None,
-                       "id": command_id}).encode()
+def desired(v: int, holder: str | None = "Nguyễn Thị Lan", start: datetime = T0, until: datetime | None = None,
+            *, reservation: int | None = 345, following: dict | None = None) -> bytes:
+    return json.dumps({"v": v, "holder": holder, "reservation": reservation if holder else None,
+                       "from": start.isoformat(), "until": until.isoformat() if until else None,
+                       "next": following}, ensure_ascii=False).encode()
+
+
+def grant(holder: str, start: datetime, until: datetime, reservation: int) -> dict:
+    return {"holder": holder, "reservation": reservation, "from": start.isoformat(), "until": until.isoformat()}
 
 
 def timeline(start: datetime, seconds: float, step: float = 10.0):
@@ -71,6 +78,12 @@ def check_state_message(message: dict) -> None:
         assert type(power) in (int, float) and math.isfinite(power) and power >= 0
     if "job" in message:
         assert type(message["job"]) is str and message["job"]
+    for counter in ("run_s", "energy_wh"):
+        if counter in message:
+            value = message[counter]
+            assert type(value) in (int, float) and math.isfinite(value) and 0 <= value <= 2**53
+    if "desired_v" in message:
+        assert type(message["desired_v"]) is int and 0 <= message["desired_v"] <= 2**53
     assert json.loads(encode(message)) == message
 
 
@@ -100,6 +113,8 @@ def test_machines_lose_power_now_and_then_and_each_time_seq_starts_again():
     boots = []
     for now in timeline(T0, 10 * 24 * 3600, step=60):
         if device.advance(now) is Change.RESTART:
+            assert (device.powered, device.state) == (False, "off")
+            device.power_up(now)
             message = device.report(now)
             assert message["seq"] == 1 and message["state"] == "idle" and "job" not in message
             boots.append(message["boot"])
@@ -108,21 +123,21 @@ def test_machines_lose_power_now_and_then_and_each_time_seq_starts_again():
     assert boots == list(range(42, 42 + len(boots)))
 
 
-# --- interlock and commands -----------------------------------------------------------------------
+# --- interlock and desired state -----------------------------------------------------------------
 
-def test_an_interlocked_machine_stays_off_until_enabled():
+def test_an_interlocked_machine_stays_off_without_a_desired_state():
     device = laser()
     for now in timeline(T0, 3 * 24 * 3600, step=30):
         device.advance(now)
         message = device.report(now)
-        assert (message["state"], message["power_w"]) == ("off", 0.0), now
+        assert (message["state"], message["power_w"], message["desired_v"]) == ("off", 0.0, 0), now
 
 
-def test_an_enabled_machine_runs_jobs_and_stops_at_until():
+def test_a_granted_machine_runs_jobs_and_stops_at_until():
     device = laser()
     device.next_crash_in = math.inf
     until = T0 + timedelta(hours=3)
-    assert device.handle_command(command("enable", "c1", until), T0) == {"id": "c1", "ok": True}
+    assert device.handle_desired(desired(1, until=until), T0) == {"v": 1, "ok": True}
     assert device.state == "idle"  # the contactor closed: the laser is powered, waiting for a job
     seen = set()
     for now in timeline(T0, 3 * 3600 - 10):
@@ -134,67 +149,119 @@ def test_an_enabled_machine_runs_jobs_and_stops_at_until():
     for now in timeline(until, 6 * 3600, step=30):
         device.advance(now)
         assert device.state == "off"
+    assert device.report(until + timedelta(hours=7))["desired_v"] == 1
 
 
-def test_disable_cuts_the_power_of_a_running_machine_at_once():
+def test_the_interlock_closes_only_from_from_on_the_devices_own_clock():
     device = laser()
-    device.handle_command(command("enable", "c1", T0 + timedelta(hours=8)), T0)
-    now = next(now for now in timeline(T0, 8 * 3600) if device.advance(now) is Change.STATE
-               and device.state == "running")
-    assert device.handle_command(command("disable", "c2"), now) == {"id": "c2", "ok": True}
-    assert (device.state, device.job) == ("off", "")
-    device.advance(now + timedelta(hours=1))
+    start = T0 + timedelta(minutes=20)
+    device.handle_desired(desired(1, start=start, until=start + timedelta(hours=1)), T0)
+    assert device.state == "off"
+    device.advance(start - timedelta(seconds=1))
+    assert device.state == "off"
+    assert device.advance(start) is Change.STATE and device.state == "idle"
+
+
+def test_the_next_holder_takes_over_at_the_boundary_without_any_message():
+    device = laser(mean_uptime_h=None)
+    eleven, noon = T0 + timedelta(hours=3), T0 + timedelta(hours=4)
+    device.handle_desired(desired(1, start=T0 + timedelta(hours=2), until=eleven, reservation=345,
+                                  following=grant("Trần Minh Khoa", eleven, noon, 346)), T0 + timedelta(hours=2))
+    for now in timeline(T0 + timedelta(hours=2), 2 * 3600, step=5):
+        device.advance(now)
+        assert device.interlock_closed(now) == (now < noon), now
+        assert device.state != "off" or now >= noon, now
+    closed = device.truth.closed
+    assert [(start, end, reservation) for start, end, reservation in closed] == [
+        (utc(T0 + timedelta(hours=2)), utc(eleven), 345), (utc(eleven), utc(noon), 346)]
+
+
+def test_an_old_or_redelivered_version_changes_nothing():
+    device = laser()
+    off = desired(7, holder=None, start=T0)
+    on = desired(8, start=T0, until=T0 + timedelta(hours=1))
+    assert device.handle_desired(on, T0)["ok"] is True
+    assert device.state == "idle"
+    ack = device.handle_desired(off, T0 + timedelta(minutes=1))  # reordered: the older switch-off arrives late
+    assert ack["v"] == 7 and device.desired_v == 8 and device.state == "idle"
+    device.handle_desired(on, T0 + timedelta(minutes=2))  # redelivered
+    assert device.desired_v == 8 and device.state == "idle"
+    assert device.handle_desired(desired(9, holder=None, start=T0), T0 + timedelta(minutes=3)) == {"v": 9, "ok": True}
     assert device.state == "off"
 
 
-def test_the_enable_survives_a_power_loss_as_the_firmware_keeps_until_in_flash():
+def test_a_switch_off_cuts_the_power_of_a_running_machine_at_once():
     device = laser()
-    device.handle_command(command("enable", "c1", T0 + timedelta(hours=2)), T0)
-    device.restart(T0 + timedelta(minutes=5))
-    assert device.state == "idle"
+    device.handle_desired(desired(1, until=T0 + timedelta(hours=8)), T0)
+    now = next(now for now in timeline(T0, 8 * 3600) if device.advance(now) is Change.STATE
+               and device.state == "running")
+    assert device.handle_desired(desired(2, holder=None, start=now), now) == {"v": 2, "ok": True}
+    assert (device.state, device.job) == ("off", "")
+    device.advance(now + timedelta(hours=1))
+    assert device.state == "off"
+    assert device.truth.running[-1][1] == utc(now)
+
+
+def test_the_desired_state_survives_a_power_loss_as_the_firmware_keeps_it_in_flash():
+    device = laser()
+    device.handle_desired(desired(3, until=T0 + timedelta(hours=2)), T0)
+    device.lose_power(T0 + timedelta(minutes=5))
+    assert device.state == "off" and device.truth.powered_off == [[utc(T0 + timedelta(minutes=5)), None]]
+    device.power_up(T0 + timedelta(minutes=6))
+    assert device.state == "idle" and device.desired_v == 3
+    first = device.report(T0 + timedelta(minutes=6))
+    assert (first["seq"], first["run_s"], first["energy_wh"], first["desired_v"]) == (1, 0.0, 0.0, 3)
     device.advance(T0 + timedelta(hours=2))
     assert device.state == "off"
 
 
-def test_a_machine_without_interlock_runs_on_its_own_and_still_answers():
+def test_counters_add_up_the_running_time_and_energy_since_boot():
+    device = laser(mean_uptime_h=None)
+    device.handle_desired(desired(1, until=T0 + timedelta(hours=6)), T0)
+    last = {"run_s": 0.0, "energy_wh": 0.0}
+    for now in timeline(T0, 6 * 3600, step=7):
+        device.advance(now)
+        message = device.report(now)
+        assert message["run_s"] >= last["run_s"] and message["energy_wh"] >= last["energy_wh"]
+        last = message
+    ran = GroundTruth.seconds(device.truth.running, now)
+    assert ran > 600
+    assert abs(last["run_s"] - ran) < 0.01
+    assert last["energy_wh"] > last["run_s"] * 900 / 3600  # a laser draws at least a kilowatt when cutting
+
+
+def test_a_machine_without_interlock_runs_on_its_own_and_still_acks():
     device = SimulatedMachine("eiu", "printer-01", "printer-3d", rng=random.Random(3), now=T0)
     states = set()
     for now in timeline(T0, 24 * 3600, step=30):
         device.advance(now)
         states.add(device.state)
     assert {"idle", "running"} <= states
-    ack = device.handle_command(command("enable", "c1", T0 + timedelta(days=2)), T0 + timedelta(days=1))
-    assert ack["id"] == "c1" and ack["ok"] is True and ack["reason"]
+    ack = device.handle_desired(desired(1, until=T0 + timedelta(days=2)), T0 + timedelta(days=1))
+    assert ack["v"] == 1 and ack["ok"] is True and ack["reason"]
+    assert device.truth.closed == []
 
 
-@pytest.mark.parametrize(("payload", "answered_id"), [
+@pytest.mark.parametrize(("payload", "answered_v"), [
     (b"not json", None),
     (b"\xff\xfe{", None),
-    (b'["enable"]', None),
-    (b'{"action": "enable", "until": "2026-10-14T11:00:00+07:00"}', None),
-    (b'{"action": "enable", "until": "2026-10-14T11:00:00+07:00", "id": 17}', None),
-    (b'{"action": "explode", "id": "c9"}', "c9"),
-    (b'{"action": "enable", "id": "c9"}', "c9"),
-    (b'{"action": "enable", "id": "c9", "until": "2026-10-14T11:00:00"}', "c9"),
-    (b'{"action": "enable", "id": "c9", "until": "at eleven"}', "c9"),
-    (b'{"action": "enable", "id": "c9", "until": "2026-10-14T07:00:00+07:00"}', "c9"),
-    (b'{"action": "enable", "id": "c9", "until": "2026-10-14T11:00:00+07:00", "user": 5}', "c9"),
+    (b'["v", 1]', None),
+    (b'{"holder": "Lan", "from": "2026-10-14T08:00:00+07:00", "until": null}', None),
+    (b'{"v": "4", "holder": "Lan", "from": "2026-10-14T08:00:00+07:00"}', None),
+    (b'{"v": true, "holder": "Lan", "from": "2026-10-14T08:00:00+07:00"}', None),
+    (b'{"v": 4, "holder": "Lan"}', 4),
+    (b'{"v": 4, "holder": "Lan", "from": "2026-10-14T08:00:00"}', 4),
+    (b'{"v": 4, "holder": "Lan", "from": "at eight"}', 4),
+    (b'{"v": 4, "holder": 5, "from": "2026-10-14T08:00:00+07:00"}', 4),
+    (b'{"v": 4, "holder": "Lan", "from": "2026-10-14T08:00:00+07:00", "next": []}', 4),
+    (b'{"v": 4, "holder": "Lan", "from": "2026-10-14T08:00:00+07:00", "next": {"holder": "K"}}', 4),
 ])
-def test_a_malformed_command_is_answered_not_ok_and_changes_nothing(payload, answered_id):
+def test_a_malformed_desired_state_is_answered_not_ok_and_changes_nothing(payload, answered_v):
     device = laser()
-    ack = device.handle_command(payload, T0)
+    ack = device.handle_desired(payload, T0)
     assert ack["ok"] is False and isinstance(ack["reason"], str) and ack["reason"]
-    assert ack["id"] == answered_id
-    assert device.enabled_until is None and device.state == "off"
-
-
-def test_a_redelivered_command_is_answered_again_but_not_applied_again():
-    device = laser()
-    enable = command("enable", "c1", T0 + timedelta(hours=2))
-    first = device.handle_command(enable, T0)
-    device.handle_command(command("disable", "c2"), T0 + timedelta(minutes=1))
-    assert device.handle_command(enable, T0 + timedelta(minutes=2)) == first
-    assert device.state == "off" and not device.enabled(T0 + timedelta(minutes=2))
+    assert ack["v"] == answered_v
+    assert device.desired_v == 0 and device.state == "off"
 
 
 # --- what the messages say ------------------------------------------------------------------------
@@ -204,7 +271,7 @@ def test_messages_follow_the_protocol_with_the_power_draw_of_the_machine_type(ki
     profile = PROFILES[kind]
     device = SimulatedMachine("vsvc", f"{profile.slug}-01", kind, interlock=profile.interlocked,
                               rng=random.Random(kind), now=T0, unix_ms_ts=kind == "pcb-mill")
-    device.handle_command(command("enable", "c1", T0 + timedelta(days=3)), T0)
+    device.handle_desired(desired(1, until=T0 + timedelta(days=3)), T0)
     seen = set()
     for now in timeline(T0, 2 * 24 * 3600, step=60):
         device.advance(now)
@@ -276,22 +343,25 @@ class RecordingClient:
 
     def publish(self, topic, payload, qos=0, retain=False):
         self.published.append((topic, payload, qos, retain))
+        return SimpleNamespace(mid=len(self.published), rc=mqtt.MQTT_ERR_SUCCESS)
 
 
-def test_a_command_is_acked_and_a_contactor_change_reported_at_once():
+def test_a_desired_state_is_acked_by_version_and_a_contactor_change_reported_at_once():
     device = laser()
     link = DeviceLink(device, BrokerAddress.from_url("mqtt://127.0.0.1"), username=None, password=None,
                       protocol=mqtt.MQTTv311, schedule=ReportSchedule(0.05, time.monotonic()), rng=random.Random(1))
     client = link.client = RecordingClient()
-    until = datetime.now(ICT) + timedelta(hours=1)
-    link._on_message(client, None, SimpleNamespace(topic="fablab/biic/laser-01/command",
-                                                   payload=command("enable", "c1", until)))
+    link.connected.set()
+    now = datetime.now(ICT)
+    link._on_message(client, None, SimpleNamespace(topic="fablab/biic/laser-01/desired",
+                                                   payload=desired(5, start=now, until=now + timedelta(hours=1))))
     (ack_topic, ack, ack_qos, _), (state_topic, state, state_qos, _) = client.published
-    assert (ack_topic, json.loads(ack), ack_qos) == ("fablab/biic/laser-01/ack", {"id": "c1", "ok": True}, 1)
-    assert (state_topic, json.loads(state)["state"], state_qos) == ("fablab/biic/laser-01/state", "idle", 1)
-    link._on_message(client, None, SimpleNamespace(topic="fablab/biic/laser-01/command",
-                                                   payload=command("enable", "c2", until)))
-    assert len(client.published) == 3  # still enabled, still idle: the ack alone
+    assert (ack_topic, json.loads(ack), ack_qos) == ("fablab/biic/laser-01/ack", {"v": 5, "ok": True}, 1)
+    assert (state_topic, state_qos) == ("fablab/biic/laser-01/state", 1)
+    assert (json.loads(state)["state"], json.loads(state)["desired_v"]) == ("idle", 5)
+    link._on_message(client, None, SimpleNamespace(topic="fablab/biic/laser-01/desired",
+                                                   payload=desired(5, start=now, until=now + timedelta(hours=1))))
+    assert len(client.published) == 3  # the same version again: the ack alone
 
 
 # --- on a real broker -----------------------------------------------------------------------------
@@ -355,7 +425,7 @@ def test_the_fleet_speaks_the_protocol_on_a_real_broker(broker_url, protocol):
     broker = BrokerAddress.from_url(broker_url)
     watcher = Watcher(broker, f"fablab/{lab}/#")
     fleet = Fleet(registry, url=broker_url, protocol=protocol, rate=5, seed=11)
-    printer_link = next(link for link in fleet.links if link.machine.machine == "printer-01")
+    printer_link = fleet.links[f"{lab}/printer-01"]
     stop = threading.Event()
     runner = threading.Thread(target=fleet.run, args=(stop,), daemon=True)
     runner.start()
@@ -368,22 +438,20 @@ def test_the_fleet_speaks_the_protocol_on_a_real_broker(broker_url, protocol):
         assert sorted(newcomer.messages) == [(f"{laser}/status", b"online", True),
                                              (f"{printer}/status", b"online", True)]
 
-        command_id = uuid.uuid4().hex
-        watcher.client.publish(f"{laser}/command", json.dumps({
-            "action": "enable", "user": "Nguyễn Thị Lan", "id": command_id,
-            "until": rfc3339(datetime.now(ICT) + timedelta(minutes=5))}), qos=1)
+        now = datetime.now(ICT)
+        watcher.client.publish(f"{laser}/desired", desired(3, start=now, until=now + timedelta(minutes=5)),
+                               qos=1, retain=True)
         wait_until(lambda: watcher.payloads(f"{laser}/ack"), 10, "the ack")
-        assert json.loads(watcher.payloads(f"{laser}/ack")[0]) == {"id": command_id, "ok": True}
-        wait_until(lambda: [m["state"] for m in watcher.states(f"{laser}/state")][-1:] == ["idle"], 5,
-                   "the laser powered through its interlock")
-        watcher.client.publish(f"{laser}/command", b"{not json", qos=1)
+        assert json.loads(watcher.payloads(f"{laser}/ack")[0]) == {"v": 3, "ok": True}
+        wait_until(lambda: [(m["state"], m["desired_v"]) for m in watcher.states(f"{laser}/state")][-1:]
+                   == [("idle", 3)], 5, "the laser powered through its interlock")
+        watcher.client.publish(f"{laser}/desired", b"{not json", qos=1)
         wait_until(lambda: len(watcher.payloads(f"{laser}/ack")) == 2, 10, "the second ack")
         assert json.loads(watcher.payloads(f"{laser}/ack")[1])["ok"] is False
 
         wait_until(lambda: len(watcher.payloads(f"{printer}/state")) >= 5, 10, "five printer reports")
         first_boot = watcher.states(f"{printer}/state")[0]["boot"]
-        with printer_link.lock:
-            printer_link.machine.next_crash_in = 0  # power lost at the fleet's next look
+        printer_link.power_loss(1.0)
         wait_until(lambda: watcher.payloads(f"{printer}/status")[-2:] == [b"offline", b"online"], 15,
                    "the last will, then the printer back online")
         wait_until(lambda: any(m["boot"] == first_boot + 1 and m["seq"] >= 3
@@ -398,6 +466,7 @@ def test_the_fleet_speaks_the_protocol_on_a_real_broker(broker_url, protocol):
         finally:
             for prefix in (laser, printer):
                 watcher.client.publish(f"{prefix}/status", b"", qos=1, retain=True).wait_for_publish(5)
+            watcher.client.publish(f"{laser}/desired", b"", qos=1, retain=True).wait_for_publish(5)
             watcher.close()
     assert not runner.is_alive()
     for prefix in (laser, printer):
@@ -408,3 +477,85 @@ def test_the_fleet_speaks_the_protocol_on_a_real_broker(broker_url, protocol):
             seqs = [m["seq"] for m in messages if m["boot"] == boot]
             assert seqs == list(range(1, len(seqs) + 1)), (prefix, boot)
     assert list(dict.fromkeys(m["boot"] for m in watcher.states(f"{printer}/state"))) == [first_boot, first_boot + 1]
+
+
+def run_fleet(registry, url, **options):
+    fleet = Fleet(registry, url=url, rate=options.pop("rate", 5), seed=options.pop("seed", 5), mean_uptime_h=None,
+                  **options)
+    stop = threading.Event()
+    runner = threading.Thread(target=fleet.run, args=(stop,), daemon=True)
+    runner.start()
+    return fleet, stop, runner
+
+
+@pytest.mark.mqtt
+def test_a_wifi_drop_fires_the_will_keeps_the_machine_running_and_delivers_every_report(broker_url):
+    lab = f"test-{uuid.uuid4().hex[:8]}"
+    prefix = f"fablab/{lab}/laser-01"
+    broker = BrokerAddress.from_url(broker_url)
+    watcher = Watcher(broker, f"fablab/{lab}/#")
+    now = datetime.now(ICT)
+    watcher.client.publish(f"{prefix}/desired", desired(1, start=now - timedelta(minutes=1),
+                                                        until=now + timedelta(minutes=10)),
+                           qos=1, retain=True).wait_for_publish(5)
+    fleet, stop, runner = run_fleet([{"lab": lab, "machine": "laser-01", "type": "laser-cutter", "interlock": True}],
+                                    broker_url)
+    link = fleet.links[f"{lab}/laser-01"]
+    try:
+        wait_until(lambda: any(m["desired_v"] == 1 and m["state"] != "off" for m in watcher.states(f"{prefix}/state")),
+                   10, "the laser powered by the retained desired state")
+        with link.lock:
+            link.machine._start_job(datetime.now(ICT))
+            link.machine._left = math.inf  # a long job under way
+        wait_until(lambda: watcher.states(f"{prefix}/state")[-1]["state"] == "running", 5, "running reported")
+        link.wifi_drop(2.0)
+        wait_until(lambda: watcher.payloads(f"{prefix}/status")[-1:] == [b"offline"], 5, "the broker's last will")
+        with link.lock:
+            assert link.machine.state == "running"  # the machine does not care about WiFi
+            made_offline = len(link._outbox)
+        wait_until(lambda: watcher.payloads(f"{prefix}/status")[-1:] == [b"online"], 10, "the link back")
+        with link.lock:
+            boot, last_seq = str(link.machine.boot), link.machine.seq
+        assert made_offline >= 5  # five reports a second, two seconds without a link
+        wait_until(lambda: {(boot, seq) for seq in range(1, last_seq + 1)} <= link.acked, 10,
+                   "every report acknowledged by the broker")
+        seqs = sorted({m["seq"] for m in watcher.states(f"{prefix}/state")})
+        assert seqs[:last_seq] == list(range(1, last_seq + 1))
+        assert link.machine.truth.running[-1][1] is None  # still running, without a break
+    finally:
+        stop.set()
+        runner.join(15)
+        watcher.client.publish(f"{prefix}/status", b"", qos=1, retain=True).wait_for_publish(5)
+        watcher.client.publish(f"{prefix}/desired", b"", qos=1, retain=True).wait_for_publish(5)
+        watcher.close()
+
+
+@pytest.mark.mqtt
+def test_a_device_coming_back_from_a_power_loss_applies_the_retained_desired_state(broker_url):
+    lab = f"test-{uuid.uuid4().hex[:8]}"
+    prefix = f"fablab/{lab}/cnc-01"
+    broker = BrokerAddress.from_url(broker_url)
+    watcher = Watcher(broker, f"fablab/{lab}/#")
+    fleet, stop, runner = run_fleet([{"lab": lab, "machine": "cnc-01", "type": "cnc-router", "interlock": True}],
+                                    broker_url)
+    link = fleet.links[f"{lab}/cnc-01"]
+    try:
+        wait_until(lambda: b"online" in watcher.payloads(f"{prefix}/status"), 10, "online")
+        link.power_loss(1.5)
+        now = datetime.now(ICT)
+        # Published while the device is dark: only the retained message can reach it.
+        watcher.client.publish(f"{prefix}/desired", desired(4, start=now, until=now + timedelta(minutes=5)),
+                               qos=1, retain=True).wait_for_publish(5)
+        wait_until(lambda: any(m["desired_v"] == 4 for m in watcher.states(f"{prefix}/state")), 15,
+                   "the new boot reporting the retained version")
+        boots = list(dict.fromkeys(m["boot"] for m in watcher.states(f"{prefix}/state")))
+        assert len(boots) == 2
+        with link.lock:
+            assert link.machine.interlock_closed(datetime.now(ICT))
+            assert len(link.machine.truth.powered_off) == 1 and link.machine.truth.powered_off[0][1] is not None
+    finally:
+        stop.set()
+        runner.join(15)
+        watcher.client.publish(f"{prefix}/status", b"", qos=1, retain=True).wait_for_publish(5)
+        watcher.client.publish(f"{prefix}/desired", b"", qos=1, retain=True).wait_for_publish(5)
+        watcher.close()

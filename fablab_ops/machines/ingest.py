@@ -13,17 +13,23 @@ receive time is used.
 
 import logging
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import orjson
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Value
+from django.db.models.functions import Greatest
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from fablab_ops.machines import services
 from fablab_ops.machines.models import (
+    MAX_COUNT,
+    IngestHealth,
     Machine,
     MachineCommand,
     MachineLiveStatus,
@@ -37,6 +43,19 @@ MAX_PAYLOAD_BYTES = 4096
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 STATES = {"off", "idle", "running", "error"}
 KINDS = {"state", "status", "ack"}
+# The protocol's bound for integers (seq, an integer boot, desired_v) and for numbers (power_w,
+# run_s, energy_wh): every one fits a bigint and a double exactly, and sums of them stay far from
+# overflowing anything. Nothing a real device sends comes near it.
+MAX_INTEGER = 2**53
+# A device's `ts` outside this window is refused: no real clock says it, and dates near the
+# calendar's ends cannot even be shown in local time.
+EARLIEST_TS = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_TS = datetime(2100, 1, 1, tzinfo=UTC)
+# Control characters (C0, DEL, C1) and lone surrogates. PostgreSQL cannot store NUL in text at all,
+# and none of them has any business in an identifier.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Free text (an ack's reason) may hold tabs and line breaks.
+CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -56,6 +75,10 @@ class StateReport(NamedTuple):
     state: str
     power_w: float | None
     job: str
+    # Protocol 2 (optional): counters since boot, and the desired-state version applied.
+    run_s: float | None = None
+    energy_wh: float | None = None
+    desired_v: int | None = None
 
 
 @dataclass(frozen=True)
@@ -67,9 +90,22 @@ class StatusReport:
 
 @dataclass(frozen=True)
 class CommandAck:
+    """Protocol 1: the answer to a command, by its id."""
+
     lab: str
     machine: str
     command_id: str
+    ok: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class DesiredAck:
+    """Protocol 2: the answer to a desired state, by its version."""
+
+    lab: str
+    machine: str
+    v: int
     ok: bool
     reason: str
 
@@ -81,7 +117,7 @@ class Incoming:
     topic: str
     payload: bytes
     received_at: datetime
-    parsed: StateReport | StatusReport | CommandAck | Rejection | None = None
+    parsed: StateReport | StatusReport | CommandAck | DesiredAck | Rejection | None = None
 
 
 class Row(NamedTuple):
@@ -97,6 +133,9 @@ class Row(NamedTuple):
     state: str
     power_w: float | None
     job: str
+    run_s: float | None = None
+    energy_wh: float | None = None
+    desired_v: int | None = None
 
 
 @dataclass
@@ -105,74 +144,135 @@ class BatchResult:
     duplicates: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     gaps: int = 0
+    newest_received_at: datetime | None = None
+
+    def add(self, other: "BatchResult") -> "BatchResult":
+        """The two results of a split batch, as one."""
+        rejected = dict(self.rejected)
+        for reason, count in other.rejected.items():
+            rejected[reason] = rejected.get(reason, 0) + count
+        newest = max(filter(None, [self.newest_received_at, other.newest_received_at]), default=None)
+        return BatchResult(self.stored + other.stored, self.duplicates + other.duplicates, rejected,
+                           self.gaps + other.gaps, newest)
 
 
 def _timestamp(value) -> datetime | None:
     if type(value) is int or type(value) is float:  # not bool, which is an int too
         if not math.isfinite(value):
             raise ValueError("ts")
-        return datetime.fromtimestamp(value / 1000, tz=UTC)
-    if isinstance(value, str):
-        parsed = parse_datetime(value)
-        if parsed is None or parsed.tzinfo is None:
+        at = datetime.fromtimestamp(value / 1000, tz=UTC)
+    elif isinstance(value, str):
+        at = parse_datetime(value)
+        if at is None or at.tzinfo is None:
             raise ValueError("ts")
-        return parsed
-    raise ValueError("ts")
+    else:
+        raise ValueError("ts")
+    if not EARLIEST_TS <= at < LATEST_TS:
+        raise ValueError("ts")
+    return at
 
 
-def parse(topic: str, payload: bytes) -> StateReport | StatusReport | CommandAck | Rejection:
+def _integer(value) -> int | None:
+    """An integer within the protocol's bound, or None. `type() is int`: JSON true/false are bools, not ints."""
+    return value if type(value) is int and 0 <= value <= MAX_INTEGER else None
+
+
+def _number(value) -> float | None:
+    """A finite number within the protocol's bound, as a float, or None."""
+    if type(value) is int:
+        value = float(value) if 0 <= value <= MAX_INTEGER else None
+    if type(value) is float and math.isfinite(value) and 0 <= value <= MAX_INTEGER:
+        return value
+    return None
+
+
+def _identifier(value) -> bool:
+    return isinstance(value, str) and CONTROL.search(value) is None
+
+
+def printable(text: str, limit: int) -> str:
+    """`text` as something PostgreSQL always stores: NUL and lone surrogates escaped, cut to `limit`."""
+    text = text[:limit]
+    if CONTROL.search(text):
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return text[:limit]
+
+
+def parse(topic: str, payload: bytes) -> StateReport | StatusReport | CommandAck | DesiredAck | Rejection:
     """What a message says, or why it is refused; no database, no side effects."""
     parts = topic.split("/")
-    if len(parts) != 4 or parts[0] != "fablab" or parts[3] not in KINDS or not parts[1] or not parts[2]:
-        return Rejection("bad_topic", topic[:300])
+    if (len(parts) != 4 or parts[0] != "fablab" or parts[3] not in KINDS or not parts[1] or not parts[2]
+            or CONTROL.search(topic)):
+        return Rejection("bad_topic", topic)
     _, lab, machine, kind = parts
     if len(payload) > MAX_PAYLOAD_BYTES:
         return Rejection("oversized", f"{len(payload)} bytes")
     if kind == "status":
-        text = payload.decode("utf-8", "replace").strip()
+        text = payload.decode("utf-8", "backslashreplace").strip()
         if text not in ("online", "offline"):
             return Rejection("bad_status", text[:100])
         return StatusReport(lab, machine, text == "online")
     try:
-        body = orjson.loads(payload)  # bytes straight in; invalid UTF-8, NaN and Infinity are refused
+        body = orjson.loads(payload)  # bytes straight in; invalid UTF-8, lone surrogates, NaN, Infinity refused
     except orjson.JSONDecodeError:
         return Rejection("malformed_json")
     if not isinstance(body, dict):
         return Rejection("not_an_object")
     device = body.get("device")
-    if device is not None and device != f"{lab}.{machine}":
+    if device is not None and (not _identifier(device) or device != f"{lab}.{machine}"):
         return Rejection("wrong_publisher", f"{device} published for {lab}.{machine}")
     if kind == "ack":
-        if not isinstance(body.get("id"), str) or not isinstance(body.get("ok", True), bool):
-            return Rejection("wrong_type", "ack needs a string id and a boolean ok")
-        return CommandAck(lab, machine, body["id"], body.get("ok", True), str(body.get("reason", ""))[:300])
+        return _ack(lab, machine, body)
     for name in ("seq", "boot", "ts", "state"):
         if name not in body:
             return Rejection("missing_field", name)
-    # `type(x) is int`, not isinstance: JSON true/false arrive as bool, a subclass of int.
-    seq, boot, state = body["seq"], body["boot"], body["state"]
-    if type(seq) is not int or seq < 0:
-        return Rejection("wrong_type", "seq must be a non-negative integer")
+    seq, boot, state = _integer(body["seq"]), body["boot"], body["state"]
+    if seq is None:
+        return Rejection("wrong_type", "seq must be an integer from 0 to 2^53")
     if type(boot) is int:
+        if _integer(boot) is None:
+            return Rejection("wrong_type", "boot must be an integer from 0 to 2^53, or a short string")
         boot = str(boot)
-    if type(boot) is not str or not 0 < len(boot) <= 64:
-        return Rejection("wrong_type", "boot must be an integer or a short string")
+    if type(boot) is not str or not 0 < len(boot) <= 64 or not _identifier(boot):
+        return Rejection("wrong_type", "boot must be an integer or a short string without control characters")
     if type(state) is not str or state not in STATES:
         return Rejection("wrong_type", f"state must be one of {sorted(STATES)}")
-    power = body.get("power_w")
-    if power is not None:
-        if type(power) is int:
-            power = float(power)
-        if type(power) is not float or not math.isfinite(power) or power < 0:
-            return Rejection("wrong_type", "power_w must be a non-negative number")
+    numbers = {}
+    for name in ("power_w", "run_s", "energy_wh"):
+        value = body.get(name)
+        if value is not None:
+            numbers[name] = value = _number(value)
+            if value is None:
+                return Rejection("wrong_type", f"{name} must be a number from 0 to 2^53")
+    desired_v = body.get("desired_v")
+    if desired_v is not None and _integer(desired_v) is None:
+        return Rejection("wrong_type", "desired_v must be an integer from 0 to 2^53")
     job = body.get("job", "")
-    if not isinstance(job, str):
-        return Rejection("wrong_type", "job must be a string")
+    if not _identifier(job):
+        return Rejection("wrong_type", "job must be a string without control characters")
     try:
         ts = _timestamp(body["ts"])
     except (ValueError, OverflowError, OSError):
-        return Rejection("wrong_type", "ts must be RFC 3339 with a zone, or Unix milliseconds")
-    return StateReport(lab, machine, boot, seq, ts, state, power, job[:200])
+        return Rejection("wrong_type", "ts must be RFC 3339 with a zone, or Unix milliseconds, "
+                                       "between 2000-01-01 and 2100-01-01")
+    return StateReport(lab, machine, boot, seq, ts, state, numbers.get("power_w"), job[:200],
+                       numbers.get("run_s"), numbers.get("energy_wh"), desired_v)
+
+
+def _ack(lab: str, machine: str, body: dict) -> CommandAck | DesiredAck | Rejection:
+    ok, reason = body.get("ok", True), body.get("reason", "")
+    if not isinstance(ok, bool):
+        return Rejection("wrong_type", "ack needs a boolean ok")
+    if not isinstance(reason, str) or CONTROL_IN_TEXT.search(reason):
+        return Rejection("wrong_type", "an ack's reason must be text without control characters")
+    if "v" in body:
+        v = _integer(body["v"])
+        if v is None:
+            return Rejection("wrong_type", "an ack's v must be an integer from 0 to 2^53")
+        return DesiredAck(lab, machine, v, ok, reason[:300])
+    if not isinstance(body.get("id"), str) or not _identifier(body["id"]):
+        return Rejection("wrong_type", "ack needs an integer v, or a string id")
+    return CommandAck(lab, machine, body["id"], ok, reason[:300])
 
 
 # --- applying a batch -----------------------------------------------------
@@ -216,50 +316,119 @@ def placed_at(report: StateReport, received_at: datetime) -> tuple[datetime, boo
     return report.ts, False
 
 
-def parse_safely(topic: str, payload: bytes) -> StateReport | StatusReport | CommandAck | Rejection:
+def parse_safely(topic: str, payload: bytes) -> StateReport | StatusReport | CommandAck | DesiredAck | Rejection:
     """`parse`, with any slip of its own kept as a rejection: one odd message must never stall the stream."""
     try:
         return parse(topic, payload)
     except Exception as error:
-        log.exception("the message handler failed on %s", topic[:300])
-        return Rejection("handler_error", repr(error)[:300])
+        log.exception("the message handler failed on %s", printable(topic, 300))
+        return Rejection("handler_error", repr(error))
 
 
-def apply_batch(messages: list[Incoming], directory: MachineDirectory | None = None) -> BatchResult:
-    """Store and interpret a batch in one transaction; safe to apply again after a crash."""
+def connection_lost(error: BaseException) -> bool:
+    """Whether a failure says the database is unreachable (retry the batch later), not that it refused the data.
+
+    Only these are retried whole: a connection that failed or was closed (no SQLSTATE,
+    class 08), the server shutting down or out of resources (57, 53), and a deadlock or
+    serialization failure (40), all of which pass. Anything else (a value out of range,
+    a constraint) comes back on every attempt, so the batch is split instead.
+    """
+    if not isinstance(error, OperationalError | InterfaceError):
+        return False
+    sqlstate = getattr(error.__cause__, "sqlstate", None) or getattr(error, "sqlstate", None)
+    return sqlstate is None or sqlstate[:2] in ("08", "40", "53", "57") or sqlstate == "55P03"
+
+
+def store(messages: list[Incoming], directory: MachineDirectory | None = None, *,
+          health_id: str | None = None) -> BatchResult:
+    """`apply_batch`; a batch the database refuses is split in halves until the messages it refuses are found.
+
+    Those are quarantined (`handler_error`, with the database's message) and the rest
+    stored, so one message can never hold back the stream. A database that cannot be
+    reached is not a refusal: that error goes up, for the caller to retry the whole batch.
+    """
+    directory = directory or MachineDirectory()
+    try:
+        return apply_batch(messages, directory, health_id=health_id)
+    except Exception as error:
+        if connection_lost(error):
+            raise
+        if len(messages) == 1:
+            log.error("quarantined a message the database refused on %s: %s",
+                      printable(messages[0].topic, 300), error)
+            return _quarantine_refused(messages[0], error, health_id)
+        log.warning("the database refused a batch of %d messages (%s); splitting it", len(messages), error)
+        middle = len(messages) // 2
+        first = store(messages[:middle], directory, health_id=health_id)
+        return first.add(store(messages[middle:], directory, health_id=health_id))
+
+
+def _quarantine_refused(message: Incoming, error: Exception, health_id: str | None) -> BatchResult:
+    result = BatchResult()
+    rejection = Rejection("handler_error", f"{type(error).__name__}: {error}")
+    try:
+        with transaction.atomic():
+            _quarantine([(message, rejection)], result)
+            _record_health(health_id, result)
+    except Exception as again:
+        if connection_lost(again):
+            raise
+        # The quarantine row is escaped and cannot be refused for its content; should it be anyway,
+        # the message is dropped (and acknowledged) rather than left to stall the stream.
+        log.exception("could not even quarantine a message on %s; dropped", printable(message.topic, 300))
+        result.rejected = {"handler_error": 1}
+    return result
+
+
+def apply_batch(messages: list[Incoming], directory: MachineDirectory | None = None, *,
+                health_id: str | None = None) -> BatchResult:
+    """Store and interpret a batch in one transaction; safe to apply again after a crash.
+
+    With `health_id` (the ingest's client id) the replica's health row is updated in the same transaction.
+    """
     directory = directory or MachineDirectory()
     result = BatchResult()
     with transaction.atomic():
         accepted: list[tuple[int, Incoming]] = []
+        refused: list[tuple[Incoming, Rejection]] = []
         for message in messages:
             parsed = message.parsed or parse_safely(message.topic, message.payload)
             message.parsed = parsed
             if isinstance(parsed, Rejection):
-                _quarantine(message, parsed, result)
+                refused.append((message, parsed))
                 continue
             machine_id = directory.resolve(parsed.lab, parsed.machine)
             if machine_id is None:
-                _quarantine(message, Rejection("unknown_machine", f"{parsed.lab}/{parsed.machine}"), result)
+                refused.append((message, Rejection("unknown_machine", f"{parsed.lab}/{parsed.machine}")))
                 continue
             accepted.append((machine_id, message))
+        _quarantine(refused, result)
         states = [(mid, m) for mid, m in accepted if isinstance(m.parsed, StateReport)]
         _store_states(states, result)
+        _apply_statuses([(mid, m) for mid, m in accepted if isinstance(m.parsed, StatusReport)])
         for machine_id, message in accepted:
-            if isinstance(message.parsed, StatusReport):
-                _apply_status(machine_id, message.parsed, message.received_at)
-            elif isinstance(message.parsed, CommandAck):
+            if isinstance(message.parsed, CommandAck):
                 MachineCommand.objects.filter(command_id=message.parsed.command_id, machine_id=machine_id).update(
                     acked_at=message.received_at, ack_ok=message.parsed.ok, error=message.parsed.reason)
+            elif isinstance(message.parsed, DesiredAck) and message.parsed.ok:
+                MachineLiveStatus.objects.filter(machine_id=machine_id).update(
+                    desired_applied_v=Greatest("desired_applied_v", Value(message.parsed.v)))
+        _record_health(health_id, result)
     return result
 
 
-def _quarantine(message: Incoming, rejection: Rejection, result: BatchResult) -> None:
-    result.rejected[rejection.reason] = result.rejected.get(rejection.reason, 0) + 1
-    QuarantinedMessage.objects.create(
-        received_at=message.received_at, topic=message.topic[:300],
-        payload=message.payload[:MAX_PAYLOAD_BYTES].decode("utf-8", "replace"), payload_size=len(message.payload),
-        reason=rejection.reason, detail=rejection.detail[:300],
-    )
+def _quarantine(refused: list[tuple[Incoming, Rejection]], result: BatchResult) -> None:
+    """Keep refused messages in one statement. Their text is escaped: storing them can never fail on what they hold."""
+    if not refused:
+        return
+    for _message, rejection in refused:
+        result.rejected[rejection.reason] = result.rejected.get(rejection.reason, 0) + 1
+    QuarantinedMessage.objects.bulk_create([QuarantinedMessage(
+        received_at=message.received_at, topic=printable(message.topic, 300),
+        payload=printable(message.payload[:MAX_PAYLOAD_BYTES].decode("utf-8", "backslashreplace"),
+                          4 * MAX_PAYLOAD_BYTES),
+        payload_size=len(message.payload), reason=rejection.reason, detail=printable(rejection.detail, 300),
+    ) for message, rejection in refused])
 
 
 def _store_states(states: list[tuple[int, Incoming]], result: BatchResult) -> None:
@@ -274,19 +443,21 @@ def _store_states(states: list[tuple[int, Incoming]], result: BatchResult) -> No
             result.duplicates += 1
             continue
         rows[key] = Row(machine_id, report.boot, report.seq, at, report.ts, message.received_at, skewed,
-                        report.state, report.power_w, report.job)
+                        report.state, report.power_w, report.job, report.run_s, report.energy_wh, report.desired_v)
     inserted = _insert_new(list(rows.values()))
     fresh = list(rows.values()) if inserted is None else [rows[key] for key in inserted]
     result.duplicates += len(rows) - len(fresh)
     result.stored += len(fresh)
     if not fresh:
         return
+    result.newest_received_at = max(row.received_at for row in fresh)
     by_machine: dict[int, list[Row]] = {}
     for row in fresh:
         by_machine.setdefault(row.machine_id, []).append(row)
     lives = _lives(by_machine)
-    # Reads nothing and writes nothing unless a report changes something.
+    # Reads nothing and writes nothing unless a report changes something, runs, or carries counters.
     effects = services.TelemetryEffects(lives, since=min(row.at for row in fresh), until=max(row.at for row in fresh))
+    effects.expect_counters({(row.machine_id, row.boot) for row in fresh if row.run_s is not None})
     for machine_id, rows_of_machine in by_machine.items():
         result.gaps += _interpret(lives[machine_id], rows_of_machine, effects)
     effects.apply()
@@ -295,21 +466,24 @@ def _store_states(states: list[tuple[int, Incoming]], result: BatchResult) -> No
 
 # Not maintenance_due: the services may set it in the database while a batch is interpreted.
 LIVE_FIELDS = ["messages", "clock_skews", "last_seen_at", "boot", "last_seq", "restarts", "state", "power_w", "job",
-               "last_state_at", "online", "gaps", "boot_messages"]
+               "last_state_at", "online", "gaps", "boot_messages", "desired_applied_v"]
 
 COPY_COLUMNS = ("machine_id", "boot", "seq", "at", "device_ts", "received_at", "clock_skewed", "state", "power_w",
-                "job")
-COPY_TYPES = ["int8", "text", "int8", "timestamptz", "timestamptz", "timestamptz", "bool", "text", "float8", "text"]
+                "job", "run_s", "energy_wh")
+COPY_TYPES = ["int8", "text", "int8", "timestamptz", "timestamptz", "timestamptz", "bool", "text", "float8", "text",
+              "float8", "float8"]
 STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS telemetry_incoming (
     machine_id bigint, boot text, seq bigint, "at" timestamptz, device_ts timestamptz, received_at timestamptz,
-    clock_skewed boolean, state text, power_w double precision, job text
+    clock_skewed boolean, state text, power_w double precision, job text, run_s double precision,
+    energy_wh double precision
 ) ON COMMIT DELETE ROWS
 """
 MOVE_NEW = """
 INSERT INTO machines_telemetrymessage (machine_id, boot, seq, "at", device_ts, received_at, clock_skewed, state,
-                                       power_w, job)
-SELECT machine_id, boot, seq, "at", device_ts, received_at, clock_skewed, state, power_w, job FROM telemetry_incoming
+                                       power_w, job, run_s, energy_wh)
+SELECT machine_id, boot, seq, "at", device_ts, received_at, clock_skewed, state, power_w, job, run_s, energy_wh
+FROM telemetry_incoming
 ON CONFLICT (machine_id, boot, seq) DO NOTHING
 RETURNING machine_id, boot, seq
 """
@@ -334,8 +508,8 @@ def _insert_new(rows: list[Row]) -> list[tuple] | None:
     """Insert what is new and say which keys those were (None: all of them); a redelivery inserts nothing.
 
     On PostgreSQL the batch is streamed in with binary COPY, then moved with one
-    INSERT ... ON CONFLICT DO NOTHING RETURNING, which also stays right when several
-    ingest processes share the stream; elsewhere, look up then insert.
+    INSERT ... ON CONFLICT DO NOTHING RETURNING, which also stays right when two
+    ingest processes ever store the same report; elsewhere, look up then insert.
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -345,7 +519,7 @@ def _insert_new(rows: list[Row]) -> list[tuple] | None:
                 copy.set_types(COPY_TYPES)
                 for r in rows:
                     copy.write_row((r.machine_id, r.boot, r.seq, r.at, r.device_ts, r.received_at, r.clock_skewed,
-                                    r.state, r.power_w, r.job))
+                                    r.state, r.power_w, r.job, r.run_s, r.energy_wh))
             cursor.execute(MOVE_NEW)
             if cursor.rowcount == len(rows):
                 return None  # the usual case: no need to read the keys back
@@ -354,7 +528,8 @@ def _insert_new(rows: list[Row]) -> list[tuple] | None:
     existing = set(TelemetryMessage.objects.filter(machine_id__in={k[0] for k in keys}, seq__in={k[2] for k in keys})
                    .values_list("machine_id", "boot", "seq")) & keys
     fresh = [r for r in rows if (r.machine_id, r.boot, r.seq) not in existing]
-    TelemetryMessage.objects.bulk_create([TelemetryMessage(**r._asdict()) for r in fresh])
+    TelemetryMessage.objects.bulk_create([TelemetryMessage(**{name: getattr(r, name) for name in COPY_COLUMNS})
+                                          for r in fresh])
     return [(r.machine_id, r.boot, r.seq) for r in fresh]
 
 
@@ -367,7 +542,7 @@ def _lives(by_machine: dict) -> dict[int, MachineLiveStatus]:
     wanted = set(by_machine)
 
     def lock(ids):
-        # Always in machine order, so ingests sharing a stream never wait on each other in a cycle.
+        # Always in machine order, so two writers never wait on each other in a cycle.
         return {live.machine_id: live for live in MachineLiveStatus.objects.select_for_update().filter(
             machine_id__in=ids).order_by("machine_id")}
 
@@ -378,10 +553,6 @@ def _lives(by_machine: dict) -> dict[int, MachineLiveStatus]:
                                               ignore_conflicts=True)
         lives.update(lock(missing))
     return lives
-
-
-def _live(machine_id: int) -> MachineLiveStatus:
-    return _lives({machine_id: None})[machine_id]
 
 
 def _interpret(live: MachineLiveStatus, rows: list[Row], effects: services.TelemetryEffects) -> int:
@@ -399,16 +570,23 @@ def _interpret(live: MachineLiveStatus, rows: list[Row], effects: services.Telem
         if row.boot != live.boot and newer:
             if live.boot:
                 live.restarts += 1
-                live.gaps += max(live.last_seq - live.boot_messages, 0)
+                live.gaps = min(live.gaps + max(live.last_seq - live.boot_messages, 0), MAX_COUNT)
             live.boot, live.last_seq, live.boot_messages = row.boot, 0, 0
         if row.boot == live.boot:
             live.boot_messages += 1
             live.last_seq = max(live.last_seq, row.seq)
+        if row.desired_v is not None and row.desired_v > live.desired_applied_v:
+            live.desired_applied_v = row.desired_v
+        if row.run_s is not None:
+            # Before the state: the counters' difference since the previous report belongs to the
+            # period that was open until now.
+            effects.counter(live.machine_id, row)
         # A late report is kept as telemetry but does not roll the live state back.
         if newer:
-            # Only a change of state, or a machine coming back, can open or close a running
-            # period or an alert; the same state again changes nothing but the figures.
-            if row.state != live.state or not live.online:
+            # A change of state, or a machine coming back, can open or close a running period or an
+            # alert. A `running` report is always looked at: a machine running with no open period gets
+            # one, whatever was lost before (a last will, a lost `online`, a restart of the ingest).
+            if row.state != live.state or not live.online or row.state == "running":
                 effects.state(live.machine_id, row)
             live.state, live.power_w, live.job, live.last_state_at = row.state, row.power_w, row.job, row.at
             live.online = True
@@ -417,10 +595,58 @@ def _interpret(live: MachineLiveStatus, rows: list[Row], effects: services.Telem
     return live.lost_messages - lost_before
 
 
-def _apply_status(machine_id: int, report: StatusReport, received_at: datetime) -> None:
-    live = _live(machine_id)
-    live.online = report.online
-    live.last_seen_at = max(filter(None, [live.last_seen_at, received_at]))
-    live.save(update_fields=["online", "last_seen_at"])
-    if not report.online:
-        services.on_offline(machine_id, received_at)
+def _apply_statuses(statuses: list[tuple[int, Incoming]]) -> None:
+    """Each machine's last status of the batch (the retained one) is what counts: `offline` then `online` is online."""
+    last: dict[int, Incoming] = {}
+    for machine_id, message in statuses:
+        last[machine_id] = message
+    if not last:
+        return
+    lives = _lives(last)
+    for machine_id, message in last.items():
+        live = lives[machine_id]
+        live.online = message.parsed.online
+        live.last_seen_at = max(filter(None, [live.last_seen_at, message.received_at]))
+    update_many(MachineLiveStatus, list(lives.values()), ["online", "last_seen_at"])
+    for machine_id, message in last.items():
+        if message.parsed.online:
+            services.on_online(machine_id)
+        else:
+            services.on_offline(machine_id, message.received_at)
+
+
+HEALTH_UPSERT = """
+INSERT INTO machines_ingesthealth AS h (client_id, stored, duplicates, quarantined, last_commit_at, newest_received_at,
+                                        queued)
+VALUES (%s, %s, %s, %s::jsonb, statement_timestamp(), %s, 0)
+ON CONFLICT (client_id) DO UPDATE SET
+    stored = h.stored + excluded.stored,
+    duplicates = h.duplicates + excluded.duplicates,
+    quarantined = CASE WHEN excluded.quarantined = '{}'::jsonb THEN h.quarantined ELSE (
+        SELECT jsonb_object_agg(reason, total) FROM (
+            SELECT reason, sum(count::bigint) AS total
+            FROM (SELECT * FROM jsonb_each_text(h.quarantined) UNION ALL
+                  SELECT * FROM jsonb_each_text(excluded.quarantined)) AS counts (reason, count)
+            GROUP BY reason) AS merged) END,
+    last_commit_at = excluded.last_commit_at,
+    newest_received_at = greatest(h.newest_received_at, excluded.newest_received_at)
+"""
+
+
+def _record_health(health_id: str | None, result: BatchResult) -> None:
+    """The replica's figures, in the batch's own transaction: one statement, counted exactly once per commit."""
+    if health_id is None:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(HEALTH_UPSERT, [health_id, result.stored, result.duplicates,
+                                           orjson.dumps(result.rejected).decode(), result.newest_received_at])
+        return
+    health, _ = IngestHealth.objects.select_for_update().get_or_create(client_id=health_id)
+    health.stored += result.stored
+    health.duplicates += result.duplicates
+    for reason, count in result.rejected.items():
+        health.quarantined[reason] = health.quarantined.get(reason, 0) + count
+    health.last_commit_at = timezone.now()
+    health.newest_received_at = max(filter(None, [health.newest_received_at, result.newest_received_at]), default=None)
+    health.save()

@@ -284,6 +284,9 @@ class TelemetryMessage(models.Model):
     state = models.CharField(max_length=10)
     power_w = models.FloatField(null=True, blank=True)
     job = models.CharField(max_length=200, blank=True)
+    # Protocol 2 counters since the device booted (null: a protocol 1 report, or not measured).
+    run_s = models.FloatField(null=True, blank=True)
+    energy_wh = models.FloatField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("bản tin trạng thái")
@@ -318,6 +321,8 @@ class MachineLiveStatus(models.Model):
     clock_skews = models.PositiveBigIntegerField(_("lệch đồng hồ"), default=0)
     restarts = models.PositiveIntegerField(default=0)
     maintenance_due = models.BooleanField(_("đến hạn bảo trì"), default=False)
+    # The highest desired-state version the device says it applied (its `desired_v`, or an ack `ok`).
+    desired_applied_v = models.BigIntegerField(_("phiên bản trạng thái mong muốn đã áp dụng"), default=0)
 
     class Meta:
         verbose_name = _("trạng thái trực tiếp")
@@ -328,7 +333,59 @@ class MachineLiveStatus(models.Model):
 
     @property
     def lost_messages(self) -> int:
-        return self.gaps + max(self.last_seq - self.boot_messages, 0)
+        return min(self.gaps + max(self.last_seq - self.boot_messages, 0), MAX_COUNT)
+
+
+# Every count derived from reports is capped here: seq is at most 2^53 (the protocol's bound), and
+# sums over many boots must still fit a bigint whatever a device sends.
+MAX_COUNT = 2**53
+
+
+class UsageCounter(models.Model):
+    """A counter device's latest counters in one boot: the report with the highest `seq` seen so far.
+
+    Usage hours of a protocol 2 device are the differences between its cumulative
+    counters, so a report lost in between loses no hours: the next one carries them.
+    """
+
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="usage_counters")
+    boot = models.CharField(max_length=64)
+    seq = models.BigIntegerField()
+    at = models.DateTimeField()
+    run_s = models.FloatField()
+    energy_wh = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("bộ đếm sử dụng")
+        verbose_name_plural = _("bộ đếm sử dụng")
+        constraints = [models.UniqueConstraint(fields=["machine", "boot"], name="usage_counter_once_per_boot")]
+
+    def __str__(self):
+        return f"{self.machine_id} {self.boot}/{self.seq} {self.run_s:.0f} s"
+
+
+class IngestHealth(models.Model):
+    """One ingest replica's figures, written in the same transaction as each batch it commits."""
+
+    client_id = models.CharField(max_length=100, unique=True)
+    stored = models.PositiveBigIntegerField(default=0)
+    duplicates = models.PositiveBigIntegerField(default=0)
+    quarantined = models.JSONField(default=dict)  # {reason: count}
+    last_commit_at = models.DateTimeField(null=True, blank=True)
+    # The receive time of the newest report this replica stored: lag = now - it.
+    newest_received_at = models.DateTimeField(null=True, blank=True)
+    # Written by the process every half minute whatever the traffic: a replica that stopped
+    # (or cannot reach the database) shows an old one.
+    alive_at = models.DateTimeField(null=True, blank=True)
+    queued = models.PositiveIntegerField(default=0)  # received, not yet committed, at alive_at
+
+    class Meta:
+        verbose_name = _("tình trạng tiến trình nhận dữ liệu")
+        verbose_name_plural = _("tình trạng tiến trình nhận dữ liệu")
+        ordering = ["client_id"]
+
+    def __str__(self):
+        return self.client_id
 
 
 class MachineUsageDay(models.Model):

@@ -23,12 +23,16 @@ from fablab_ops.machines.models import (
     MachineLiveStatus,
     MachineUsageDay,
     MaintenanceLog,
+    UsageCounter,
     UsageSession,
 )
 from fablab_ops.machines.sql import update_many
 from fablab_ops.notifications import notify
 
 HEARTBEAT_TIMEOUT = timedelta(seconds=90)
+# A counter's difference is never taken as more running time than passed between its two reports
+# (give or take the clocks): a device cannot report its way to more hours than the day has.
+COUNTER_SLACK_S = 60.0
 # Holders of reservations starting within this window hear of a broken machine before they travel.
 WARN_HOLDERS_WITHIN = timedelta(hours=24)
 
@@ -36,7 +40,7 @@ WARN_HOLDERS_WITHIN = timedelta(hours=24)
 class TelemetryEffects:
     """What state reports do to usage sessions, usage hours and alerts, for the machines of one ingest batch.
 
-    The reports are walked in memory (`state`, `late_state`, `offline`), then `apply()`
+    The reports are walked in memory (`state`, `late_state`, `counter`, `offline`), then `apply()`
     writes what they amount to in a handful of set-based statements, however many
     times the machines changed state: opened and closed running periods, hours per
     day, alerts raised and cleared, maintenance flags, notifications.
@@ -59,6 +63,9 @@ class TelemetryEffects:
         self._new_sessions: list[UsageSession] = []
         self._changed_sessions: dict[int, UsageSession] = {}
         self._running_seconds: dict[tuple[int, date], float] = {}
+        self._energy_wh: dict[tuple[int, date], float] = {}
+        self._counters: dict[tuple[int, str], UsageCounter] = {}
+        self._changed_counters: dict[tuple[int, str], UsageCounter] = {}
         self._new_alerts: list[tuple[MachineAlert, bool]] = []  # (alert, warn the holders of upcoming bookings)
         self._resolved_alerts: list[MachineAlert] = []
         self._closed: set[int] = set()
@@ -91,14 +98,19 @@ class TelemetryEffects:
     # --- what reports mean (in memory)
 
     def state(self, machine_id: int, report) -> None:
-        """A machine's state changed (or it came back): open or close its running period, raise or clear alerts."""
+        """A machine's state changed, it came back, or it runs: open or close its running period, raise or clear alerts.
+
+        A machine that reports `running` with no open period gets one, whatever came before.
+        For a counter device (its report carries `run_s`) hours come from the counters
+        (`counter`): closing its period adds nothing to the day's hours.
+        """
         self._load()
         open_session = self._open_sessions.get(machine_id)
         if report.state == "running":
             if open_session is None:
                 self._open_session(machine_id, report)
         elif open_session is not None:
-            self._close_session(open_session, report.at)
+            self._close_session(open_session, report.at, add_hours=report.run_s is None)
         if report.state == "error":
             self._raise(machine_id, AlertKind.ERROR, _("Máy báo lỗi lúc %(time)s") % {"time": _local(report.at)},
                         warn_holders=True)
@@ -116,12 +128,13 @@ class TelemetryEffects:
             open_session.start = report.at
             self._changed(open_session)
 
-    def offline(self, machine_id: int, at: datetime, last_state_at: datetime | None) -> None:
+    def offline(self, machine_id: int, at: datetime, last_state_at: datetime | None, *, counted: bool = False) -> None:
+        """The machine went offline; `counted`: its hours come from counters, closing its period adds none."""
         self._load()
         open_session = self._open_sessions.get(machine_id)
         if open_session is not None:
             # The machine was last known running at its last report, not when we noticed silence.
-            self._close_session(open_session, max(open_session.start, last_state_at or at))
+            self._close_session(open_session, max(open_session.start, last_state_at or at), add_hours=not counted)
         self._raise(machine_id, AlertKind.OFFLINE, _("Máy mất kết nối từ %(time)s") % {"time": _local(at)},
                     warn_holders=True)
 
@@ -136,11 +149,55 @@ class TelemetryEffects:
                         _("Máy đang chạy lúc %(time)s mà không có lượt đặt máy nào đã check-in.")
                         % {"time": _local(report.at)})
 
-    def _close_session(self, session: UsageSession, end: datetime) -> None:
+    def expect_counters(self, keys: set[tuple[int, str]]) -> None:
+        """Read the stored counters of these (machine, boot) pairs, once for the batch, before any `counter`."""
+        if not keys:
+            return
+        self._counters = {(c.machine_id, c.boot): c for c in UsageCounter.objects.filter(
+            machine_id__in={machine_id for machine_id, _boot in keys}, boot__in={boot for _id, boot in keys})
+            if (c.machine_id, c.boot) in keys}
+
+    def counter(self, machine_id: int, report) -> None:
+        """A counter report: add the running time and energy since the boot's previous highest `seq`.
+
+        The difference is spread over the local days between the two reports. The
+        first report of a boot counts its whole `run_s`, from `run_s` before it. A late
+        report (lower `seq`) adds nothing: its counts are inside a later difference already.
+        """
+        key = (machine_id, report.boot)
+        last = self._counters.get(key)
+        if last is not None and report.seq <= last.seq:
+            return
+        if last is None:
+            seconds = min(report.run_s, (report.at - BEFORE_ANY_MAINTENANCE).total_seconds())
+            since, run, energy = report.at - timedelta(seconds=seconds), seconds, report.energy_wh or 0.0
+        else:
+            since = min(last.at, report.at)
+            run = max(report.run_s - last.run_s, 0.0)
+            energy = (max(report.energy_wh - last.energy_wh, 0.0)
+                      if report.energy_wh is not None and last.energy_wh is not None else 0.0)
+        run = min(run, (report.at - since).total_seconds() + COUNTER_SLACK_S)
+        for day, share in _shares_by_day(since, report.at):
+            day_key = (machine_id, day)
+            if run:
+                self._running_seconds[day_key] = self._running_seconds.get(day_key, 0.0) + run * share
+            if energy:
+                self._energy_wh[day_key] = self._energy_wh.get(day_key, 0.0) + energy * share
+        if energy:
+            self._load()
+            open_session = self._open_sessions.get(machine_id)
+            if open_session is not None:  # drawn while the period that is open until this report ran
+                open_session.energy_wh += energy
+                self._changed(open_session)
+        counter = UsageCounter(machine_id=machine_id, boot=report.boot, seq=report.seq, at=report.at,
+                               run_s=report.run_s, energy_wh=report.energy_wh)
+        self._counters[key] = self._changed_counters[key] = counter
+
+    def _close_session(self, session: UsageSession, end: datetime, *, add_hours: bool = True) -> None:
         session.end = max(end, session.start)
         self._changed(session)
         del self._open_sessions[session.machine_id]
-        for day, seconds in running_seconds_by_day(session.start, session.end):
+        for day, seconds in running_seconds_by_day(session.start, session.end) if add_hours else ():
             key = (session.machine_id, day)
             self._running_seconds[key] = self._running_seconds.get(key, 0.0) + seconds
         self._resolve(session.machine_id, AlertKind.UNAUTHORISED_USE)
@@ -171,11 +228,13 @@ class TelemetryEffects:
     def apply(self) -> None:
         if self._changed_sessions:
             # Closing comes first: a machine may have only one open period at a time.
-            update_many(UsageSession, list(self._changed_sessions.values()), ["start", "end"])
+            update_many(UsageSession, list(self._changed_sessions.values()), ["start", "end", "energy_wh"])
         if self._new_sessions:
             UsageSession.objects.bulk_create(self._new_sessions)
-        if self._running_seconds:
-            add_running_seconds(self._running_seconds)
+        if self._running_seconds or self._energy_wh:
+            add_usage(self._running_seconds, self._energy_wh)
+        if self._changed_counters:
+            save_counters(list(self._changed_counters.values()))
         self._check_maintenance()
         if self._resolved_alerts:
             MachineAlert.objects.filter(pk__in=[alert.pk for alert in self._resolved_alerts]).update(
@@ -230,9 +289,16 @@ class TelemetryEffects:
 def on_offline(machine_id: int, at: datetime) -> None:
     """A machine went offline (last will, or silence past the heartbeat timeout)."""
     live = MachineLiveStatus.objects.filter(machine_id=machine_id).first()
+    counted = bool(live and live.boot and UsageCounter.objects.filter(machine_id=machine_id, boot=live.boot).exists())
     effects = TelemetryEffects([machine_id], since=at, until=at)
-    effects.offline(machine_id, at, live.last_state_at if live else None)
+    effects.offline(machine_id, at, live.last_state_at if live else None, counted=counted)
     effects.apply()
+
+
+def on_online(machine_id: int) -> None:
+    """A machine (re)connected: it is no longer offline. A running period is opened by its next `running` report."""
+    MachineAlert.objects.filter(machine_id=machine_id, kind=AlertKind.OFFLINE, resolved_at__isnull=True).update(
+        resolved_at=timezone.now())
 
 
 def _local(at: datetime) -> str:
@@ -252,29 +318,66 @@ def running_seconds_by_day(start: datetime, end: datetime) -> list[tuple[date, f
     return pieces
 
 
+def _shares_by_day(start: datetime, end: datetime) -> list[tuple[date, float]]:
+    """The local days of [start, end] with the share of the interval each holds (all of it on one instant's day)."""
+    if end <= start:
+        return [(timezone.localtime(end).date(), 1.0)]
+    total = (end - start).total_seconds()
+    return [(day, seconds / total) for day, seconds in running_seconds_by_day(start, end)]
+
+
 def add_running_time(machine_id: int, start: datetime, end: datetime) -> None:
     """Add one running period to the per-day roll-up."""
     add_running_seconds({(machine_id, day): seconds for day, seconds in running_seconds_by_day(start, end)})
 
 
 def add_running_seconds(seconds_by_machine_day: dict[tuple[int, date], float]) -> None:
-    """Add running seconds to the per-day roll-up in one statement, whether or not the days have rows yet.
+    add_usage(seconds_by_machine_day, {})
 
-    Adding (not overwriting) in the database keeps two ingests writing the same day both counted.
+
+def add_usage(seconds_by_machine_day: dict[tuple[int, date], float],
+              energy_by_machine_day: dict[tuple[int, date], float]) -> None:
+    """Add running seconds and energy to the per-day roll-up in one statement, whether or not the days have rows yet.
+
+    Adding (not overwriting) in the database keeps two writers of the same day both counted.
     """
-    rows = [(machine_id, day, seconds) for (machine_id, day), seconds in seconds_by_machine_day.items() if seconds]
-    if not rows:
+    keys = [key for key in {**seconds_by_machine_day, **energy_by_machine_day}
+            if seconds_by_machine_day.get(key) or energy_by_machine_day.get(key)]
+    if not keys:
         return
-    values = ", ".join(["(%s, %s, %s, 0)"] * len(rows))
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(keys))
     with connection.cursor() as cursor:
-        cursor.execute(ADD_RUNNING_SECONDS.format(values=values),
-                       [value for row in rows for value in row])
+        cursor.execute(ADD_USAGE.format(values=values), [
+            value for key in keys
+            for value in (*key, seconds_by_machine_day.get(key, 0.0), energy_by_machine_day.get(key, 0.0))])
 
 
-ADD_RUNNING_SECONDS = """
+ADD_USAGE = """
 INSERT INTO machines_machineusageday (machine_id, day, running_seconds, energy_wh) VALUES {values}
 ON CONFLICT (machine_id, day) DO UPDATE
-SET running_seconds = machines_machineusageday.running_seconds + excluded.running_seconds
+SET running_seconds = machines_machineusageday.running_seconds + excluded.running_seconds,
+    energy_wh = machines_machineusageday.energy_wh + excluded.energy_wh
+"""
+
+
+def save_counters(counters: list[UsageCounter]) -> None:
+    """Keep each (machine, boot)'s counters at its highest `seq`, in one statement."""
+    if connection.vendor != "postgresql":
+        for c in counters:
+            UsageCounter.objects.update_or_create(machine_id=c.machine_id, boot=c.boot, defaults={
+                "seq": c.seq, "at": c.at, "run_s": c.run_s, "energy_wh": c.energy_wh})
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(SAVE_COUNTERS, [[getattr(c, name) for c in counters]
+                                       for name in ("machine_id", "boot", "seq", "at", "run_s", "energy_wh")])
+
+
+SAVE_COUNTERS = """
+INSERT INTO machines_usagecounter (machine_id, boot, seq, "at", run_s, energy_wh)
+SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::timestamptz[], %s::float8[], %s::float8[])
+ON CONFLICT (machine_id, boot) DO UPDATE
+SET seq = excluded.seq, "at" = excluded."at", run_s = excluded.run_s, energy_wh = excluded.energy_wh
+WHERE excluded.seq > machines_usagecounter.seq
 """
 
 
