@@ -172,10 +172,10 @@ class Journal:
         self.file = path.open("w", encoding="utf-8")
         self.origin = origin
 
-    def __call__(self, kind: str, **fields) -> None:
+    def __call__(self, event: str, **fields) -> None:
         now = time.time()
         line = json.dumps({"t": round(now - self.origin, 3), "at": datetime.fromtimestamp(now, UTC).isoformat(),
-                           "kind": kind, **fields}, ensure_ascii=False, default=str)
+                           "event": event, **fields}, ensure_ascii=False, default=str)
         with self.lock:
             self.file.write(line + "\n")
             self.file.flush()
@@ -202,7 +202,8 @@ class Broker:
                 f"persistence true\npersistence_location {data}/\nautosave_interval 60\n"
                 "max_queued_messages 100000\nmax_inflight_messages 10000\nmax_packet_size 65536\n"
                 f"log_dest file {self.log}\nlog_type error\nlog_type warning\nlog_type notice\n"
-                "log_type information\nconnection_messages true\nlog_timestamp_format %Y-%m-%dT%H:%M:%S\n")
+                "log_type information\nlog_type subscribe\nconnection_messages true\n"
+                "log_timestamp_format %Y-%m-%dT%H:%M:%S\n")
         if os.geteuid() == 0:
             text = "user root\n" + text  # otherwise it drops to `mosquitto`, who cannot write our temp dir
         self.config.write_text(text)
@@ -213,6 +214,16 @@ class Broker:
                              stderr=subprocess.DEVNULL)
         if not wait_until(lambda: listening(self.port), 10):
             raise SystemExit("the private mosquitto did not start")
+
+    def state_subscribers(self) -> set[str]:
+        """Client ids that subscribed to a state topic (only the ingest does), from the broker's log."""
+        subscribers = set()
+        with contextlib.suppress(OSError):
+            for line in self.log.read_text(errors="replace").splitlines():
+                parts = line.split()
+                if len(parts) == 4 and "fablab/" in parts[3] and parts[3].endswith("/state"):
+                    subscribers.add(parts[1])
+        return subscribers
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -698,7 +709,8 @@ class Trial:
         import django
 
         django.setup()
-        logging.getLogger("fablab_ops").setLevel(logging.WARNING)
+        logging.getLogger().setLevel(logging.WARNING)
+        logging.getLogger("celery").setLevel(logging.WARNING)
         self.registry = self.build_world(args.machines)
         auth = self.folder / "auth"
         registry_file = self.folder / "devices.json"
@@ -770,8 +782,11 @@ class Trial:
             device = self.devices[f"{entry['lab']}/{entry['machine']}"]
             registry.append({**entry, "username": device["username"], "password": device["password"],
                              "interlock": True})
+        import inspect
+
+        options = {"mean_uptime_h": None} if "mean_uptime_h" in inspect.signature(Fleet).parameters else {}
         self.fleet = Fleet(registry, url=f"mqtt://127.0.0.1:{self.mqtt_port}", protocol="3.1.1",
-                           rate=self.args.rate, speed=self.args.speed, seed=self.args.seed)
+                           rate=self.args.rate, speed=self.args.speed, seed=self.args.seed, **options)
         links = self.fleet.links
         self.links = links if isinstance(links, dict) else {f"{k.machine.lab}/{k.machine.machine}": k for k in links}
         missing = [what for what, ok in (
@@ -1076,6 +1091,12 @@ class Trial:
         from fablab_ops.booking.models import Reservation
 
         self.ingests.start_all()
+        # The ingest's persistent session must exist before the devices report: what the broker gets before
+        # anyone subscribed goes to no one (in production the session is months old).
+        if not wait_until(lambda: len(self.broker.state_subscribers()) >= args.replicas, 90, 0.2):
+            raise SystemExit("the ingest did not subscribe within 90 s")
+        time.sleep(0.5)
+        self.journal("ingest_subscribed", clients=sorted(self.broker.state_subscribers()))
         self.observer = Observer(self.mqtt_port, self.passwords[OBSERVER_USER])
         self.start_fleet()
         keys = sorted(self.links)
@@ -1321,7 +1342,7 @@ def main() -> None:
     parser.add_argument("--allowance-s", type=float, default=2.0,
                         help="actuation allowance after a check-in, switch-off or override")
     parser.add_argument("--pg-outage-s", type=float, default=30.0)
-    parser.add_argument("--drain-s", type=float, default=60.0)
+    parser.add_argument("--drain-s", type=float, help="most seconds to wait for the ingest at the end (60, quick 30)")
     parser.add_argument("--keep", action="store_true", help="keep the run's folder (logs, events) even if it passed")
     args = parser.parse_args()
     if args.machines < 30:
@@ -1329,6 +1350,7 @@ def main() -> None:
     args.day_seconds = args.day_seconds or (100.0 if args.quick else 420.0)
     args.slot_seconds = (12.0, 24.0) if args.quick else (20.0, 45.0)
     args.long_slot_seconds = 61.0
+    args.drain_s = args.drain_s or (30.0 if args.quick else 60.0)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("devices.simulator").setLevel(logging.ERROR)
 
