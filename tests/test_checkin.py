@@ -11,11 +11,10 @@ from django.db import connection
 from django.utils import timezone
 
 from fablab_ops.booking import checkin, services, tickets
-from fablab_ops.booking.models import CheckInRecord, Reservation, ReservationStatus
+from fablab_ops.booking.models import CheckInRecord, MachineDesiredState, Reservation, ReservationStatus
 from fablab_ops.courses import services as courses
 from fablab_ops.courses.models import SeatBooking, SeatStatus
 from fablab_ops.machines.commands import broker_settings
-from fablab_ops.machines.models import MachineCommand
 from tests import factories
 from tests.conftest import client_for
 
@@ -223,19 +222,21 @@ def test_the_scanner_page_is_for_the_labs_staff(technician, lab, other_lab, lear
 
 @pytest.mark.mqtt
 @pytest.mark.django_db(transaction=True)
-def test_checking_in_a_reservation_sends_enable_to_the_machine_over_mqtt(mqtt_url, settings, lab, technician):
+def test_checking_in_a_reservation_publishes_the_machines_desired_state_over_mqtt(mqtt_url, settings, lab,
+                                                                                   technician):
     settings.MQTT_URL = mqtt_url
     machine = factories.MachineFactory(lab=lab, slug=f"laser-{uuid.uuid4().hex[:6]}", has_interlock=True)
     learner = factories.LearnerFactory(full_name="Trần Minh Khoa")
+    factories.CertificationFactory(user=learner, machine_type=machine.machine_type)
     start = timezone.now() - timedelta(minutes=2)
     reservation = factories.ReservationFactory(machine=machine, user=learner, start=start,
                                                end=start + timedelta(hours=1))
     received, subscribed = [], threading.Event()
     broker = broker_settings(mqtt_url)
     listener = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-{uuid.uuid4().hex[:8]}")
-    listener.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{machine.topic_prefix}/command", qos=1)
+    listener.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{machine.topic_prefix}/desired", qos=1)
     listener.on_subscribe = lambda *args: subscribed.set()
-    listener.on_message = lambda c, u, message: received.append(json.loads(message.payload))
+    listener.on_message = lambda c, u, message: received.append((json.loads(message.payload), message.retain))
     listener.connect(broker["host"], broker["port"])
     listener.loop_start()
     try:
@@ -246,26 +247,30 @@ def test_checking_in_a_reservation_sends_enable_to_the_machine_over_mqtt(mqtt_ur
         while not received and timezone.now() < deadline:
             threading.Event().wait(0.1)
     finally:
+        listener.publish(f"{machine.topic_prefix}/desired", b"", qos=1, retain=True).wait_for_publish(5)
         listener.loop_stop()
         listener.disconnect()
     assert len(received) == 1
-    command = received[0]
-    assert command["action"] == "enable" and command["user"] == "Trần Minh Khoa"
-    assert timezone.datetime.fromisoformat(command["until"]) == reservation.end
-    stored = MachineCommand.objects.get(command_id=command["id"])
-    assert stored.published_at is not None and stored.reservation_id == reservation.pk
+    desired, _retain = received[0]
+    assert (desired["v"], desired["holder"], desired["reservation"]) == (1, "Trần Minh Khoa", reservation.pk)
+    assert timezone.datetime.fromisoformat(desired["until"]) == reservation.end
+    assert MachineDesiredState.objects.get(machine=machine).published_version == 1
     assert Reservation.objects.get(pk=reservation.pk).status == ReservationStatus.CHECKED_IN
 
 
-@pytest.mark.django_db
-def test_when_a_reservation_ends_it_is_completed_and_the_machine_told_to_switch_off(lab, settings):
+@pytest.mark.django_db(transaction=True)
+def test_when_a_reservation_ends_it_is_completed_and_its_machine_decided_again(lab, settings):
     from fablab_ops.booking.tasks import finish_reservations
 
-    settings.MQTT_URL = "mqtt://127.0.0.1:9"  # nothing listens: the command is recorded with its failure
+    settings.MQTT_URL = "mqtt://127.0.0.1:9"  # nothing listens: the publication fails and is recorded
     start = timezone.now() - timedelta(hours=2)
     reservation = factories.ReservationFactory(machine__lab=lab, start=start, end=start + timedelta(hours=1),
                                                status=ReservationStatus.CHECKED_IN, checked_in_at=start)
+    MachineDesiredState.objects.create(machine=reservation.machine, version=4, holder_name="Lan",
+                                       reservation=reservation, valid_from=start, until=reservation.end,
+                                       published_version=4)
     assert finish_reservations() == 1
     assert Reservation.objects.get(pk=reservation.pk).status == ReservationStatus.COMPLETED
-    command = MachineCommand.objects.get(reservation=reservation)
-    assert command.action == "disable" and command.published_at is None and command.error
+    state = MachineDesiredState.objects.get(machine=reservation.machine)
+    assert (state.version, state.holder_name, state.published_version) == (5, None, 4)
+    assert state.last_error and state.attempts == 1

@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from fablab_ops.booking.models import Certification, CertificationEvent, CheckInRecord, Reservation
+from fablab_ops.booking.models import (
+    Certification,
+    CertificationEvent,
+    CheckInRecord,
+    MachineDesiredState,
+    MachineOverride,
+    Reservation,
+)
 
 
 @admin.register(Reservation)
@@ -47,4 +54,35 @@ class CheckInRecordAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in CheckInRecord._meta.fields]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(MachineDesiredState)
+class MachineDesiredStateAdmin(admin.ModelAdmin):
+    """Read-only: the interlock decides, the technicians' pages override."""
+
+    list_display = ["machine", "version", "holder_name", "valid_from", "until", "published_version", "published_at",
+                    "last_error"]
+    list_filter = ["machine__lab"]
+    list_select_related = ["machine__lab"]
+    readonly_fields = [f.name for f in MachineDesiredState._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MachineOverride)
+class MachineOverrideAdmin(admin.ModelAdmin):
+    list_display = ["machine", "kind", "by", "start", "end", "ended_at", "reason"]
+    list_filter = ["kind", "machine__lab"]
+    list_select_related = ["machine__lab", "by"]
+    readonly_fields = [f.name for f in MachineOverride._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -356,3 +356,56 @@ def refused_scans(request, lab: str | None = None):
              summary="End a reservation in use and switch the machine off (technicians, coordinators)")
 def switch_off(request, reservation_id: int):
     return reservation_out(services.switch_off(reservation_id, by=request.user))
+
+
+# --- technicians' overrides of the interlock ------------------------------
+
+class SwitchOffIn(Schema):
+    reason: str = ""
+
+
+class MaintenanceEnableIn(Schema):
+    until: datetime = Field(description="When the machine switches itself off again")
+    reason: str = ""
+
+
+class OverrideOut(Schema):
+    id: int
+    lab: str
+    machine: str
+    kind: str = Field(description="off (switched off now) or maintenance (enabled for maintenance)")
+    by: str
+    reason: str
+    start: datetime
+    end: datetime | None
+    ended_at: datetime | None
+
+
+def override_out(override) -> OverrideOut:
+    return OverrideOut(id=override.pk, lab=override.machine.lab.slug, machine=override.machine.slug,
+                       kind=override.kind, by=override.by.full_name, reason=override.reason, start=override.start,
+                       end=override.end, ended_at=override.ended_at)
+
+
+@router.post("/machines/{lab}/{machine}/switch-off",
+             response={201: OverrideOut, 403: ErrorOut, 404: ErrorOut},
+             summary="Switch a machine off now, whoever holds it, until the override is ended (its lab's staff)")
+def switch_machine_off(request, lab: str, machine: str, payload: SwitchOffIn | None = None):
+    found = services.machine_by_slug(lab, machine)
+    override = services.switch_machine_off(found, by=request.user, reason=payload.reason if payload else "")
+    return Status(201, override_out(override))
+
+
+@router.post("/machines/{lab}/{machine}/maintenance-enable",
+             response={201: OverrideOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+             summary="Enable a machine for the technician's maintenance until a given time (its lab's staff)")
+def enable_for_maintenance(request, lab: str, machine: str, payload: MaintenanceEnableIn):
+    found = services.machine_by_slug(lab, machine)
+    override = services.enable_for_maintenance(found, payload.until, by=request.user, reason=payload.reason)
+    return Status(201, override_out(override))
+
+
+@router.post("/overrides/{override_id}/end", response={200: OverrideOut, 403: ErrorOut, 404: ErrorOut},
+             summary="End a technician's override; the reservations decide again")
+def end_override(request, override_id: int):
+    return override_out(services.end_override(override_id, by=request.user))

@@ -16,11 +16,10 @@ from django.utils.formats import time_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from fablab_ops.booking import tickets
+from fablab_ops.booking import interlock, tickets
 from fablab_ops.booking.models import CheckInOutcome, CheckInRecord, Reservation, ReservationStatus
 from fablab_ops.booking.services import (
     certify_from_attendance,
-    queue_machine_command,
     require_staff,
     revoke_certification_from_attendance,
 )
@@ -126,7 +125,7 @@ def _admit(booking, by, now) -> None:
     else:
         booking.status = ReservationStatus.CHECKED_IN
         booking.save(update_fields=["status", "checked_in_at", "checked_in_by", "updated_at"])
-        queue_machine_command(booking.pk, "enable")
+        interlock.refresh([booking.machine_id], now)
 
 
 def _decide(booking, *, lab, by, now, method, token="") -> CheckInResult:
@@ -205,8 +204,9 @@ def undo_check_in(record_id: int, *, by, now: datetime | None = None) -> CheckIn
             revoke_certification_from_attendance(booking, by)
         else:
             booking.status = ReservationStatus.CONFIRMED
-            queue_machine_command(booking.pk, "disable")
         booking.save(update_fields=["status", "checked_in_at", "checked_in_by", "updated_at"])
+        if isinstance(booking, Reservation):
+            interlock.refresh([booking.machine_id], now)
         record.undone_at = now
         record.undone_by = by
         record.save(update_fields=["undone_at", "undone_by"])

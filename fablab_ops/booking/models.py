@@ -174,3 +174,90 @@ class CheckInRecord(models.Model):
 
     def __str__(self):
         return f"{self.get_outcome_display()} {self.reason} {self.at:%d/%m/%Y %H:%M}"
+
+
+class MachineDesiredState(models.Model):
+    """What a machine should do now, as `booking.interlock` decided it: the device's desired state.
+
+    One row per machine, and the outbox of its publication too: `published_version` below
+    `version` means the broker does not hold the latest yet. `version` only grows (the
+    device applies a version only if it is newer than the one it holds). `holder_name`
+    None means nobody may use the machine: its interlock stays open.
+    """
+
+    machine = models.OneToOneField("machines.Machine", on_delete=models.CASCADE, related_name="desired_state")
+    version = models.PositiveBigIntegerField(_("phiên bản"), default=0)
+    holder_name = models.CharField(_("người dùng máy"), max_length=150, null=True, blank=True)
+    holder_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="+")
+    reservation = models.ForeignKey(Reservation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    valid_from = models.DateTimeField(_("từ"), null=True, blank=True)
+    until = models.DateTimeField(_("đến"), null=True, blank=True)
+    # The state that follows, already known: {"holder", "reservation", "from", "until"} as the device gets it.
+    next = models.JSONField(_("tiếp theo"), null=True, blank=True)
+    # The first moment this state no longer holds by itself (`until` or `next.from`): recomputed then.
+    boundary_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    computed_at = models.DateTimeField(_("tính lúc"), null=True, blank=True)
+    published_version = models.PositiveBigIntegerField(_("phiên bản đã gửi"), default=0)
+    published_at = models.DateTimeField(_("đã gửi lúc"), null=True, blank=True)
+    last_error = models.CharField(_("lỗi gần nhất"), max_length=300, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    retry_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("trạng thái mong muốn của máy")
+        verbose_name_plural = _("trạng thái mong muốn của máy")
+        indexes = [models.Index(fields=["published_version", "version"], name="desired_state_outbox")]
+
+    def __str__(self):
+        return f"{self.machine_id} v{self.version}"
+
+    @property
+    def is_due(self) -> bool:
+        return self.published_version < self.version
+
+
+class OverrideKind(models.TextChoices):
+    OFF = "off", _("Tắt máy")
+    MAINTENANCE = "maintenance", _("Bật để bảo trì")
+
+
+class MachineOverride(models.Model):
+    """A technician's word over the reservations: switch the machine off now, or enable it for maintenance.
+
+    In force from `start` until `end` (none for a switch-off: until a technician ends it)
+    or until ended early (`ended_at`).
+    """
+
+    machine = models.ForeignKey("machines.Machine", on_delete=models.CASCADE, related_name="overrides")
+    kind = models.CharField(_("loại"), max_length=16, choices=OverrideKind.choices)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                           verbose_name=_("người thực hiện"))
+    # Who may use the machine during a maintenance override (the technician doing it).
+    holder = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                               related_name="+")
+    reason = models.CharField(_("lý do"), max_length=300, blank=True)
+    start = models.DateTimeField(_("bắt đầu"))
+    end = models.DateTimeField(_("kết thúc"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("kết thúc sớm lúc"), null=True, blank=True)
+    ended_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("lệnh của kỹ thuật viên")
+        verbose_name_plural = _("lệnh của kỹ thuật viên")
+        ordering = ["-start"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__isnull=True) | Q(end__gt=F("start")),
+                                   name="override_end_after_start"),
+            models.CheckConstraint(condition=~Q(kind="maintenance") | Q(end__isnull=False),
+                                   name="override_maintenance_has_end"),
+        ]
+        indexes = [models.Index(fields=["machine", "ended_at"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.machine_id} {self.start:%d/%m/%Y %H:%M}"
+
+    def in_force(self, now) -> bool:
+        return self.ended_at is None and self.start <= now and (self.end is None or now < self.end)

@@ -18,12 +18,15 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from fablab_ops.booking import interlock
 from fablab_ops.booking.models import (
     RESERVATION_BLOCKING,
     Certification,
     CertificationAction,
     CertificationEvent,
     CertificationMethod,
+    MachineOverride,
+    OverrideKind,
     Reservation,
     ReservationStatus,
 )
@@ -68,6 +71,8 @@ def _grant(user, machine_type, *, method, by, now, note="", seat_booking=None) -
                                                  seat_booking=seat_booking)
     CertificationEvent.objects.create(certification=certification, action=CertificationAction.GRANTED, at=now,
                                       by=by, reason=note)
+    # A holder already checked in without a valid certification gets the machine now.
+    interlock.refresh(interlock.machines_of_holder(user.pk, machine_type.pk, now), now)
     notify(user, "certification_granted", dedup_key=f"certification-granted-{certification.pk}",
            context={"certification": certification})
     return certification
@@ -119,6 +124,8 @@ def _revoke(certification, *, by, reason, now, action=CertificationAction.REVOKE
     certification.revoke_reason = reason
     certification.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
     CertificationEvent.objects.create(certification=certification, action=action, at=now, by=by, reason=reason)
+    # Mid-reservation too: the interlock opens for someone no longer certified.
+    interlock.refresh(interlock.machines_of_holder(certification.user_id, certification.machine_type_id, now), now)
     notify(certification.user, "certification_revoked", dedup_key=f"certification-revoked-{certification.pk}",
            context={"certification": certification, "lapsed": action == CertificationAction.LAPSED})
     return certification
@@ -285,6 +292,7 @@ def cancel_reservation(reservation_id: int, user, *, now: datetime | None = None
         reservation.status = ReservationStatus.CANCELLED
         reservation.cancelled_at = now
         reservation.save(update_fields=["status", "cancelled_at", "updated_at"])
+        interlock.refresh([reservation.machine_id], now)
         return reservation
 
 
@@ -322,6 +330,7 @@ def schedule_maintenance(machine: Machine, start: datetime, end: datetime, *, re
             notify(reservation.user, "reservation_maintenance",
                    dedup_key=f"reservation-maintenance-{reservation.pk}-{window.pk}",
                    context={"reservation": reservation, "window": window})
+        interlock.refresh([machine.pk])
         return window
 
 
@@ -340,6 +349,7 @@ def release_no_shows(now: datetime | None = None) -> int:
                 continue
             reservation.status = ReservationStatus.NO_SHOW
             reservation.save(update_fields=["status", "updated_at"])
+            interlock.refresh([reservation.machine_id], now)
             notify(reservation.user, "reservation_no_show", dedup_key=f"reservation-no-show-{reservation.pk}",
                    context={"reservation": reservation,
                             "penalty_until": no_show_penalty_until(reservation.user, now)})
@@ -348,26 +358,23 @@ def release_no_shows(now: datetime | None = None) -> int:
 
 
 def complete_finished(now: datetime | None = None) -> list[int]:
-    """Checked-in reservations whose time is over become completed; returns their ids."""
+    """Checked-in reservations whose time is over become completed; returns their ids.
+
+    Their machines are decided again, but a device has already opened its interlock at
+    `until` on its own clock, or moved on to the next holder: nothing waits for this job.
+    """
     now = now or timezone.now()
-    finished = list(Reservation.objects.filter(status=ReservationStatus.CHECKED_IN, end__lte=now)
-                    .values_list("pk", flat=True))
-    Reservation.objects.filter(pk__in=finished).update(status=ReservationStatus.COMPLETED, updated_at=now)
-    return finished
-
-
-def machine_command_for(reservation_id: int, action: str):
-    """Record the enable/disable command a reservation's check-in or end calls for."""
-    from fablab_ops.machines.commands import new_command
-
-    reservation = Reservation.objects.select_related("machine__lab", "user").get(pk=reservation_id)
-    return new_command(reservation.machine, action, reservation=reservation,
-                       user_display=reservation.user.full_name,
-                       until=reservation.end if action == "enable" else None)
+    with transaction.atomic():
+        finished = list(Reservation.objects.select_for_update().filter(status=ReservationStatus.CHECKED_IN,
+                                                                       end__lte=now).values_list("pk", "machine_id"))
+        Reservation.objects.filter(pk__in=[pk for pk, _machine in finished]).update(
+            status=ReservationStatus.COMPLETED, updated_at=now)
+        interlock.refresh([machine for _pk, machine in finished], now)
+    return [pk for pk, _machine in finished]
 
 
 def switch_off(reservation_id: int, *, by, now: datetime | None = None) -> Reservation:
-    """A technician ends a checked-in reservation early and switches the machine off."""
+    """A technician ends a checked-in reservation early; its machine is switched off (unless someone is next)."""
     now = now or timezone.now()
     with transaction.atomic():
         reservation = (Reservation.objects.select_for_update(of=("self",)).select_related("machine__lab")
@@ -380,18 +387,61 @@ def switch_off(reservation_id: int, *, by, now: datetime | None = None) -> Reser
         reservation.status = ReservationStatus.COMPLETED
         reservation.end = max(now, reservation.start + timedelta(minutes=1))
         reservation.save(update_fields=["status", "end", "updated_at"])
-        queue_machine_command(reservation.pk, "disable")
+        interlock.refresh([reservation.machine_id], now)
         return reservation
 
 
-def queue_machine_command(reservation_id: int, action: str) -> None:
-    """After commit: record the command and hand it to a worker to publish."""
-    from fablab_ops.booking.tasks import publish_machine_command
+# --- technicians' overrides of the interlock -----------------------------
 
-    def send():
-        publish_machine_command.delay(machine_command_for(reservation_id, action).pk)
+def switch_machine_off(machine: Machine, *, by, reason: str = "", now: datetime | None = None) -> MachineOverride:
+    """"Tắt máy ngay": the machine's interlock opens now, whoever holds it, until a technician ends the override."""
+    require_staff(by, machine.lab)
+    now = now or timezone.now()
+    with transaction.atomic():
+        override = MachineOverride.objects.create(machine=machine, kind=OverrideKind.OFF, by=by,
+                                                  reason=reason.strip()[:300], start=now)
+        interlock.refresh([machine.pk], now)
+        return override
 
-    transaction.on_commit(send, robust=True)
+
+def enable_for_maintenance(machine: Machine, until: datetime, *, by, reason: str = "",
+                           now: datetime | None = None) -> MachineOverride:
+    """"Bật để bảo trì đến …": the machine is powered for the technician from now until `until`."""
+    require_staff(by, machine.lab)
+    now = now or timezone.now()
+    if until <= now:
+        raise DomainError(_("Giờ kết thúc phải sau thời điểm hiện tại."), code="end_before_start")
+    if until - now > timedelta(hours=settings.FABLAB.get("MAINTENANCE_OVERRIDE_MAX_HOURS", 12)):
+        raise DomainError(_("Chỉ được bật để bảo trì tối đa %(hours)d giờ.")
+                          % {"hours": settings.FABLAB.get("MAINTENANCE_OVERRIDE_MAX_HOURS", 12)}, code="too_long")
+    with transaction.atomic():
+        override = MachineOverride.objects.create(machine=machine, kind=OverrideKind.MAINTENANCE, by=by, holder=by,
+                                                  reason=reason.strip()[:300], start=now, end=until)
+        interlock.refresh([machine.pk], now)
+        return override
+
+
+def end_override(override_id: int, *, by, now: datetime | None = None) -> MachineOverride:
+    """End a technician's override early; the reservations decide again."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        override = (MachineOverride.objects.select_for_update(of=("self",)).select_related("machine__lab")
+                    .filter(pk=override_id).first())
+        if override is None:
+            raise NotFound(_("Không tìm thấy lệnh của kỹ thuật viên."))
+        require_staff(by, override.machine.lab)
+        if override.in_force(now):
+            override.ended_at = now
+            override.ended_by = by
+            override.save(update_fields=["ended_at", "ended_by"])
+            interlock.refresh([override.machine_id], now)
+        return override
+
+
+def overrides_in_force(machine: Machine, now: datetime | None = None) -> list[MachineOverride]:
+    now = now or timezone.now()
+    return [o for o in machine.overrides.filter(ended_at__isnull=True, start__lte=now).select_related("by")
+            if o.in_force(now)]
 
 
 # --- availability and the network search ---------------------------------

@@ -160,14 +160,49 @@ def cancel(request, reservation_id: int):
     return redirect("booking:my_reservations")
 
 
+def _override(request, lab: Lab) -> None:
+    """A technician's button on the lab's day: switch a machine off now, enable it for maintenance, or end that."""
+    if "end_override" in request.POST:
+        services.end_override(int(request.POST["end_override"]), by=request.user)
+        messages.success(request, _("Đã kết thúc lệnh, máy theo lịch đặt trở lại."))
+        return
+    machine = get_object_or_404(lab.machines, slug=request.POST.get("machine", ""))
+    reason = request.POST.get("reason", "")
+    if request.POST.get("action") == "off":
+        services.switch_machine_off(machine, by=request.user, reason=reason)
+        messages.success(request, _("Đã tắt %(machine)s.") % {"machine": machine.name})
+    elif request.POST.get("action") == "maintenance":
+        try:
+            until_time = datetime.strptime(request.POST.get("until", ""), "%H:%M").time()
+        except ValueError:
+            messages.error(request, _("Giờ kết thúc không hợp lệ."))
+            return
+        now = timezone.localtime()
+        until = datetime.combine(now.date(), until_time, now.tzinfo)
+        services.enable_for_maintenance(machine, until, by=request.user, reason=reason)
+        messages.success(request, _("Đã bật %(machine)s để bảo trì đến %(time)s.")
+                         % {"machine": machine.name, "time": until_time.strftime("%H:%M")})
+
+
 @login_required
+@require_http_methods(["GET", "POST"])
 def lab_day(request, lab: str):
     found = get_object_or_404(Lab, slug=lab)
     day = _selected_day(request)
+    if request.method == "POST":
+        try:
+            _override(request, found)
+        except DomainError as error:
+            if error.status == 403:
+                raise PermissionDenied(error.message) from error
+            messages.error(request, error.message)
+        return redirect(request.get_full_path())
     try:
         rows = services.lab_timeline(found, day, by=request.user)
     except DomainError as error:
         raise PermissionDenied(error.message) from error
+    for row in rows:
+        row["overrides"] = services.overrides_in_force(row["machine"])
     tz = timezone.get_default_timezone()
     opening = found.opening_intervals(day) or [(datetime.combine(day, datetime.min.time(), tz) + timedelta(hours=8),
                                                 datetime.combine(day, datetime.min.time(), tz) + timedelta(hours=17))]

@@ -1,29 +1,28 @@
-"""Commands from the service to a machine: switch it on for one person, or off.
+"""Messages from the service to the machines: retained desired states (docs/mqtt.md, protocol 2).
 
-Published at QoS 1 on `fablab/{lab}/{machine}/command` (docs/mqtt.md); the device
-answers on `.../ack` with the command id, which the ingest records. The `until`
-time travels with `enable`, so a machine switches itself off even if the later
-`disable` never reaches it.
+What a machine should do is decided in `booking.interlock` and stored as its desired
+state; this module only hands such messages to the broker and waits for its PUBACK.
+They are published retained at QoS 1 on `fablab/{lab}/{machine}/desired`, so a device
+that (re)connects gets the current one at once. The `command` topic of protocol 1 is
+no longer published.
 """
 
 import json
 import logging
 import uuid
-from datetime import datetime
 from urllib.parse import unquote, urlparse
 
 import paho.mqtt.client as mqtt
 from django.conf import settings
-from django.utils import timezone
 
-from fablab_ops.machines.models import Machine, MachineCommand
+from fablab_ops.machines.models import MachineCommand
 
 log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_S = 10
 
 
 class CommandNotDelivered(Exception):
-    """The broker did not accept the command (down, refused our credentials, or too slow)."""
+    """The broker did not accept the message (down, refused our credentials, or too slow)."""
 
 
 def broker_settings(url: str | None = None) -> dict:
@@ -37,40 +36,51 @@ def broker_settings(url: str | None = None) -> dict:
     }
 
 
-def command_payload(command: MachineCommand) -> str:
-    return json.dumps({
-        "action": command.action,
-        "user": command.user_display,
-        "until": timezone.localtime(command.until).isoformat() if command.until else None,
-        "id": command.command_id,
-    }, ensure_ascii=False)
-
-
-def new_command(machine: Machine, action: str, *, user_display: str = "", until: datetime | None = None,
-                reservation=None) -> MachineCommand:
+def new_command(machine, action: str, *, user_display: str = "", until=None, reservation=None) -> MachineCommand:
+    """A protocol-1 command record. The service no longer sends these; the ingest still matches a
+    protocol-1 device's acks against old records, so the model and this constructor stay until the
+    ingest drops protocol-1 acks."""
     return MachineCommand.objects.create(machine=machine, reservation=reservation, action=action,
                                          user_display=user_display, until=until, command_id=uuid.uuid4().hex)
 
 
-def publish(command: MachineCommand, *, url: str | None = None) -> None:
-    """Hand the command to the broker and wait until it has it (PUBACK)."""
-    broker = broker_settings(url)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"fablab-service-{uuid.uuid4().hex[:12]}",
-                         protocol=mqtt.MQTTv311)
-    if broker["username"]:
-        client.username_pw_set(broker["username"], broker["password"])
-    if broker["tls"]:
-        client.tls_set()
-    try:
-        client.connect(broker["host"], broker["port"], keepalive=30)
-        client.loop_start()
-        info = client.publish(f"{command.machine.topic_prefix}/command", command_payload(command), qos=1)
-        info.wait_for_publish(timeout=PUBLISH_TIMEOUT_S)
+def encode(payload: dict) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class RetainedPublisher:
+    """One connection to the broker for a batch of retained messages; each `publish` waits for its PUBACK.
+
+    Used as a context manager: connecting fails with CommandNotDelivered, and so does a
+    message the broker does not acknowledge in time.
+    """
+
+    def __init__(self, url: str | None = None):
+        self.broker = broker_settings(url)
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                                  client_id=f"fablab-service-{uuid.uuid4().hex[:12]}", protocol=mqtt.MQTTv311)
+        if self.broker["username"]:
+            self.client.username_pw_set(self.broker["username"], self.broker["password"])
+        if self.broker["tls"]:
+            self.client.tls_set()
+
+    def __enter__(self) -> "RetainedPublisher":
+        try:
+            self.client.connect(self.broker["host"], self.broker["port"], keepalive=30)
+        except (OSError, ValueError) as error:
+            raise CommandNotDelivered(str(error)) from error
+        self.client.loop_start()
+        return self
+
+    def publish(self, topic: str, payload: dict) -> None:
+        try:
+            info = self.client.publish(topic, encode(payload), qos=1, retain=True)
+            info.wait_for_publish(timeout=PUBLISH_TIMEOUT_S)
+        except (OSError, ValueError, RuntimeError) as error:
+            raise CommandNotDelivered(str(error)) from error
         if not info.is_published():
             raise CommandNotDelivered(f"no PUBACK within {PUBLISH_TIMEOUT_S}s")
-    except (OSError, ValueError, RuntimeError) as error:
-        raise CommandNotDelivered(str(error)) from error
-    finally:
-        client.loop_stop()
-        client.disconnect()
-    MachineCommand.objects.filter(pk=command.pk).update(published_at=timezone.now(), error="")
+
+    def __exit__(self, *exc) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()

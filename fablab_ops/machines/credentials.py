@@ -1,14 +1,23 @@
 """Each machine's own MQTT login, and the Mosquitto password file and ACL made from the registry.
 
 A device may publish only under `fablab/{lab}/{machine}/` (state, status, ack) and
-read only its own command topic; the ingest reads telemetry, the service writes
-commands. Hashes use Mosquitto 2's `$7$` format (PBKDF2-SHA512), so the files are
-written here without the mosquitto_passwd binary.
+read only its own `desired` topic (and its `command` topic, which a protocol-1
+firmware still subscribes to); the ingest reads telemetry, the service writes the
+retained desired states. Hashes use Mosquitto 2's `$7$` format (PBKDF2-SHA512), so
+the files are written here without the mosquitto_passwd binary.
+
+The devices' passwords are kept in a registry file next to them (mode 0600): running
+the provisioning again (compose's `setup` does on every `up`) keeps every password,
+gives one only to machines that have none, and replaces one only when asked
+(`--rotate`).
 """
 
 import base64
 import hashlib
+import json
+import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from django.db import transaction
@@ -50,13 +59,13 @@ def acl_file(service_users: dict[str, str]) -> str:
         blocks += ["user ingest", "topic read fablab/+/+/state", "topic read fablab/+/+/status",
                    "topic read fablab/+/+/ack", ""]
     if "service" in service_users:
-        blocks += ["user service", "topic write fablab/+/+/command", ""]
+        blocks += ["user service", "topic write fablab/+/+/desired", ""]
     if "healthcheck" in service_users:
         blocks += ["user healthcheck", "topic read $SYS/broker/uptime", ""]
     for credential in MachineCredential.objects.select_related("machine__lab").order_by("username"):
         prefix = credential.machine.topic_prefix
         blocks += [f"user {credential.username}", f"topic write {prefix}/state", f"topic write {prefix}/status",
-                   f"topic write {prefix}/ack", f"topic read {prefix}/command", ""]
+                   f"topic write {prefix}/ack", f"topic read {prefix}/desired", f"topic read {prefix}/command", ""]
     return "\n".join(blocks)
 
 
@@ -67,3 +76,29 @@ def write_files(directory: Path, service_users: dict[str, str]) -> tuple[Path, P
     acl.write_text(acl_file(service_users))
     passwd.chmod(0o600)
     return passwd, acl
+
+
+def read_registry(path: Path) -> list[dict]:
+    """The devices' registry written by an earlier run; empty when there is none yet."""
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("username"), str)
+                                                 for e in entries):
+        raise ValueError(f"{path}: not a registry of devices (a JSON list of objects with a `username`)")
+    return entries
+
+
+def write_registry(path: Path, entries: list[dict]) -> None:
+    """Replace the registry at once (never half written), readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".devices-", suffix=".json")
+    try:
+        os.fchmod(handle, 0o600)
+        with os.fdopen(handle, "w", encoding="utf-8") as output:
+            json.dump(entries, output, ensure_ascii=False, indent=2)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -64,9 +64,11 @@ def periodic_jobs(stop: threading.Event) -> None:
             except Exception:
                 log.exception("periodic job %s failed", name)
             schedule = entry["schedule"]
-            seconds = schedule if isinstance(schedule, int | float) else schedule.remaining_estimate(
-                schedule.now()).total_seconds()
-            due[name] = time.monotonic() + max(float(seconds), 60.0)
+            if isinstance(schedule, int | float):
+                seconds = float(schedule)  # the desired states' sync runs every 10 s, as under beat
+            else:  # a crontab: at most once a minute, as its estimate is near zero at the matching minute
+                seconds = max(schedule.remaining_estimate(schedule.now()).total_seconds(), 60.0)
+            due[name] = time.monotonic() + seconds
 
 
 class Command(BaseCommand):

@@ -1,0 +1,250 @@
+"""Who may use a machine now: the one place that decides a machine's desired state.
+
+Every edge that changes a fact behind the decision — a check-in and its undo, a
+technician's switch-off or override, a cancellation, a no-show released, a
+reservation completed, maintenance scheduled, a certification granted, revoked or
+lapsed, a machine's status — calls `refresh(machine_ids)` inside its own
+transaction, and nothing else. `decide` is the rule, a pure function of the facts
+loaded for one machine:
+
+1. A technician's override in force wins: "switch off now" opens the interlock
+   until the technician ends it; "enable for maintenance until T" closes it for the
+   technician until T, whatever the reservations, status or maintenance windows say.
+2. Otherwise nobody may use a machine that is not available (maintenance, out of
+   order, retired) or inside a maintenance window.
+3. Otherwise the holder is the learner of the checked-in reservation whose time covers
+   now, if their certification for the machine's type is still valid; the grant ends
+   at the reservation's end, or earlier at the start of a maintenance window.
+4. `next` is the earliest checked-in reservation still to start (back to back, or
+   checked in early), with the same checks: the device moves on to it at its `from`
+   on its own clock, so a reservation ending never touches the next one.
+
+`refresh` stores the result with the machine's row locked and bumps the version only
+when the decision changed; after commit the stored state is published (retained) by
+`booking.tasks`, which always sends the latest version (docs/mqtt.md, protocol 2).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from fablab_ops.booking.models import (
+    Certification,
+    MachineDesiredState,
+    MachineOverride,
+    OverrideKind,
+    Reservation,
+    ReservationStatus,
+)
+from fablab_ops.machines.models import Machine, MachineStatus, MaintenanceWindow
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Someone may use the machine from `start` until `until` (None: until a technician says otherwise)."""
+
+    holder_name: str
+    holder_user_id: int | None
+    reservation_id: int | None
+    start: datetime
+    until: datetime | None
+
+
+@dataclass(frozen=True)
+class Desired:
+    """The decision for a machine: who holds it now (None: nobody, interlock open) and who comes next."""
+
+    current: Grant | None
+    following: Grant | None = None
+
+    def boundary(self) -> datetime | None:
+        """When this decision stops holding by itself and must be made again."""
+        moments = [m for m in (self.current and self.current.until, self.following and self.following.start) if m]
+        return min(moments) if moments else None
+
+
+@dataclass(frozen=True)
+class ReservationFact:
+    id: int
+    user_id: int
+    holder_name: str
+    start: datetime
+    end: datetime
+    certified: bool
+
+
+@dataclass(frozen=True)
+class OverrideFact:
+    kind: str
+    holder_user_id: int | None
+    holder_name: str
+    start: datetime
+    end: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the decision for one machine depends on, loaded at one moment."""
+
+    available: bool
+    maintenance: tuple[tuple[datetime, datetime], ...]  # windows ending after now
+    overrides: tuple[OverrideFact, ...]  # in force now
+    reservations: tuple[ReservationFact, ...]  # checked in, ending after now, by start
+
+
+def decide(facts: Facts, now: datetime) -> Desired:
+    """The desired state of one machine at `now` (the rules in the module's docstring)."""
+    if facts.overrides:
+        override = max(facts.overrides, key=lambda o: (o.created_at, o.start))  # the latest word counts
+        if override.kind == OverrideKind.OFF:
+            return Desired(None)
+        return Desired(Grant(override.holder_name, override.holder_user_id, None, override.start, override.end))
+    if not facts.available:
+        return Desired(None)
+    grants = [grant for grant in (_grant(r, facts.maintenance) for r in facts.reservations if r.certified)
+              if grant is not None]
+    current = next((g for g in grants if g.start <= now < g.until), None)
+    if any(start <= now < end for start, end in facts.maintenance):
+        current = None
+    following = next((g for g in grants if g.start > now and (current is None or g.start >= current.until)), None)
+    return Desired(current, following)
+
+
+def _grant(reservation: ReservationFact, maintenance) -> Grant | None:
+    """A reservation's grant, cut short by a maintenance window starting inside it."""
+    until = reservation.end
+    for start, end in maintenance:
+        if start <= reservation.start < end:
+            return None
+        if reservation.start < start < until:
+            until = start
+    return Grant(reservation.holder_name, reservation.user_id, reservation.id, reservation.start, until)
+
+
+def load_facts(machine: Machine, now: datetime) -> Facts:
+    windows = tuple(MaintenanceWindow.objects.filter(machine=machine, end__gt=now).order_by("start")
+                    .values_list("start", "end"))
+    overrides = tuple(
+        OverrideFact(o.kind, o.holder_id or o.by_id, (o.holder or o.by).full_name, o.start, o.end, o.created_at)
+        for o in MachineOverride.objects.filter(machine=machine, ended_at__isnull=True, start__lte=now)
+        .select_related("holder", "by")
+        if o.in_force(now))
+    reservations = list(Reservation.objects.filter(machine=machine, status=ReservationStatus.CHECKED_IN, end__gt=now)
+                        .select_related("user").order_by("start"))
+    certified = set()
+    if reservations and machine.machine_type.requires_induction:
+        certified = set(Certification.objects.filter(
+            user_id__in={r.user_id for r in reservations}, machine_type_id=machine.machine_type_id,
+            revoked_at__isnull=True).values_list("user_id", flat=True))
+    return Facts(
+        available=machine.status == MachineStatus.AVAILABLE,
+        maintenance=windows,
+        overrides=overrides,
+        reservations=tuple(ReservationFact(r.id, r.user_id, r.user.full_name, r.start, r.end,
+                                           not machine.machine_type.requires_induction or r.user_id in certified)
+                           for r in reservations),
+    )
+
+
+def _moment(value: datetime | None) -> str | None:
+    return timezone.localtime(value).isoformat() if value else None
+
+
+def _grant_json(grant: Grant | None) -> dict | None:
+    if grant is None:
+        return None
+    return {"holder": grant.holder_name, "reservation": grant.reservation_id, "from": _moment(grant.start),
+            "until": _moment(grant.until)}
+
+
+def _stored(state: MachineDesiredState) -> tuple:
+    """The stored decision in comparable form; since when nobody holds the machine does not matter."""
+    holder = state.holder_name is not None
+    return (state.holder_name, state.holder_user_id, state.reservation_id,
+            state.valid_from if holder else None, state.until, state.next or None)
+
+
+def _computed(desired: Desired) -> tuple:
+    grant = desired.current
+    if grant is None:
+        return (None, None, None, None, None, _grant_json(desired.following))
+    return (grant.holder_name, grant.holder_user_id, grant.reservation_id, grant.start, grant.until,
+            _grant_json(desired.following))
+
+
+def refresh(machine_ids, now: datetime | None = None) -> list[int]:
+    """Decide again for these machines inside the caller's transaction; store what changed with a new version.
+
+    Returns the machines whose desired state changed; they are published after commit.
+    """
+    now = now or timezone.now()
+    ids = sorted({int(pk) for pk in machine_ids if pk is not None})
+    if not ids:
+        return []
+    changed = []
+    with transaction.atomic():
+        MachineDesiredState.objects.bulk_create([MachineDesiredState(machine_id=pk) for pk in ids],
+                                                ignore_conflicts=True)
+        # Locked in machine order, so two refreshes of overlapping machines never deadlock.
+        states = {s.machine_id: s for s in MachineDesiredState.objects.select_for_update().filter(machine_id__in=ids)
+                  .order_by("machine_id")}
+        machines = Machine.objects.select_related("machine_type").in_bulk(ids)
+        for pk in ids:
+            state, machine = states[pk], machines.get(pk)
+            if machine is None:
+                continue
+            desired = decide(load_facts(machine, now), now)
+            if _computed(desired) == _stored(state):
+                if state.boundary_at != desired.boundary():  # nothing to tell the device; look again then
+                    MachineDesiredState.objects.filter(pk=state.pk).update(boundary_at=desired.boundary())
+                continue
+            _store(state, desired, now)
+            changed.append(pk)
+        if changed:
+            transaction.on_commit(lambda: _publish_after_commit(changed), robust=True)
+    return changed
+
+
+def _store(state: MachineDesiredState, desired: Desired, now: datetime) -> None:
+    grant = desired.current
+    state.version += 1
+    state.holder_name = grant.holder_name if grant else None
+    state.holder_user_id = grant.holder_user_id if grant else None
+    state.reservation_id = grant.reservation_id if grant else None
+    state.valid_from = grant.start if grant else now
+    state.until = grant.until if grant else None
+    state.next = _grant_json(desired.following)
+    state.boundary_at = desired.boundary()
+    state.computed_at = now
+    state.save()
+
+
+def _publish_after_commit(machine_ids: list[int]) -> None:
+    from fablab_ops.booking.tasks import publish_desired_states
+
+    publish_desired_states.delay(machine_ids)
+
+
+def payload(state: MachineDesiredState) -> dict:
+    """The retained message of protocol 2 for a stored desired state (times in local time, +07:00)."""
+    return {"v": state.version, "holder": state.holder_name, "reservation": state.reservation_id,
+            "from": _moment(state.valid_from or state.computed_at), "until": _moment(state.until),
+            "next": state.next or None}
+
+
+def machines_of_holder(user_id: int, machine_type_id: int | None = None, now: datetime | None = None) -> list[int]:
+    """Machines where this person holds a checked-in reservation not yet over: a certification change affects them."""
+    reservations = Reservation.objects.filter(user_id=user_id, status=ReservationStatus.CHECKED_IN,
+                                              end__gt=now or timezone.now())
+    if machine_type_id is not None:
+        reservations = reservations.filter(machine__machine_type_id=machine_type_id)
+    return list(reservations.values_list("machine_id", flat=True).distinct())
+
+
+def due_for_refresh(now: datetime | None = None) -> list[int]:
+    """Machines whose stored state has reached its boundary (`until` or `next.from`)."""
+    return list(MachineDesiredState.objects.filter(boundary_at__lte=now or timezone.now())
+                .values_list("machine_id", flat=True))
