@@ -92,6 +92,7 @@ import threading
 import time
 import traceback
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -530,6 +531,9 @@ class Slot:
     action_at: datetime | None = None  # when the check-in call was made
     ended_at: datetime | None = None  # switch-off / override: when the technician acted
     ended_by: str = ""
+    resume_at: datetime | None = None  # planned: the technician ends the "switch off now" override
+    override_id: int | None = None
+    resumed_at: datetime | None = None  # when the override was ended
     refused: str = ""
 
 
@@ -590,6 +594,8 @@ def plan_day(rng: random.Random, keys: list[str], t0: datetime, day_s: float, sl
                 slot.cut_at = cursor + timedelta(seconds=long_slot_s + rng.uniform(1, 3))
             elif kind == "override_off":
                 slot.cut_at = cursor + timedelta(seconds=seconds * rng.uniform(0.45, 0.7))
+                slot.resume_at = min(slot.cut_at + timedelta(seconds=rng.uniform(3, 6)),
+                                     slot.end - timedelta(seconds=0.5))
             plan.slots.append(slot)
             gap = 0.0 if rng.random() < 0.65 else rng.uniform(1.5, 5)
             cursor += length + timedelta(seconds=gap)
@@ -599,20 +605,14 @@ def plan_day(rng: random.Random, keys: list[str], t0: datetime, day_s: float, sl
 # --- the service side: what the door, the technicians and beat do -----------------------------------------
 
 class Service:
-    """The service functions the bench drives; adapts to the interlock module's names."""
+    """The service functions the bench drives, as the door's and the technicians' pages call them."""
 
     def __init__(self):
         from fablab_ops.booking import checkin, services
 
         self.checkin, self.services = checkin, services
-        try:
-            from fablab_ops.booking import interlock
-        except ImportError:
-            interlock = None
-        self.interlock = interlock
-        self.missing: list[str] = []
-        if interlock is None:
-            self.missing.append("fablab_ops.booking.interlock")
+        self.missing = [name for name in ("switch_machine_off", "enable_for_maintenance", "end_override")
+                        if not hasattr(services, name)]
 
     def check_in(self, reservation_id: int, lab, by):
         return self.checkin.check_in_manually("reservation", reservation_id, lab=lab, by=by)
@@ -621,24 +621,14 @@ class Service:
         return self.services.switch_off(reservation_id, by=by)
 
     def override_off(self, machine, by, reason: str):
-        return self._override("off", machine, by, reason)
+        """"Switch off now": the override's id, for ending it."""
+        return self.services.switch_machine_off(machine, by=by, reason=reason).pk
+
+    def end_override(self, override_id: int, by):
+        return self.services.end_override(override_id, by=by)
 
     def override_enable(self, machine, by, until: datetime, reason: str):
-        return self._override("enable", machine, by, reason, until=until)
-
-    def _override(self, what: str, machine, by, reason: str, until: datetime | None = None):
-        if self.interlock is None:
-            raise RuntimeError("no interlock module: technician overrides unavailable")
-        module = self.interlock
-        if what == "off":
-            for name in ("switch_off_now", "override_off", "switch_off"):
-                if hasattr(module, name):
-                    return getattr(module, name)(machine, by=by, reason=reason)
-        else:
-            for name in ("enable_for_maintenance", "override_enable", "enable"):
-                if hasattr(module, name):
-                    return getattr(module, name)(machine, by=by, until=until, reason=reason)
-        raise RuntimeError(f"interlock has no override for {what!r}")
+        return self.services.enable_for_maintenance(machine, until, by=by, reason=reason).pk
 
     def periodic_tasks(self) -> list[tuple[str, object]]:
         """The beat schedule's booking and machine jobs (the ones that act on machines)."""
@@ -873,67 +863,85 @@ class Trial:
                                     "seconds": round(time.time() - stall_from, 1), "open_at_end": True})
 
     def door(self) -> None:
-        """Check-ins, switch-offs and overrides, each at its planned moment, through the service."""
-        from fablab_ops.machines.models import Machine
+        """Check-ins, switch-offs and overrides, each at its planned moment, through the service.
 
+        Each action runs on a pool thread of its own, as four labs' doors and technicians act
+        independently: one waiting on the broker never delays another lab's check-in.
+        """
         actions = []
         for slot in self.plan.slots:
             if slot.checkin_at is not None:
                 actions.append((slot.checkin_at, "check_in", slot))
             if slot.cut_at is not None:
                 actions.append((slot.cut_at, slot.kind, slot))
+            if slot.resume_at is not None:
+                actions.append((slot.resume_at, "end_override", slot))
         for item in self.plan.maintenance:
             actions.append((item.start, "maintenance", item))
         actions.sort(key=lambda action: action[0])
-        for moment, what, item in actions:
-            if not self.sleep_until(moment):
-                return
-            machine = self.machines[item.key]
-            lab, tech = machine.lab, self.technicians[machine.lab.slug]
-            started = utcnow()
-            try:
-                if what == "check_in":
-                    item.action_at = started
-                    result = self.service.check_in(item.reservation_id, lab, tech)
-                    if result.accepted:
-                        item.checked_in_at = result.checked_in_at
-                    else:
-                        item.refused = result.reason
-                        self.errors["check_in_refused"] += 1
-                    self.journal("check_in", machine=item.key, reservation=item.reservation_id,
-                                 start=item.start, end=item.end, kind=item.kind, outcome=result.outcome,
-                                 reason=result.reason, seconds=round((utcnow() - started).total_seconds(), 3))
-                elif what == "switch_off":
-                    if item.checked_in_at is None:
-                        continue
-                    item.ended_at, item.ended_by = started, "switch_off"
-                    self.service.switch_off(item.reservation_id, tech)
-                    self.journal("switch_off", machine=item.key, reservation=item.reservation_id,
-                                 seconds=round((utcnow() - started).total_seconds(), 3))
-                elif what == "override_off":
-                    if item.checked_in_at is None:
-                        continue
-                    item.ended_at, item.ended_by = started, "override_off"
-                    self.service.override_off(Machine.objects.get(pk=machine.pk), tech, "bench: switch off now")
-                    self.journal("override_off", machine=item.key, reservation=item.reservation_id,
-                                 seconds=round((utcnow() - started).total_seconds(), 3))
-                elif what == "maintenance":
-                    from fablab_ops.booking import services
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="door") as pool:
+            for moment, what, item in actions:
+                if not self.sleep_until(moment):
+                    break
+                pool.submit(self.act, what, item)
 
-                    services.schedule_maintenance(machine, item.start, item.until, reason="bench: maintenance",
-                                                  by=tech)
-                    item.given_at = started
-                    self.service.override_enable(Machine.objects.get(pk=machine.pk), tech, item.until,
-                                                 "bench: maintenance")
-                    item.done = True
-                    self.journal("maintenance_enable", machine=item.key, until=item.until,
-                                 seconds=round((utcnow() - started).total_seconds(), 3))
-            except Exception as error:
-                self.errors[f"{what}_failed"] += 1
-                if isinstance(item, Maintenance):
-                    item.error = repr(error)[:300]
-                self.journal(f"{what}_failed", machine=item.key, error=repr(error)[:500],
-                             trace=traceback.format_exc()[-1500:])
+    def act(self, what: str, item) -> None:
+        from django.db import connection
+
+        from fablab_ops.machines.models import Machine
+
+        machine = Machine.objects.select_related("lab", "machine_type").get(pk=self.machines[item.key].pk)
+        tech = self.technicians[machine.lab.slug]
+        started = utcnow()
+        try:
+            if what == "check_in":
+                item.action_at = started
+                result = self.service.check_in(item.reservation_id, machine.lab, tech)
+                if result.accepted:
+                    item.checked_in_at = result.checked_in_at
+                else:
+                    item.refused = result.reason
+                    self.errors["check_in_refused"] += 1
+                self.journal("check_in", machine=item.key, reservation=item.reservation_id, start=item.start,
+                             end=item.end, kind=item.kind, outcome=result.outcome, reason=result.reason,
+                             seconds=round((utcnow() - started).total_seconds(), 3))
+            elif what == "switch_off":
+                if item.checked_in_at is None:
+                    return
+                item.ended_at, item.ended_by = started, "switch_off"
+                self.service.switch_off(item.reservation_id, tech)
+                self.journal("switch_off", machine=item.key, reservation=item.reservation_id,
+                             seconds=round((utcnow() - started).total_seconds(), 3))
+            elif what == "override_off":
+                if item.checked_in_at is None:
+                    return
+                item.ended_at, item.ended_by = started, "override_off"
+                item.override_id = self.service.override_off(machine, tech, "bench: switch off now")
+                self.journal("override_off", machine=item.key, reservation=item.reservation_id,
+                             override=item.override_id, seconds=round((utcnow() - started).total_seconds(), 3))
+            elif what == "end_override":
+                if item.override_id is None:
+                    return
+                item.resumed_at = started
+                self.service.end_override(item.override_id, tech)
+                self.journal("end_override", machine=item.key, reservation=item.reservation_id,
+                             override=item.override_id, seconds=round((utcnow() - started).total_seconds(), 3))
+            elif what == "maintenance":
+                self.service.services.schedule_maintenance(machine, item.start, item.until,
+                                                           reason="bench: maintenance", by=tech)
+                item.given_at = started
+                self.service.override_enable(machine, tech, item.until, "bench: maintenance")
+                item.done = True
+                self.journal("maintenance_enable", machine=item.key, until=item.until,
+                             seconds=round((utcnow() - started).total_seconds(), 3))
+        except Exception as error:
+            self.errors[f"{what}_failed"] += 1
+            if isinstance(item, Maintenance):
+                item.error = repr(error)[:300]
+            self.journal(f"{what}_failed", machine=item.key, error=repr(error)[:500],
+                         trace=traceback.format_exc()[-1500:])
+        finally:
+            connection.close()
 
     # faults
 
@@ -1177,6 +1185,9 @@ class Trial:
             true_s = measure([(max(ts(a), start), min(ts(b) if b else end, end)) for a, b, *_ in truth.running])
             got = float(stored_s.get(self.machines[key].pk) or 0.0)
             row = {"true_s": round(true_s, 1), "stored_s": round(got, 1)}
+            if truth.powered_off:
+                row["power_losses"] = len(truth.powered_off)
+                row["unreported_before_power_loss_s"] = round(self.unreported(key, truth), 2)
             if true_s >= 60:
                 row["error_pct"] = round(abs(got - true_s) / true_s * 100, 3)
                 hours[key] = row
@@ -1200,42 +1211,50 @@ class Trial:
 
         # the interlock against who was entitled
         wrongly_enabled, wrongly_disabled, evidence_enabled, evidence_disabled = 0.0, 0.0, [], []
-        latencies = []
-        entitlements = self.entitlements(end)
+        entitlements, effects = self.entitlements(end)
+        closed_by, off_by = {}, {}
         for key, link in self.links.items():
             truth = link.machine.truth
             closed = defaultdict(list)
             for a, b, reservation in truth.closed:
                 closed[reservation].append((max(ts(a), start), min(ts(b) if b else end, end)))
+            closed_by[key] = closed
+            off_by[key] = off = [(ts(a), (ts(b) if b else end) + allowance) for a, b in truth.powered_off]
             mine = entitlements.get(key, [])
             allowed = defaultdict(list)
             for item in mine:
-                allowed[item["holder"]].append((item["from"] - TICK_S, item["allowed_to"]))
+                allowed[item["holder"]].extend(item["allowed"])
             for holder, intervals in closed.items():
                 wrong = subtract(intervals, allowed.get(holder, []))
                 seconds = measure(wrong)
                 if seconds > 0:
                     wrongly_enabled += seconds
-                    evidence_enabled.append({"machine": key, "holder": holder, "seconds": round(seconds, 2),
-                                             "intervals": [[iso(a), round(b - a, 2)] for a, b in wrong[:4]]})
-            off = [(ts(a), (ts(b) if b else end) + allowance) for a, b in truth.powered_off]
+                    evidence_enabled.append({"machine": key, "holder": holder, "seconds": round(seconds, 3),
+                                             "intervals": [[iso(a), round(b - a, 3)] for a, b in wrong[:4]],
+                                             "desired_seen": self.desired_for(key, holder)})
             for item in mine:
-                need = [(item["need_from"], item["to"])]
-                missing_closed = subtract(subtract(need, closed.get(item["holder"], [])), off)
+                missing_closed = subtract(subtract(item["need"], closed.get(item["holder"], [])), off)
                 seconds = measure(missing_closed)
                 if seconds > 0:
                     wrongly_disabled += seconds
                     evidence_disabled.append({"machine": key, "holder": item["holder"], "kind": item["kind"],
-                                              "seconds": round(seconds, 2),
-                                              "intervals": [[iso(a), round(b - a, 2)] for a, b in missing_closed[:4]]})
-                latency = self.latency(item, closed.get(item["holder"], []), off)
-                if latency is not None:
-                    latencies.append((latency, key, item["kind"], item["holder"]))
+                                              "seconds": round(seconds, 3),
+                                              "intervals": [[iso(a), round(b - a, 3)] for a, b in missing_closed[:4]],
+                                              "desired_seen": self.desired_for(key, item["holder"])})
+        latencies, late_effects = [], 0
+        for key, due, deadline, effect, holder, kind in effects:
+            if any(a <= due <= b for a, b in off_by[key]):
+                continue
+            latency = self.latency(due, effect, merged(closed_by[key].get(holder, [])))
+            if latency is not None:
+                latencies.append((latency, key, kind, holder, iso(due)))
+                late_effects += due + latency > deadline
         latencies.sort(reverse=True)
 
         quarantine = Counter(QuarantinedMessage.objects.values_list("reason", flat=True))
         poison_stored = (TelemetryMessage.objects.filter(boot__startswith="poison")
                          .exclude(boot__startswith="poison-jump", seq=1).count())
+        self.dump_truth(entitlements)
         figures = {
             "hours_error_pct": worst[1]["error_pct"],
             "hours_worst_machine": worst[0],
@@ -1277,53 +1296,114 @@ class Trial:
             "hours_excluded_under_60s": small,
             "wrongly_enabled": sorted(evidence_enabled, key=lambda e: -e["seconds"])[:8],
             "wrongly_disabled": sorted(evidence_disabled, key=lambda e: -e["seconds"])[:8],
-            "slowest_actuations": [{"s": round(s, 2), "machine": k, "kind": kind, "holder": h}
-                                   for s, k, kind, h in latencies[:5]],
+            "slowest_actuations": [{"s": round(s, 2), "machine": k, "kind": kind, "holder": h, "due": due}
+                                   for s, k, kind, h, due in latencies[:5]],
+            "actuations_past_deadline": late_effects,
             "errors": dict(self.errors),
             "service_missing": self.service.missing,
             "artifacts": str(self.folder),
         })
         return figures
 
-    def entitlements(self, end: float) -> dict[str, list[dict]]:
-        """Who was entitled to each machine when, from the bench's record of what the service was asked."""
+    def entitlements(self, end: float) -> tuple[dict[str, list[dict]], list[tuple]]:
+        """Who was entitled to each machine when, from the bench's record of what the service was asked.
+
+        Per machine, per holder (reservation id; None for a technician's maintenance): `allowed`, when the
+        interlock may be closed for them, and `need`, when it must be. And the effects the actions called for:
+        (machine, when due, deadline, "close"/"open", holder, action), for the actuation latency.
+        """
         allowance = self.args.allowance_s
-        out = defaultdict(list)
+        out, effects, cuts = defaultdict(list), [], defaultdict(list)
+        for slot in self.plan.slots:  # "switch off now" overrides, in force until the technician ends them
+            if slot.override_id is not None:
+                cuts[slot.key].append((ts(slot.ended_at), ts(slot.resumed_at) if slot.resumed_at else end))
         for slot in self.plan.slots:
             if slot.checked_in_at is None:
                 continue
-            frm = max(ts(slot.start), ts(slot.checked_in_at))
-            to = ts(slot.end)
-            allowed_to = to + TICK_S
-            if slot.ended_at is not None and ts(slot.ended_at) < to:
-                to = max(ts(slot.ended_at), frm)
-                allowed_to = ts(slot.ended_at) + allowance
-            late = ts(slot.checked_in_at) > ts(slot.start)
-            need_from = ts(slot.action_at) + allowance if late else ts(slot.start) + TICK_S
-            out[slot.key].append({"holder": slot.reservation_id, "kind": slot.ended_by or slot.kind, "from": frm,
-                                  "to": to, "allowed_to": allowed_to, "need_from": need_from,
-                                  "effect_at": ts(slot.checked_in_at) if late else ts(slot.start),
-                                  "ended_by_action": slot.ended_at is not None})
+            start, stop, action = ts(slot.start), ts(slot.end), ts(slot.action_at)
+            frm = max(start, ts(slot.checked_in_at))
+            to, allowed_to = stop, stop + TICK_S
+            if slot.ended_by == "switch_off" and ts(slot.ended_at) < stop:
+                to, allowed_to = max(ts(slot.ended_at), frm), ts(slot.ended_at) + allowance
+                effects.append((slot.key, ts(slot.ended_at), allowed_to, "open", slot.reservation_id, "switch_off"))
+            need_from = max(start + TICK_S, action + allowance)
+            effects.append((slot.key, max(start, action), need_from, "close", slot.reservation_id,
+                            "check_in_late" if action > start else "check_in_early"))
+            if slot.override_id is not None:
+                cut = ts(slot.ended_at)
+                effects.append((slot.key, cut, cut + allowance, "open", slot.reservation_id, "override_off"))
+                if slot.resumed_at is not None and ts(slot.resumed_at) < to:
+                    resumed = ts(slot.resumed_at)
+                    effects.append((slot.key, resumed, resumed + allowance, "close", slot.reservation_id,
+                                    "override_end"))
+            machine_cuts = cuts.get(slot.key, [])
+            out[slot.key].append({
+                "holder": slot.reservation_id, "kind": slot.kind,
+                "allowed": subtract([(frm - TICK_S, allowed_to)], [(a + allowance, b) for a, b in machine_cuts]),
+                "need": subtract([(need_from, to)], [(a, b + allowance) for a, b in machine_cuts])})
         for item in self.plan.maintenance:
             if not item.done:
                 continue
-            frm = ts(item.given_at)
-            out[item.key].append({"holder": None, "kind": "maintenance", "from": frm, "to": ts(item.until),
-                                  "allowed_to": ts(item.until) + TICK_S, "need_from": frm + allowance,
-                                  "effect_at": frm, "ended_by_action": False})
-        return out
+            given, until = ts(item.given_at), ts(item.until)
+            effects.append((item.key, given, given + allowance, "close", None, "maintenance"))
+            out[item.key].append({"holder": None, "kind": "maintenance", "allowed": [(given - TICK_S, until + TICK_S)],
+                                  "need": [(given + allowance, until)]})
+        return out, effects
+
+    def dump_truth(self, entitlements) -> None:
+        """The ground truth and the bench's record, for whoever checks a figure."""
+        def when(value):
+            return value.isoformat(timespec="milliseconds") if isinstance(value, datetime) else value
+
+        data = {key: {"running": [[when(x) for x in row] for row in link.machine.truth.running],
+                      "closed": [[when(x) for x in row] for row in link.machine.truth.closed],
+                      "powered_off": [[when(x) for x in row] for row in link.machine.truth.powered_off],
+                      "entitled": [{**item, "allowed": [[iso(a), iso(b)] for a, b in item["allowed"]],
+                                    "need": [[iso(a), iso(b)] for a, b in item["need"]]}
+                                   for item in entitlements.get(key, [])],
+                      "desired": [[when(m["at"]), m["v"], m["retained"], m["body"]]
+                                  for m in self.observer.desired.get(key, [])]}
+                for key, link in self.links.items()}
+        (self.folder / "truth.json").write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str))
+
+    def unreported(self, key: str, truth) -> float:
+        """Running time between a machine's last stored report and each of its power losses: no report ever
+        carried it (the device's counters died with the power), so no service could know it."""
+        from django.db.models import Max
+
+        from fablab_ops.machines.models import TelemetryMessage
+
+        total = 0.0
+        for lost_at, _back in truth.powered_off:
+            last = (TelemetryMessage.objects.filter(machine_id=self.machines[key].pk, at__lte=lost_at)
+                    .exclude(boot__startswith="poison").aggregate(at=Max("at"))["at"])
+            if last is not None:
+                total += measure(intersect([(ts(a), ts(b) if b else ts(lost_at)) for a, b, *_ in truth.running],
+                                           [(ts(last), ts(lost_at))]))
+        return total
+
+    def desired_for(self, key: str, holder) -> list:
+        """The desired states the broker carried for this machine that name the holder: when, v, where."""
+        seen = []
+        with self.observer.lock:
+            messages = list(self.observer.desired.get(key, []))
+        for message in messages:
+            body = message["body"] if isinstance(message["body"], dict) else {}
+            following = body.get("next") if isinstance(body.get("next"), dict) else {}
+            if holder in (body.get("reservation"), following.get("reservation")) and (
+                    holder is not None or body.get("holder")):
+                seen.append([message["at"].isoformat(timespec="milliseconds"), message["v"],
+                             "current" if body.get("reservation") == holder else "next"])
+        return seen[:4]
 
     @staticmethod
-    def latency(item: dict, closed: list[tuple[float, float]], off) -> float | None:
-        """Seconds from when an action was due to take effect to the interlock moving for it."""
-        closed = merged(closed)
-        if any(a <= item["effect_at"] <= b for a, b in off):
-            return None
-        if item["ended_by_action"]:
-            holding = [b for a, b in closed if a <= item["to"] < b]
-            return max(holding[0] - item["to"], 0.0) if holding else 0.0
-        after = [a for a, b in closed if b > item["effect_at"] and a < item["to"]]
-        return max(after[0] - item["effect_at"], 0.0) if after else None
+    def latency(due: float, effect: str, closed: list[tuple[float, float]]) -> float | None:
+        """Seconds from when an effect was due to the interlock really moving for that holder."""
+        if effect == "open":
+            holding = [b for a, b in closed if a <= due < b]
+            return holding[0] - due if holding else 0.0
+        after = [a for a, b in closed if b > due]
+        return max(after[0] - due, 0.0) if after else None
 
 
 def iso(moment: float) -> str:
