@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from fablab_ops.machines.models import (
+    IngestHealth,
     Lab,
     Machine,
     MachineAlert,
@@ -14,6 +15,7 @@ from fablab_ops.machines.models import (
     OpeningHours,
     QuarantinedMessage,
     TelemetryMessage,
+    UsageCounter,
     UsageSession,
 )
 
@@ -152,3 +154,24 @@ class MachineUsageDayAdmin(admin.ModelAdmin):
     list_filter = ["machine__lab"]
     date_hierarchy = "day"
     readonly_fields = ["machine", "day", "running_seconds", "energy_wh"]
+
+
+@admin.register(UsageCounter)
+class UsageCounterAdmin(admin.ModelAdmin):
+    list_display = ["machine", "boot", "seq", "at", "run_s", "energy_wh"]
+    list_filter = ["machine__lab"]
+    search_fields = ["machine__slug", "boot"]
+    list_select_related = ["machine__lab"]
+    readonly_fields = [f.name for f in UsageCounter._meta.fields]
+
+
+@admin.register(IngestHealth)
+class IngestHealthAdmin(admin.ModelAdmin):
+    """Each ingest replica's figures (also: `manage.py ingest_health`)."""
+
+    list_display = ["client_id", "stored", "duplicates", "quarantined", "last_commit_at", "newest_received_at",
+                    "alive_at", "queued"]
+    readonly_fields = [f.name for f in IngestHealth._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

@@ -38,6 +38,12 @@ from fablab_ops.machines.models import (
 )
 from fablab_ops.machines.sql import update_many
 
+try:
+    from psycopg import InterfaceError as DriverInterfaceError
+    from psycopg import OperationalError as DriverOperationalError
+except ImportError:  # SQLite only (the laptop demo)
+    DriverInterfaceError = DriverOperationalError = OperationalError
+
 log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 4096
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -47,6 +53,7 @@ KINDS = {"state", "status", "ack"}
 # run_s, energy_wh): every one fits a bigint and a double exactly, and sums of them stay far from
 # overflowing anything. Nothing a real device sends comes near it.
 MAX_INTEGER = 2**53
+MAX_RESTARTS = 2**31 - 1  # MachineLiveStatus.restarts is a 32-bit column; a device changing boot at every report
 # A device's `ts` outside this window is refused: no real clock says it, and dates near the
 # calendar's ends cannot even be shown in local time.
 EARLIEST_TS = datetime(2000, 1, 1, tzinfo=UTC)
@@ -333,7 +340,8 @@ def connection_lost(error: BaseException) -> bool:
     serialization failure (40), all of which pass. Anything else (a value out of range,
     a constraint) comes back on every attempt, so the batch is split instead.
     """
-    if not isinstance(error, OperationalError | InterfaceError):
+    # The COPY runs on psycopg's own cursor, whose errors Django does not wrap.
+    if not isinstance(error, OperationalError | InterfaceError | DriverOperationalError | DriverInterfaceError):
         return False
     sqlstate = getattr(error.__cause__, "sqlstate", None) or getattr(error, "sqlstate", None)
     return sqlstate is None or sqlstate[:2] in ("08", "40", "53", "57") or sqlstate == "55P03"
@@ -569,7 +577,7 @@ def _interpret(live: MachineLiveStatus, rows: list[Row], effects: services.Telem
         newer = live.last_state_at is None or row.at >= live.last_state_at
         if row.boot != live.boot and newer:
             if live.boot:
-                live.restarts += 1
+                live.restarts = min(live.restarts + 1, MAX_RESTARTS)
                 live.gaps = min(live.gaps + max(live.last_seq - live.boot_messages, 0), MAX_COUNT)
             live.boot, live.last_seq, live.boot_messages = row.boot, 0, 0
         if row.boot == live.boot:

@@ -8,7 +8,7 @@ reveals (a machine that stopped sending heartbeats).
 from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Max, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -17,6 +17,7 @@ from fablab_ops.booking.models import Reservation, ReservationStatus
 from fablab_ops.errors import DomainError
 from fablab_ops.machines.models import (
     AlertKind,
+    IngestHealth,
     Lab,
     Machine,
     MachineAlert,
@@ -444,7 +445,11 @@ def mark_silent_machines_offline(now: datetime | None = None) -> int:
 # --- reading ---------------------------------------------------------------
 
 def live_board(lab: Lab | None = None) -> list[dict]:
-    """Every machine with its live status, today's running hours and open alerts."""
+    """Every machine with its live status, today's running hours and open alerts.
+
+    `stale_minutes` says how old a machine's data is when its last message is older than
+    the heartbeat timeout (a silent machine, or an ingest that is behind); else None.
+    """
     today = timezone.localdate()
     machines = Machine.objects.exclude(status="retired").select_related("lab", "machine_type", "live")
     if lab is not None:
@@ -453,7 +458,11 @@ def live_board(lab: Lab | None = None) -> list[dict]:
                        .values_list("machine_id").annotate(s=Sum("running_seconds")))
     now = timezone.now()
     start_of_day = timezone.make_aware(datetime.combine(today, datetime.min.time()))
-    open_now = {machine_id: (now - max(start, start_of_day)).total_seconds() / 3600
+    # A counter device's hours are in the roll-up up to its last counter report: only the time since counts on top.
+    counted_until = dict(UsageCounter.objects.filter(machine__in=machines, boot=F("machine__live__boot"))
+                         .values_list("machine_id", "at"))
+    open_now = {machine_id: max((now - max(start, start_of_day, counted_until.get(machine_id, start)))
+                                .total_seconds(), 0.0) / 3600
                 for machine_id, start in UsageSession.objects.filter(end__isnull=True, machine__in=machines)
                 .values_list("machine_id", "start")}
     alerts: dict[int, list] = {}
@@ -471,8 +480,51 @@ def live_board(lab: Lab | None = None) -> list[dict]:
             "since_maintenance": round(since_maintenance[machine.pk], 1),
             "maintenance_due": bool(live and live.maintenance_due), "alerts": alerts.get(machine.pk, []),
             "gaps": live.lost_messages if live else 0,
+            "stale_minutes": _stale_minutes(live.last_seen_at if live else None, now),
         })
     return board
+
+
+def _stale_minutes(last: datetime | None, now: datetime) -> int | None:
+    if last is None or now - last <= HEARTBEAT_TIMEOUT:
+        return None
+    return int((now - last).total_seconds() // 60)
+
+
+# An ingest replica is unhealthy when it has not said it is alive for this long (stopped, or cannot reach
+# the database), or when reports wait in its queue and it has committed nothing for this long.
+INGEST_STALE_AFTER = timedelta(seconds=120)
+
+
+def ingest_health(now: datetime | None = None, stale_after: timedelta = INGEST_STALE_AFTER) -> list[dict]:
+    """Each ingest replica's figures, its lag (now - newest stored report's receive time) and what is wrong."""
+    now = now or timezone.now()
+    replicas = []
+    for health in IngestHealth.objects.order_by("client_id"):
+        problems = []
+        if health.alive_at is None or now - health.alive_at > stale_after:
+            problems.append("not alive")
+        if health.queued and (health.last_commit_at is None or now - health.last_commit_at > stale_after):
+            problems.append("reports waiting, nothing committed")
+        replicas.append({
+            "client_id": health.client_id, "stored": health.stored, "duplicates": health.duplicates,
+            "quarantined": dict(health.quarantined), "last_commit_at": health.last_commit_at,
+            "newest_received_at": health.newest_received_at, "alive_at": health.alive_at, "queued": health.queued,
+            "lag_s": (now - health.newest_received_at).total_seconds() if health.newest_received_at else None,
+            "problems": problems,
+        })
+    return replicas
+
+
+def ingest_stale_minutes(now: datetime | None = None) -> int | None:
+    """How old the newest stored report is, in minutes, when that is past the heartbeat timeout; else None.
+
+    Devices send a heartbeat every 30 s: nothing newer than this means the ingest is behind
+    or stopped (or no device is on), and every figure on the machines page is that old.
+    """
+    now = now or timezone.now()
+    newest = IngestHealth.objects.aggregate(newest=Max("newest_received_at"))["newest"]
+    return _stale_minutes(newest, now)
 
 
 

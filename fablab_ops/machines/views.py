@@ -17,4 +17,5 @@ def live(request):
     labs = Lab.objects.all() if request.user.is_coordinator else request.user.staffed_labs.all()
     if not labs.exists():
         raise PermissionDenied
-    return render(request, "machines/live.html", {"boards": [(lab, services.live_board(lab)) for lab in labs]})
+    return render(request, "machines/live.html", {"boards": [(lab, services.live_board(lab)) for lab in labs],
+                                                  "ingest_stale_minutes": services.ingest_stale_minutes()})

@@ -8,6 +8,8 @@ from fablab_ops.machines.consumer import BATCH_SIZE, SESSION_EXPIRY_S, Ingest, I
 
 
 class Command(BaseCommand):
+    # The ingest needs none of the system checks (URLs, admin, templates): skipping them starts it sooner.
+    requires_system_checks = []
     help = ("Consume machine telemetry from MQTT into the database (runs until SIGTERM; exits non-zero if a thread "
             "of it dies, for the supervisor to restart it).")
 
