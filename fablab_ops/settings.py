@@ -232,6 +232,8 @@ FABLAB = {
     "CHECKIN_OPENS_MINUTES_BEFORE": int(os.environ.get("CHECKIN_OPENS_MINUTES_BEFORE", "30")),
     "RESERVATION_GRACE_MINUTES": int(os.environ.get("RESERVATION_GRACE_MINUTES", "15")),
     "CHECKIN_UNDO_MINUTES": int(os.environ.get("CHECKIN_UNDO_MINUTES", "5")),
+    # The longest a technician may enable a machine for maintenance at once ("Bật để bảo trì đến …").
+    "MAINTENANCE_OVERRIDE_MAX_HOURS": 12,
     # NO_SHOW_LIMIT machine no-shows within NO_SHOW_WINDOW_DAYS shorten how far ahead the
     # learner may reserve to NO_SHOW_PENALTY_HORIZON_DAYS, for NO_SHOW_PENALTY_DAYS.
     "NO_SHOW_LIMIT": int(os.environ.get("NO_SHOW_LIMIT", "3")),

@@ -65,10 +65,15 @@ def test_no_valid_certification_no_machine():
 def test_an_unavailable_machine_or_a_maintenance_window_opens_the_interlock():
     assert decide(facts(booked(1, at(0), at(1)), available=False), at(0, 5)) == Desired(None)
     window = (at(0), at(0, 30))
-    assert decide(facts(booked(1, at(0), at(1)), maintenance=[window]), at(0, 5)) == Desired(None)
+    assert decide(facts(booked(1, at(0), at(1)), maintenance=[window]), at(0, 5)) == \
+        Desired(None, Grant("Học viên 1", 10, 1, at(0, 30), at(1)))
     # A window starting inside a reservation cuts its grant short.
     cut = decide(facts(booked(1, at(0), at(1)), maintenance=[(at(0, 30), at(2))]), at(0, 5))
     assert cut.current.until == at(0, 30)
+    # One inside it gives the learner the machine back at its end, and the device knows it in advance.
+    split = decide(facts(booked(1, at(0), at(1)), maintenance=[(at(0, 20), at(0, 40))]), at(0, 25))
+    assert split == Desired(None, Grant("Học viên 1", 10, 1, at(0, 40), at(1)))
+    assert split.boundary() == at(0, 40)
 
 
 def test_a_technicians_override_wins():
@@ -338,6 +343,25 @@ def test_every_edge_only_asks_the_interlock(laser, technician, settings, monkeyp
 
 
 @pytest.mark.django_db
+def test_a_machine_taken_out_of_service_in_the_admin_opens_its_interlock(laser, technician, admin_user):
+    start = timezone.now() - timedelta(minutes=5)
+    a = reservation(laser, certified_learner(laser, "Nguyễn Thị Lan"), start, start + timedelta(hours=1))
+    checkin.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician)
+    assert MachineDesiredState.objects.get(machine=laser).holder_name == "Nguyễn Thị Lan"
+    laser.status = MachineStatus.OUT_OF_ORDER
+    laser.save()
+    state = MachineDesiredState.objects.get(machine=laser)
+    assert (state.version, state.holder_name) == (2, None)
+    laser.status = MachineStatus.AVAILABLE
+    laser.save()
+    assert MachineDesiredState.objects.get(machine=laser).holder_name == "Nguyễn Thị Lan"
+    window = factories.MaintenanceWindowFactory(machine=laser, start=start, end=start + timedelta(hours=2))
+    assert MachineDesiredState.objects.get(machine=laser).holder_name is None
+    window.delete()
+    assert MachineDesiredState.objects.get(machine=laser).version == 5
+
+
+@pytest.mark.django_db
 def test_the_labs_day_page_has_the_technicians_buttons(laser, technician, settings):
     settings.MQTT_URL = "mqtt://127.0.0.1:9"
     client = client_for(technician)
@@ -357,3 +381,34 @@ def test_the_labs_day_page_has_the_technicians_buttons(laser, technician, settin
     english.cookies["django_language"] = "en"
     assert "Switch off now" in english.get(f"/booking/labs/{laser.lab.slug}/day/",
                                            HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+
+@pytest.mark.mqtt
+@pytest.mark.django_db(transaction=True)
+def test_a_version_stored_while_publishing_is_published_too_so_the_broker_keeps_the_latest(
+        mqtt_url, desired_topic, laser, technician, monkeypatch):
+    from fablab_ops.booking import tasks
+    from fablab_ops.machines import commands
+
+    start = timezone.now() - timedelta(minutes=10)
+    a = reservation(laser, certified_learner(laser, "Nguyễn Thị Lan"), start, start + timedelta(hours=1))
+    sent = []
+    real_publish = commands.RetainedPublisher.publish
+
+    def slow_publish(self, topic, payload):
+        real_publish(self, topic, payload)
+        sent.append(payload["v"])
+        if payload["v"] == 1:  # a technician switches the machine off while v1 is on its way
+            services.switch_machine_off(laser, by=technician)
+
+    monkeypatch.setattr(commands.RetainedPublisher, "publish", slow_publish)
+    monkeypatch.setattr(tasks.publish_desired_states, "delay", lambda ids: None)  # only the beat publishes here
+    checkin.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician)
+    assert tasks.sync_desired_states()["published"] == 2
+    assert sent == [1, 2]
+    listener = DesiredListener(mqtt_url, desired_topic)
+    try:
+        wait_for(lambda: listener.versions() == [2], 10, "the retained v2")
+    finally:
+        listener.close()
+    assert MachineDesiredState.objects.get(machine=laser).published_version == 2

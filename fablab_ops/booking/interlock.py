@@ -14,10 +14,12 @@ loaded for one machine:
    order, retired) or inside a maintenance window.
 3. Otherwise the holder is the learner of the checked-in reservation whose time covers
    now, if their certification for the machine's type is still valid; the grant ends
-   at the reservation's end, or earlier at the start of a maintenance window.
-4. `next` is the earliest checked-in reservation still to start (back to back, or
-   checked in early), with the same checks: the device moves on to it at its `from`
-   on its own clock, so a reservation ending never touches the next one.
+   at the reservation's end, or earlier at the start of a maintenance window (a window
+   inside a reservation splits it: the learner gets the machine back at its end).
+4. `next` is the earliest grant still to start (a checked-in reservation back to back,
+   checked in early, or the rest of one after a maintenance window), with the same
+   checks: the device moves on to it at its `from` on its own clock, so a reservation
+   ending never touches the next one.
 
 `refresh` stores the result with the machine's row locked and bumps the version only
 when the decision changed; after commit the stored state is published (retained) by
@@ -104,24 +106,25 @@ def decide(facts: Facts, now: datetime) -> Desired:
         return Desired(Grant(override.holder_name, override.holder_user_id, None, override.start, override.end))
     if not facts.available:
         return Desired(None)
-    grants = [grant for grant in (_grant(r, facts.maintenance) for r in facts.reservations if r.certified)
-              if grant is not None]
+    grants = sorted((grant for r in facts.reservations if r.certified for grant in _grants(r, facts.maintenance)),
+                    key=lambda g: g.start)
     current = next((g for g in grants if g.start <= now < g.until), None)
-    if any(start <= now < end for start, end in facts.maintenance):
-        current = None
     following = next((g for g in grants if g.start > now and (current is None or g.start >= current.until)), None)
     return Desired(current, following)
 
 
-def _grant(reservation: ReservationFact, maintenance) -> Grant | None:
-    """A reservation's grant, cut short by a maintenance window starting inside it."""
-    until = reservation.end
-    for start, end in maintenance:
-        if start <= reservation.start < end:
-            return None
-        if reservation.start < start < until:
-            until = start
-    return Grant(reservation.holder_name, reservation.user_id, reservation.id, reservation.start, until)
+def _grants(reservation: ReservationFact, maintenance) -> list[Grant]:
+    """A reservation's time as grants: the pieces of it no maintenance window covers."""
+    pieces, start = [], reservation.start
+    for window_start, window_end in sorted(maintenance):
+        if window_end <= start or window_start >= reservation.end:
+            continue
+        if window_start > start:
+            pieces.append((start, window_start))
+        start = max(start, window_end)
+    if start < reservation.end:
+        pieces.append((start, reservation.end))
+    return [Grant(reservation.holder_name, reservation.user_id, reservation.id, a, b) for a, b in pieces]
 
 
 def load_facts(machine: Machine, now: datetime) -> Facts:

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -398,6 +398,7 @@ def switch_machine_off(machine: Machine, *, by, reason: str = "", now: datetime 
     require_staff(by, machine.lab)
     now = now or timezone.now()
     with transaction.atomic():
+        _supersede_overrides(machine, by, now)
         override = MachineOverride.objects.create(machine=machine, kind=OverrideKind.OFF, by=by,
                                                   reason=reason.strip()[:300], start=now)
         interlock.refresh([machine.pk], now)
@@ -409,16 +410,26 @@ def enable_for_maintenance(machine: Machine, until: datetime, *, by, reason: str
     """"Bật để bảo trì đến …": the machine is powered for the technician from now until `until`."""
     require_staff(by, machine.lab)
     now = now or timezone.now()
+    if timezone.is_naive(until):
+        until = timezone.make_aware(until)  # a time without an offset is local time
     if until <= now:
         raise DomainError(_("Giờ kết thúc phải sau thời điểm hiện tại."), code="end_before_start")
-    if until - now > timedelta(hours=settings.FABLAB.get("MAINTENANCE_OVERRIDE_MAX_HOURS", 12)):
+    if until - now > timedelta(hours=settings.FABLAB["MAINTENANCE_OVERRIDE_MAX_HOURS"]):
         raise DomainError(_("Chỉ được bật để bảo trì tối đa %(hours)d giờ.")
-                          % {"hours": settings.FABLAB.get("MAINTENANCE_OVERRIDE_MAX_HOURS", 12)}, code="too_long")
+                          % {"hours": settings.FABLAB["MAINTENANCE_OVERRIDE_MAX_HOURS"]}, code="too_long")
     with transaction.atomic():
+        _supersede_overrides(machine, by, now)
         override = MachineOverride.objects.create(machine=machine, kind=OverrideKind.MAINTENANCE, by=by, holder=by,
                                                   reason=reason.strip()[:300], start=now, end=until)
         interlock.refresh([machine.pk], now)
         return override
+
+
+def _supersede_overrides(machine: Machine, by, now: datetime) -> None:
+    """One override at a time: a new one ends those in force, so ending it later hands the machine back to the
+    reservations rather than to an older override nobody remembers."""
+    (MachineOverride.objects.filter(machine=machine, ended_at__isnull=True, start__lte=now)
+     .filter(Q(end__isnull=True) | Q(end__gt=now)).update(ended_at=now, ended_by=by))
 
 
 def end_override(override_id: int, *, by, now: datetime | None = None) -> MachineOverride:

@@ -21,7 +21,7 @@
 
 // --- This machine, as in the service's registry ------------------------------------
 // Its MQTT user is "{lab}.{machine}"; the password is the one `manage.py mqtt_credentials
-// --registry devices.json` wrote for it.
+// --output-dir DIR` keeps for it in DIR/devices.json.
 #define LAB_SLUG           "biic"
 #define MACHINE_SLUG       "laser-01"
 #define MQTT_PASSWORD      "from-the-registry"

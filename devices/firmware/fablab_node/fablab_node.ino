@@ -1,10 +1,13 @@
 // fablab_node: the reference firmware of fablab-ops for an ESP32 on a machine's supply.
 //
-// It speaks docs/mqtt.md. It measures the machine's current with an SCT-013 clamp and
-// reports off / idle / running (or error, from an optional alarm contact) with the power
-// draw, on every change and at least every 25 s. When an interlock is fitted, it closes
-// the machine's contactor only while fablab-ops has enabled it for a checked-in
-// reservation, and opens it again at `until` by itself, network or not.
+// It speaks docs/mqtt.md, protocol 2. It measures the machine's current with an SCT-013
+// clamp and reports off / idle / running (or error, from an optional alarm contact) with
+// the power draw, the seconds spent running and the energy drawn since boot, and the
+// version of the desired state it holds, on every change and at least every 25 s. When
+// an interlock is fitted, it closes the machine's contactor only while the desired state
+// fablab-ops retains for it says so: a holder, between `from` and `until` on the node's
+// own clock, then `next` from its `from`. Nothing has to arrive at a boundary, so the
+// network can be down at the end of one reservation and the start of the next.
 //
 // MQTT client: "MQTT" by Joel Gaehwiler (lwmqtt). The protocol wants QoS 1 reports,
 // which PubSubClient cannot publish, and optional TLS, which AsyncMqttClient does not
@@ -32,7 +35,7 @@
 #define TOPIC_PREFIX "fablab/" LAB_SLUG "/" MACHINE_SLUG
 static const char TOPIC_STATE[] = TOPIC_PREFIX "/state";
 static const char TOPIC_STATUS[] = TOPIC_PREFIX "/status";
-static const char TOPIC_COMMAND[] = TOPIC_PREFIX "/command";
+static const char TOPIC_DESIRED[] = TOPIC_PREFIX "/desired";
 static const char TOPIC_ACK[] = TOPIC_PREFIX "/ack";
 static const char DEVICE_NAME[] = LAB_SLUG "." MACHINE_SLUG;  // MQTT user and client id
 
@@ -45,23 +48,32 @@ static const uint32_t SAMPLE_US = 250;             // 4 kHz: 80 samples per 50 H
 static const float HYSTERESIS = 0.8f;              // leave a state only 20 % below its threshold
 static const int CONFIRMATIONS = 3;                // measurements in a row before a new state counts (~0.6 s)
 static const time_t CLOCK_SET_AFTER = 1700000000;  // 2023-11-14: before that, NTP has not set the clock yet
-static const size_t COMMAND_MAX = 512;
-static const size_t ID_MAX = 64;
+static const size_t MESSAGE_MAX = 768;            // a desired state with two Vietnamese names fits easily
 static const int INBOX_SIZE = 4;
-static const int REMEMBERED = 8;                   // recent command ids, to answer redeliveries alike
+static const uint64_t MAX_VERSION = 9007199254740992ULL;  // 2^53, the protocol's bound
 
 enum MachineState : uint8_t { STATE_OFF, STATE_IDLE, STATE_RUNNING, STATE_ERROR };
 static const char *const STATE_NAMES[] = {"off", "idle", "running", "error"};
 
-struct Command {  // received inside mqtt.loop(), handled after it
-  char payload[COMMAND_MAX + 1];
-  int length;     // -1: longer than COMMAND_MAX
+struct Message {  // received inside mqtt.loop(), handled after it
+  char payload[MESSAGE_MAX + 1];
+  int length;     // -1: longer than MESSAGE_MAX
 };
 
-struct Answer {   // how a recent command was answered
-  char id[ID_MAX + 1];
-  bool ok;
-  const char *reason;
+// One grant of a desired state: the interlock may close from `from` until `until` (0: no end) if it has a holder.
+struct Grant {
+  bool holder;
+  int64_t from;    // Unix seconds
+  int64_t until;   // Unix seconds, 0: until further notice
+  int64_t reservation;  // -1: none (a technician's maintenance)
+};
+
+// The desired state as kept in flash: the version, the current grant and the next one (if any).
+struct Desired {
+  uint64_t version;  // 0: none received yet
+  Grant current;
+  bool hasNext;
+  Grant next;
 };
 
 #if MQTT_TLS
@@ -79,16 +91,17 @@ MachineState candidate = STATE_OFF;
 int candidateCount = 0;
 float rawAmps = 0;         // before the noise floor is removed: what CLAMP_NOISE_AMPS is calibrated from
 float powerW = 0;
-int64_t enabledUntil = 0;  // Unix seconds, 0 when not enabled; kept in flash across restarts
+Desired desired = {};      // kept in flash across restarts
 bool relayClosed = false;
+double runSeconds = 0;     // in state running since boot
+double energyWh = 0;       // drawn since boot
+uint32_t lastCountMs = 0;
 uint32_t lastReportMs = 0;
 uint32_t lastConnectMs = 0;
 uint32_t connectBackoffMs = 1000;
-Command inbox[INBOX_SIZE];
+Message inbox[INBOX_SIZE];
 int inboxHead = 0;
 int inboxCount = 0;
-Answer answers[REMEMBERED];
-int answersNext = 0;
 
 // --- time ---------------------------------------------------------------------------
 
@@ -200,11 +213,28 @@ bool settle(MachineState seen) {
   return true;
 }
 
+// The counters since boot: the time since the last measurement counts in the state it was in.
+void count() {
+  const uint32_t nowMs = millis();
+  const double seconds = (uint32_t)(nowMs - lastCountMs) / 1000.0;
+  lastCountMs = nowMs;
+  if (state == STATE_RUNNING) runSeconds += seconds;
+  energyWh += powerW * seconds / 3600.0;
+}
+
 // --- interlock --------------------------------------------------------------------------
 
-// Without a set clock `until` cannot be judged, so the contactor stays open.
+// The grant in force at `now`: `next` takes over when the clock reaches its `from`.
+const Grant &grantAt(int64_t now) {
+  return desired.hasNext && now >= desired.next.from ? desired.next : desired.current;
+}
+
+// Without a set clock `from` and `until` cannot be judged, so the contactor stays open.
 bool interlockClosed() {
-  return HAS_INTERLOCK && enabledUntil > 0 && clockSet() && (int64_t)time(nullptr) < enabledUntil;
+  if (!HAS_INTERLOCK || desired.version == 0 || !clockSet()) return false;
+  const int64_t now = (int64_t)time(nullptr);
+  const Grant &grant = grantAt(now);
+  return grant.holder && grant.from <= now && (grant.until == 0 || now < grant.until);
 }
 
 void applyInterlock() {
@@ -219,10 +249,17 @@ void applyInterlock() {
 }
 
 // In flash, so that a learner whose machine blinked keeps it until the end of the reservation.
-void setUntil(int64_t until) {
-  if (until == enabledUntil) return;
-  enabledUntil = until;
-  settings.putLong64("until", until);
+void storeDesired(const Desired &newer) {
+  desired = newer;
+  settings.putBytes("desired", &desired, sizeof desired);
+}
+
+void loadDesired() {
+  Desired stored = {};
+  if (settings.getBytesLength("desired") == sizeof stored &&
+      settings.getBytes("desired", &stored, sizeof stored) == sizeof stored) {
+    desired = stored;
+  }
 }
 
 // --- MQTT ---------------------------------------------------------------------------------
@@ -238,7 +275,10 @@ bool report() {
   doc["ts"] = ts;
   doc["state"] = STATE_NAMES[state];
   doc["power_w"] = serialized(String(powerW, 1));
-  char payload[192];
+  doc["run_s"] = serialized(String(runSeconds, 1));
+  doc["energy_wh"] = serialized(String(energyWh, 2));
+  doc["desired_v"] = desired.version;
+  char payload[256];
   const size_t length = serializeJson(doc, payload, sizeof payload);
   // The seq is spent even when the publish fails half-way: if the broker never got the
   // message, the service counts it lost, which is the truth.
@@ -247,9 +287,14 @@ bool report() {
   return mqtt.publish(TOPIC_STATE, payload, (int)length, false, 1);
 }
 
-void publishAck(const char *id, bool ok, const char *reason) {
+// `v` is null when the message had none that could be read.
+void publishAck(bool hasVersion, uint64_t version, bool ok, const char *reason) {
   JsonDocument doc;
-  doc["id"] = id;  // null when the command carried no usable id
+  if (hasVersion) {
+    doc["v"] = version;
+  } else {
+    doc["v"] = nullptr;
+  }
   doc["ok"] = ok;
   if (reason != nullptr) doc["reason"] = reason;
   char payload[256];
@@ -257,90 +302,90 @@ void publishAck(const char *id, bool ok, const char *reason) {
   mqtt.publish(TOPIC_ACK, payload, (int)length, false, 1);
 }
 
-const Answer *answerFor(const char *id) {
-  for (const Answer &answer : answers) {
-    if (strcmp(answer.id, id) == 0) return &answer;
-  }
-  return nullptr;
-}
-
-void remember(const char *id, bool ok, const char *reason) {
-  Answer &answer = answers[answersNext];
-  answersNext = (answersNext + 1) % REMEMBERED;
-  strlcpy(answer.id, id, sizeof answer.id);
-  answer.ok = ok;
-  answer.reason = reason;
-}
-
-// Applies an enable or a disable; false, with the reason, when it cannot.
-bool obey(JsonObject command, const char *&reason) {
-  JsonVariant user = command["user"];
-  if (!user.isNull() && !user.is<const char *>()) {
-    reason = "malformed command: `user` must be a string";
+// Reads one grant ({"holder", "reservation", "from", "until"}); false, with the reason, when malformed.
+bool readGrant(JsonObject object, Grant &grant, const char *&reason) {
+  JsonVariant holder = object["holder"];
+  if (!holder.isNull() && !holder.is<const char *>()) {
+    reason = "malformed desired state: `holder` must be a string or null";
     return false;
   }
-  const char *action = command["action"].as<const char *>();
-  if (action != nullptr && strcmp(action, "enable") == 0) {
-    const int64_t until = parseRfc3339(command["until"].as<const char *>());
+  JsonVariant reservation = object["reservation"];
+  if (!reservation.isNull() && !reservation.is<int64_t>()) {
+    reason = "malformed desired state: `reservation` must be an integer or null";
+    return false;
+  }
+  const int64_t from = parseRfc3339(object["from"].as<const char *>());
+  if (from < 0) {
+    reason = "malformed desired state: `from` must be RFC 3339 with an offset";
+    return false;
+  }
+  int64_t until = 0;
+  if (!object["until"].isNull()) {
+    until = parseRfc3339(object["until"].as<const char *>());
     if (until < 0) {
-      reason = "malformed command: enable needs `until` in RFC 3339 with an offset";
+      reason = "malformed desired state: `until` must be RFC 3339 with an offset, or null";
       return false;
     }
-    if (!clockSet()) {
-      reason = "clock not set yet: cannot judge `until`";
-      return false;
-    }
-    if (until <= (int64_t)time(nullptr)) {
-      reason = "`until` has already passed";
-      return false;
-    }
-    setUntil(until);
-  } else if (action != nullptr && strcmp(action, "disable") == 0) {
-    setUntil(0);
-  } else {
-    reason = "malformed command: unknown action";
-    return false;
   }
-  applyInterlock();  // now, not at the next turn of loop()
-  if (!HAS_INTERLOCK) reason = "no interlock fitted: nothing to switch";
+  grant.holder = !holder.isNull();
+  grant.from = from;
+  grant.until = until;
+  grant.reservation = reservation.isNull() ? -1 : reservation.as<int64_t>();
   return true;
 }
 
-// Obeys a command and answers it; a redelivery (QoS 1) gets the first answer again, unapplied.
-void handleCommand(const Command &command) {
-  if (command.length < 0) return publishAck(nullptr, false, "malformed command: too long");
+// Applies a desired state if it is newer than the one held, and answers it. QoS 1 may deliver an old version
+// again, or after a newer one: it is acknowledged and changes nothing.
+void handleDesired(const Message &message) {
+  if (message.length <= 0) return;  // an empty retained message: the service cleared the topic
   JsonDocument doc;
-  if (deserializeJson(doc, command.payload, command.length)) {
-    return publishAck(nullptr, false, "malformed command: not JSON");
+  if (deserializeJson(doc, message.payload, message.length)) {
+    return publishAck(false, 0, false, "malformed desired state: not JSON");
   }
-  if (!doc.is<JsonObject>()) return publishAck(nullptr, false, "malformed command: not a JSON object");
-  const char *id = doc["id"].as<const char *>();
-  if (id == nullptr || id[0] == '\0' || strlen(id) > ID_MAX) {
-    return publishAck(nullptr, false, "malformed command: `id` must be a non-empty string");
+  if (!doc.is<JsonObject>()) return publishAck(false, 0, false, "malformed desired state: not a JSON object");
+  JsonVariant v = doc["v"];
+  if (!v.is<uint64_t>() || v.as<uint64_t>() == 0 || v.as<uint64_t>() > MAX_VERSION) {
+    return publishAck(false, 0, false, "malformed desired state: `v` must be a positive integer");
   }
-  const Answer *previous = answerFor(id);
-  if (previous != nullptr) return publishAck(id, previous->ok, previous->reason);
+  const uint64_t version = v.as<uint64_t>();
+  if (version <= desired.version) return publishAck(true, version, true, "already holding a version as new");
+  Desired newer = {};
+  newer.version = version;
   const char *reason = nullptr;
-  const bool ok = obey(doc.as<JsonObject>(), reason);
-  remember(id, ok, reason);
-  publishAck(id, ok, reason);
+  if (!readGrant(doc.as<JsonObject>(), newer.current, reason)) return publishAck(true, version, false, reason);
+  JsonVariant next = doc["next"];
+  if (!next.isNull()) {
+    if (!next.is<JsonObject>()) {
+      return publishAck(true, version, false, "malformed desired state: `next` must be an object or null");
+    }
+    if (!readGrant(next.as<JsonObject>(), newer.next, reason)) return publishAck(true, version, false, reason);
+    newer.hasNext = true;
+  }
+  storeDesired(newer);
+  applyInterlock();  // now, not at the next turn of loop()
+  publishAck(true, version, true, HAS_INTERLOCK ? nullptr : "no interlock fitted: nothing to switch");
 }
 
 // Runs inside mqtt.loop(), or while a publish waits for its PUBACK: the library forbids
-// publishing from here, so the command waits in the inbox for loop(). With the inbox full
-// the command goes unanswered, which the service shows as such.
+// publishing from here, so the message waits in the inbox for loop(). With the inbox full
+// it goes unanswered; the retained message comes again at the next connection.
 void onMessage(MQTTClient *, char topic[], char bytes[], int length) {
-  if (strcmp(topic, TOPIC_COMMAND) != 0 || inboxCount == INBOX_SIZE) return;
-  Command &command = inbox[(inboxHead + inboxCount) % INBOX_SIZE];
-  command.length = length > (int)COMMAND_MAX ? -1 : length;
-  if (command.length > 0) memcpy(command.payload, bytes, command.length);
-  command.payload[command.length > 0 ? command.length : 0] = '\0';
+  if (strcmp(topic, TOPIC_DESIRED) != 0 || inboxCount == INBOX_SIZE) return;
+  Message &message = inbox[(inboxHead + inboxCount) % INBOX_SIZE];
+  message.length = length > (int)MESSAGE_MAX ? -1 : length;
+  if (message.length > 0) memcpy(message.payload, bytes, message.length);
+  message.payload[message.length > 0 ? message.length : 0] = '\0';
   inboxCount++;
 }
 
 void handleInbox() {
   while (inboxCount > 0) {
-    handleCommand(inbox[inboxHead]);  // its ack's publish may queue more commands behind it
+    const Message &message = inbox[inboxHead];
+    if (message.length < 0) {
+      publishAck(false, 0, false, "malformed desired state: too long");
+    } else {
+      handleDesired(message);  // its ack's publish may queue more messages behind it
+    }
     inboxHead = (inboxHead + 1) % INBOX_SIZE;
     inboxCount--;
   }
@@ -358,7 +403,7 @@ void connectMqtt() {
   }
   connectBackoffMs = 1000;
   mqtt.publish(TOPIC_STATUS, "online", true, 1);
-  mqtt.subscribe(TOPIC_COMMAND, 1);
+  mqtt.subscribe(TOPIC_DESIRED, 1);  // the broker hands us the retained desired state at once
   report();  // the current state at once, not at the next heartbeat
 }
 
@@ -375,13 +420,13 @@ void setup() {
 #endif
   analogReadResolution(12);
   settings.begin("fablab", false);
-  enabledUntil = settings.getLong64("until", 0);
+  loadDesired();
 
   WiFi.mode(WIFI_STA);
   WiFi.setAutoReconnect(true);
   WiFi.begin(WIFI_SSID, WIFI_PASSWORD);
   bootId = esp_random();  // with the radio on, a true random number
-  configTime(0, 0, NTP_SERVER_1, NTP_SERVER_2);  // UTC: reports say "Z", commands carry their own offset
+  configTime(0, 0, NTP_SERVER_1, NTP_SERVER_2);  // UTC: reports say "Z", desired states carry their own offset
 
 #if MQTT_TLS
   net.setCACert(MQTT_CA_CERT);
@@ -392,13 +437,16 @@ void setup() {
   mqtt.setTimeout(MQTT_TIMEOUT_MS);
   mqtt.setWill(TOPIC_STATUS, "offline", true, 1);
   mqtt.onMessageAdvanced(onMessage);
-  Serial.printf("fablab_node %s, boot %08lx\n", DEVICE_NAME, (unsigned long)bootId);
+  lastCountMs = millis();
+  Serial.printf("fablab_node %s, boot %08lx, desired v%llu\n", DEVICE_NAME, (unsigned long)bootId,
+                (unsigned long long)desired.version);
 }
 
 void loop() {
-  applyInterlock();  // first: `until` holds with the network down
+  applyInterlock();  // first: `from`, `until` and `next` hold with the network down
   rawAmps = measureAmps();  // 200 ms
   const double noise = CLAMP_NOISE_AMPS;
+  count();  // the last 200 ms in the state and at the power measured before
   powerW = (float)(sqrt(fmax(0.0, (double)rawAmps * rawAmps - noise * noise)) * MAINS_VOLTS);
   const bool changed = settle(observe(powerW));
   if (changed) Serial.printf("now %s at %.1f W\n", STATE_NAMES[state], powerW);
