@@ -1286,6 +1286,9 @@ class Trial:
             "reports_acked": acked_total,
             "telemetry_rows": TelemetryMessage.objects.count(),
             "quarantined": dict(sorted(quarantine.items())),
+            # what the ingest must refuse: every poison message the broker took, but the valid first of a jump pair
+            "poison_to_refuse": sum(sum(sent["acked"][1:] if sent["kind"] == "poison_seq_jump_2p63" else sent["acked"])
+                                    for sent in self.poison_sent),
             "poison_stored": poison_stored,
             "ingest_exits": self.ingests.exits,
             "stalls": sorted(self.stalls, key=lambda s: -s["seconds"])[:5],
