@@ -9,16 +9,21 @@ Everything real, on 127.0.0.1 only:
     in production. One extra read-only user, `bench-observer`, watches the desired states.
   * the ingest: `manage.py mqtt_ingest` subprocess(es) (`--replicas N` to run N partitioned replicas),
     with the production defaults; the bench supervises them as compose would (an ingest that exits is
-    started again, and its exit is counted).
+    started again, and its exit is counted). The devices start reporting only once the broker's log shows
+    the ingest's subscriptions: in production its persistent session is months old, and what a broker
+    gets before anyone subscribed goes to no one.
   * the machines: the simulator's `Fleet` (devices/simulator.py) in the bench process, at least 30
     machines over the four labs, every one with an interlock, random power losses switched off (the bench
     injects its own).
-  * the service: reservations, check-ins, switch-offs, technician overrides and maintenance go through the
-    service functions (fablab_ops.booking.checkin / services / interlock), in a "door" thread; Celery runs
-    eagerly in-process, and a "beat" thread calls the periodic jobs of the booking and machine apps every
-    second, as Celery beat would (course and report jobs are left out: they have nothing to do here).
-    Reservations are created with the ORM: `reserve()` wants opening hours and 30-minute slots, and the day
-    is compressed to slots of tens of seconds.
+  * the service: check-ins (`checkin.check_in_manually`), switch-offs (`services.switch_off`), "switch off
+    now" (`services.switch_machine_off`, then `services.end_override` a few seconds later), maintenance
+    (`services.schedule_maintenance` + `services.enable_for_maintenance`), each at its planned moment on a
+    pool thread of its own (four labs' doors and technicians act independently). Celery runs eagerly, so
+    the desired-state relay (`booking.tasks.publish_desired_states`) publishes to the private broker in
+    the thread that committed; a "beat" thread calls the booking and machine apps' periodic jobs every
+    second, as Celery beat would (`sync_desired_states` included; course, report and certification jobs
+    are left out: they have nothing to do here). Reservations are created with the ORM: `reserve()` wants
+    opening hours and 30-minute slots, and the day is compressed to slots of tens of seconds.
 
 The compressed day: on every machine but two (kept quiet, for the poison that must be stored) a series of
 reservations, mostly back to back: checked in on time, early (before the previous one has ended, so the
@@ -51,7 +56,10 @@ Ground truth (the simulator's `machine.truth`, from the wall clock): `running` i
 intervals of the interlock with the reservation id the device was closed for (None for a technician's
 override), `powered_off` intervals, and `DeviceLink.acked`, the (boot, seq) of every state report the
 broker PUBACKed. The bench's own record: for each reservation checked in, [max(start, checked_in_at), end),
-ended earlier by a switch-off or an override; for each maintenance override, [given, until).
+ended earlier by a switch-off, and suspended while a "switch off now" override is in force; for each
+maintenance override, [given, until). All of it, with the desired states the observer saw, goes to
+truth.json in the run's folder (kept unless every target is met, or with --keep), beside events.jsonl
+(every action and fault), the ingest's and the broker's logs.
 
 Figures (last line, one JSON object):
   hours_error_pct: per machine |stored running seconds (MachineUsageDay) - true running seconds| / true,
@@ -59,15 +67,17 @@ Figures (last line, one JSON object):
   lost: acked (boot, seq) not in TelemetryMessage. duplicates: telemetry keys stored more than once, plus
       UsageSessions of one machine that overlap.
   wrongly_enabled_s: interlock closed for someone (a reservation id, or none) who was not entitled to the
-      machine then; entitlement ends at the reservation's end (plus a tick) or, when a technician ended it,
-      `actuation_allowance_s` after the technician's action.
-  wrongly_disabled_s: a checked-in holder's interlock open inside their entitlement while the machine is
-      powered (power losses plus the allowance after power comes back excluded); entitlement starts at
-      the reservation's start (plus a tick) or, for a check-in after the start, the allowance after it.
+      machine then. A holder may be closed from their start (minus a 0.5 s tick) to their end (plus a
+      tick) or, when a technician ended or suspended it, until `actuation_allowance_s` after the action.
+  wrongly_disabled_s: a checked-in holder's interlock open while they must be closed, the machine powered
+      (power losses, plus the allowance after power comes back, excluded). A holder must be closed from
+      max(start + tick, check-in + allowance) to their end (or the switch-off), and again from the end of
+      a "switch off now" override plus the allowance; a maintenance override from the action + allowance.
   max_stall_s: the longest time during which the broker acknowledged new reports to devices and the
       ingest stored nothing (telemetry row count sampled every 0.5 s).
-  actuation_latency_max_s: longest time from when a service action should take effect (check-in after the
-      start, switch-off, override) to the interlock really moving.
+  actuation_latency_max_s: longest time from when an action should take effect (max(start, check-in),
+      switch-off, override given or ended) to the interlock really moving; `actuations_past_deadline`
+      counts those that moved after the deadlines above.
 Targets are printed beside the figures as pass/fail; nothing is assumed, everything is counted.
 
     python bench/field.py [--quick] [--machines 32] [--replicas 1] [--seed 11] [--day-seconds N]
@@ -662,6 +672,7 @@ class Trial:
         self.wifi: list[dict] = []
         self.power: list[dict] = []
         self.poison_sent: list[dict] = []
+        self.link_down: dict[str, list[tuple[float, float]]] = defaultdict(list)
         self.plan = Plan()
         self.threads: list[threading.Thread] = []
 
@@ -822,6 +833,19 @@ class Trial:
                 return True
             self.stop.wait(min(left, 0.25))
         return False
+
+    def link_watch(self) -> None:
+        """Every 0.1 s: which devices are connected to the broker (for the evidence, not for the figures)."""
+        down_since: dict[str, float] = {}
+        while not self.stop.wait(0.1):
+            now = time.time()
+            for key, link in self.links.items():
+                if not link.connected.is_set():
+                    down_since.setdefault(key, now)
+                elif key in down_since:
+                    self.link_down[key].append((down_since.pop(key), now))
+        for key, since in down_since.items():
+            self.link_down[key].append((since, time.time()))
 
     def beat(self) -> None:
         from django.db import close_old_connections
@@ -1120,6 +1144,7 @@ class Trial:
         self.journal("plan", t0=self.t0, slots=len(self.plan.slots), maintenance=len(self.plan.maintenance),
                      kinds=Counter(slot.kind for slot in self.plan.slots), quiet=self.quiet_keys)
         self.spawn_thread(self.sampler, "sampler")
+        self.spawn_thread(self.link_watch, "link-watch")
         self.spawn_thread(self.beat, "beat")
         self.spawn_thread(self.door, "door")
         self.spawn_thread(lambda: self.faults_thread(self.fault_schedule(args.day_seconds)), "faults")
@@ -1231,7 +1256,9 @@ class Trial:
                     wrongly_enabled += seconds
                     evidence_enabled.append({"machine": key, "holder": holder, "seconds": round(seconds, 3),
                                              "intervals": [[iso(a), round(b - a, 3)] for a, b in wrong[:4]],
-                                             "desired_seen": self.desired_for(key, holder)})
+                                             "desired_seen": self.desired_for(key, holder),
+                                             "desired_after": self.desired_after(key, wrong[0][0] - allowance),
+                                             "device_offline_s": self.offline(key, wrong, allowance)})
             for item in mine:
                 missing_closed = subtract(subtract(item["need"], closed.get(item["holder"], [])), off)
                 seconds = measure(missing_closed)
@@ -1240,7 +1267,8 @@ class Trial:
                     evidence_disabled.append({"machine": key, "holder": item["holder"], "kind": item["kind"],
                                               "seconds": round(seconds, 3),
                                               "intervals": [[iso(a), round(b - a, 3)] for a, b in missing_closed[:4]],
-                                              "desired_seen": self.desired_for(key, item["holder"])})
+                                              "desired_seen": self.desired_for(key, item["holder"]),
+                                              "device_offline_s": self.offline(key, missing_closed, allowance)})
         latencies, late_effects = [], 0
         for key, due, deadline, effect, holder, kind in effects:
             if any(a <= due <= b for a, b in off_by[key]):
@@ -1384,6 +1412,22 @@ class Trial:
                 total += measure(intersect([(ts(a), ts(b) if b else ts(lost_at)) for a, b, *_ in truth.running],
                                            [(ts(last), ts(lost_at))]))
         return total
+
+    def offline(self, key: str, intervals, allowance: float) -> float:
+        """How long the device was not connected to the broker in these intervals and the allowance before."""
+        return round(measure(intersect([(a - allowance, b) for a, b in intervals], self.link_down.get(key, []))), 2)
+
+    def desired_after(self, key: str, moment: float) -> list:
+        """The first desired states the broker carried for a machine after a moment: when, v, current, next."""
+        with self.observer.lock:
+            messages = [m for m in self.observer.desired.get(key, []) if ts(m["at"]) >= moment]
+        out = []
+        for message in messages[:3]:
+            body = message["body"] if isinstance(message["body"], dict) else {}
+            following = body.get("next") if isinstance(body.get("next"), dict) else {}
+            out.append([message["at"].isoformat(timespec="milliseconds"), message["v"], body.get("reservation"),
+                        following.get("reservation")])
+        return out
 
     def desired_for(self, key: str, holder) -> list:
         """The desired states the broker carried for this machine that name the holder: when, v, where."""
