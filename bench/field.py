@@ -1487,7 +1487,8 @@ def main() -> None:
     def interrupted(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupted)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a shell may start us with it ignored
+        signal.signal(signum, interrupted)
     try:
         trial.setup()
         figures = trial.run()
