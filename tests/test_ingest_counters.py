@@ -193,3 +193,30 @@ def test_the_desired_version_a_device_applied_is_recorded_from_reports_and_acks(
     assert MachineLiveStatus.objects.get(machine=laser).desired_applied_v == 6
     deliver(laser, [{"seq": 2, "boot": "b1", "ts": timezone.now(), "state": "idle", "desired_v": 5}])
     assert MachineLiveStatus.objects.get(machine=laser).desired_applied_v == 6
+
+
+@pytest.mark.django_db
+def test_a_counter_device_going_silent_adds_no_hours_beyond_its_counters(laser):
+    from fablab_ops.machines import services
+
+    start = timezone.now() - timedelta(minutes=30)
+    deliver(laser, [{"seq": 1, "boot": "b1", "ts": start, "state": "running", "run_s": 0},
+                    {"seq": 2, "boot": "b1", "ts": start + timedelta(minutes=10), "state": "running", "run_s": 600}])
+    assert services.mark_silent_machines_offline() == 1
+    assert UsageSession.objects.get(machine=laser).end == start + timedelta(minutes=10)
+    assert hours_of(laser)[0] == pytest.approx(600)
+
+
+@pytest.mark.django_db
+def test_the_live_board_counts_a_counter_devices_running_hours_once(laser):
+    from fablab_ops.machines import services
+
+    last = timezone.now() - timedelta(seconds=20)
+    deliver(laser, [{"seq": 1, "boot": "b1", "ts": last - timedelta(minutes=30), "state": "running", "run_s": 0},
+                    {"seq": 2, "boot": "b1", "ts": last, "state": "running", "run_s": 1800}])
+    row = services.live_board(laser.lab)[0]
+    # 30 minutes from the counters, and the 20 seconds since the last report; not the open period on top.
+    today_seconds = sum(MachineUsageDay.objects.filter(machine=laser, day=timezone.localdate())
+                        .values_list("running_seconds", flat=True))
+    assert row["today_hours"] == pytest.approx(round(today_seconds / 3600 + 20 / 3600, 2), abs=0.011)
+    assert row["today_hours"] <= 0.52

@@ -314,3 +314,34 @@ def test_the_default_client_id_is_the_replicas_own_never_the_host_name():
     assert Ingest(url="mqtt://127.0.0.1:1", replicas=3, replica=2).client_id == "fablab-ingest-2"
     assert Ingest(url="mqtt://127.0.0.1:1").client_id == "fablab-ingest-0"
     assert consumer.replica_of("biic", "laser-01", 4) == consumer.replica_of("biic", "laser-01", 4)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replica_whose_share_changed_stops_receiving_what_is_no_longer_its_own(postgres, tmp_path):
+    """fablab-ingest-0 ran alone (wildcards in its session), then as replica 0 of 2."""
+    lab = factories.LabFactory(slug=f"lab-{uuid.uuid4().hex[:8]}")
+    machines = [unique_machine(f"printer-{n:02d}", lab) for n in range(8)]
+    mine = next(m for m in machines if replica_of(lab.slug, m.slug, 2) == 0)
+    theirs = next(m for m in machines if replica_of(lab.slug, m.slug, 2) == 1)
+    broker = PrivateBroker(tmp_path).start()
+    try:
+        alone = Ingest(url=broker.url, protocol="5")
+        thread, _outcome = run_in_thread(alone)
+        assert alone.subscribed.wait(10)
+        alone.stop()
+        thread.join(timeout=30)
+        replica = Ingest(url=broker.url, protocol="5", replicas=2, replica=0)
+        thread, _outcome = run_in_thread(replica)
+        assert replica.subscribed.wait(10)
+        for machine in (theirs, mine):
+            publisher = Publisher(broker.port, lab.slug, machine.slug)
+            publisher.publish_stream(20, rate=2000)
+            publisher.wait_acknowledged()
+            publisher.close()
+        wait_for(lambda: len(stored_seqs(mine)) == 20, 20, "replica 0 did not store its own machine")
+        threading.Event().wait(1)
+        assert stored_seqs(theirs) == [], "replica 0 still stores another replica's machine"
+    finally:
+        replica.stop()
+        thread.join(timeout=30)
+        broker.stop()

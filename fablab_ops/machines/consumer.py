@@ -144,6 +144,7 @@ class Ingest:
         self._next_connection_check = 0.0
         self._db_failed = False
         self._topics: list[str] = list(TOPICS) if replicas == 1 else []
+        self._not_mine: list[str] = []  # other replicas' machine topics, from the registry
         self._topics_lock = threading.Lock()
         self._pending_subscriptions: set[int] = set()
         self._had_session = False  # a session of ours existed at the broker during this process's life
@@ -172,21 +173,19 @@ class Ingest:
         with self._topics_lock:
             return list(self._topics)
 
-    def _machine_topics(self) -> list[str]:
-        """The explicit topics of this replica's machines, from the registry (a database read)."""
-        return [f"fablab/{lab}/{machine}/{kind}"
-                for lab, machine in Machine.objects.values_list("lab__slug", "slug").order_by("lab__slug", "slug")
-                if replica_of(lab, machine, self.replicas) == self.replica for kind in KINDS]
-
     def refresh_registry(self) -> list[str]:
-        """Subscribe the topics of machines registered since the last look; returns the new ones."""
+        """Subscribe the topics of machines registered since the last look (a database read); returns the new ones."""
         if self.replicas == 1:
             return []
-        wanted = self._machine_topics()
+        mine, others = [], []
+        for lab, machine in Machine.objects.values_list("lab__slug", "slug").order_by("lab__slug", "slug"):
+            topics = mine if replica_of(lab, machine, self.replicas) == self.replica else others
+            topics.extend(f"fablab/{lab}/{machine}/{kind}" for kind in KINDS)
         with self._topics_lock:
             known = set(self._topics)
-            new = [topic for topic in wanted if topic not in known]
+            new = [topic for topic in mine if topic not in known]
             self._topics.extend(new)
+            self._not_mine = others
         if new and self.client.is_connected():
             self._subscribe(self.client, new)
             log.info("ingest %s: subscribed %d new topics", self.client_id, len(new))
@@ -219,6 +218,14 @@ class Ingest:
         topics = self.topics()
         self._pending_subscriptions.clear()
         self._subscribe(client, topics)
+        if self.replicas > 1:
+            # The session may hold what this client id subscribed under another --replicas (the wildcards
+            # of a single replica, another share of the machines): drop it, after subscribing what is ours
+            # so that nothing of ours falls between the two.
+            with self._topics_lock:
+                stale = [*TOPICS, *self._not_mine]
+            for start in range(0, len(stale), SUBSCRIBE_CHUNK):
+                client.unsubscribe(stale[start:start + SUBSCRIBE_CHUNK])
         if not topics:
             self.subscribed.set()  # nothing to subscribe yet: this replica has no machines
 
@@ -243,8 +250,8 @@ class Ingest:
         # that follow each acknowledged batch, while the writer is waiting on the database.
         try:
             topic = message.topic
-        except UnicodeDecodeError:  # the broker should refuse it; then it is a bad topic, not a crash
-            topic = message._topic.decode("utf-8", "backslashreplace")
+        except UnicodeDecodeError:  # the broker should have refused it; a bad topic, not a crash
+            topic = "(a topic that is not UTF-8)"
         payload = message.payload
         self.received += 1
         self.inbox.put(Received(message.mid, message.qos, topic, payload, datetime.now(UTC),

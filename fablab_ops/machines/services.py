@@ -31,9 +31,11 @@ from fablab_ops.machines.sql import update_many
 from fablab_ops.notifications import notify
 
 HEARTBEAT_TIMEOUT = timedelta(seconds=90)
-# A counter's difference is never taken as more running time than passed between its two reports
-# (give or take the clocks): a device cannot report its way to more hours than the day has.
-COUNTER_SLACK_S = 60.0
+# A counter's difference is never taken as more running time than passed between its two reports, give
+# or take the clocks: a report is placed at most 5 minutes (the ingest's clock-skew limit) from where the
+# device's clock says, so two of them may look up to 10 minutes closer than they were. A device that
+# counts wrong cannot add more than that to the hours of one interval.
+COUNTER_SLACK_S = 600.0
 # Holders of reservations starting within this window hear of a broken machine before they travel.
 WARN_HOLDERS_WITHIN = timedelta(hours=24)
 
