@@ -1236,6 +1236,7 @@ class Trial:
 
         # the interlock against who was entitled
         wrongly_enabled, wrongly_disabled, evidence_enabled, evidence_disabled = 0.0, 0.0, [], []
+        offline_enabled = offline_disabled = 0.0  # the part of each during which the device had no broker
         entitlements, effects = self.entitlements(end)
         closed_by, off_by = {}, {}
         for key, link in self.links.items():
@@ -1254,6 +1255,7 @@ class Trial:
                 seconds = measure(wrong)
                 if seconds > 0:
                     wrongly_enabled += seconds
+                    offline_enabled += measure(intersect(wrong, self.link_down.get(key, [])))
                     evidence_enabled.append({"machine": key, "holder": holder, "seconds": round(seconds, 3),
                                              "intervals": [[iso(a), round(b - a, 3)] for a, b in wrong[:4]],
                                              "desired_seen": self.desired_for(key, holder),
@@ -1264,6 +1266,7 @@ class Trial:
                 seconds = measure(missing_closed)
                 if seconds > 0:
                     wrongly_disabled += seconds
+                    offline_disabled += measure(intersect(missing_closed, self.link_down.get(key, [])))
                     evidence_disabled.append({"machine": key, "holder": item["holder"], "kind": item["kind"],
                                               "seconds": round(seconds, 3),
                                               "intervals": [[iso(a), round(b - a, 3)] for a, b in missing_closed[:4]],
@@ -1291,6 +1294,9 @@ class Trial:
             "wrongly_enabled_s": round(wrongly_enabled, 2),
             "wrongly_disabled_s": round(wrongly_disabled, 2),
             "max_stall_s": round(self.max_stall, 1),
+            # diagnostics: how much of the wrong time the device spent without a broker connection
+            "wrongly_enabled_s_device_offline": round(offline_enabled, 2),
+            "wrongly_disabled_s_device_offline": round(offline_disabled, 2),
             "actuation_latency_max_s": round(latencies[0][0], 2) if latencies else None,
             "actuation_allowance_s": allowance,
             "faults_injected": dict(sorted(self.faults.items())),
