@@ -158,10 +158,11 @@ def stored_rows(cursor) -> tuple[int, int]:
 
 
 def run_ingest(port: int, expected: int, env: dict, processes: int = 1,
-               batch_size: int | None = None) -> tuple[float, int, int]:
+               batch_size: int | None = None) -> tuple[float, int, int, float]:
     """Start the ingest (one process, or `processes` replicas) and time it into the database.
 
-    Timed from the moment the processes are started until the last report is stored.
+    Timed from the moment the processes are started until the last report is stored; also returns the
+    seconds until the first report was stored (start-up, connection, subscription, first batch).
     With its production settings unless `batch_size` is given.
     """
     import psycopg
@@ -177,7 +178,7 @@ def run_ingest(port: int, expected: int, env: dict, processes: int = 1,
     ingests = [subprocess.Popen([sys.executable, "manage.py", "mqtt_ingest", "--url", url, *batch_size, *arguments],
                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL) for arguments in commands]
-    last = None
+    last = first = None
     with psycopg.connect(env["DATABASE_URL"].replace("postgres://", "postgresql://"), autocommit=True) as conn:
         cursor = conn.cursor()
         # Progress is read off the identity column, which costs PostgreSQL nothing while the ingest
@@ -189,6 +190,8 @@ def run_ingest(port: int, expected: int, env: dict, processes: int = 1,
         while time.monotonic() < deadline:
             attempts = inserted_so_far(cursor, base)
             now = time.perf_counter()
+            if attempts and first is None:
+                first = now
             if attempts >= expected and stored_rows(cursor)[0] >= expected:
                 last = now
                 break
@@ -199,7 +202,7 @@ def run_ingest(port: int, expected: int, env: dict, processes: int = 1,
         ingest.terminate()
         ingest.wait(timeout=60)
     rate = rows / (last - started) if last else 0.0
-    return rate, rows, distinct
+    return rate, rows, distinct, (first - started) if first else 0.0
 
 
 def main() -> None:
@@ -242,7 +245,7 @@ def main() -> None:
                 register_session(port, name)
             publish(port, args.devices, messages)
             bare = [bare_subscriber(port, messages, "bench-bare-1")]
-            ingest_rate, rows, distinct = run_ingest(port, messages, env, batch_size=args.batch_size)
+            ingest_rate, rows, distinct, first_row_s = run_ingest(port, messages, env, batch_size=args.batch_size)
             bare.append(bare_subscriber(port, messages, "bench-bare-2"))
             # The same backlog again, split between two ingest replicas, each machine's reports queued
             # in the session of the replica its hash names.
@@ -255,7 +258,7 @@ def main() -> None:
             register_session(port, "bench-bare-4")
             publish(port, args.devices, messages)
             shared_bare = [bare_subscriber(port, messages, "bench-bare-3")]
-            shared_rate, shared_rows, shared_distinct = run_ingest(port, messages, env, processes=2,
+            shared_rate, shared_rows, shared_distinct, _first = run_ingest(port, messages, env, processes=2,
                                                                   batch_size=args.batch_size)
             shared_bare.append(bare_subscriber(port, messages, "bench-bare-4"))
         finally:
@@ -267,6 +270,7 @@ def main() -> None:
         "ingest_per_s": round(ingest_rate, 1),
         "bare_per_s": round(bare_rate, 1),
         "bare_runs_per_s": [round(rate) for rate in bare],
+        "ingest_first_row_s": round(first_row_s, 2),
         "ratio_two_ingest_replicas": round(shared_rate / shared_bare_rate, 3) if shared_bare_rate else 0.0,
         "two_ingest_replicas_per_s": round(shared_rate, 1),
         "messages": messages,

@@ -220,3 +220,27 @@ def test_the_live_board_counts_a_counter_devices_running_hours_once(laser):
                         .values_list("running_seconds", flat=True))
     assert row["today_hours"] == pytest.approx(round(today_seconds / 3600 + 20 / 3600, 2), abs=0.011)
     assert row["today_hours"] <= 0.52
+
+
+@pytest.mark.django_db
+def test_a_batch_costs_the_same_statements_for_a_hundred_reports_as_for_a_thousand(lab):
+    """However many reports, state changes and counters a batch holds, it is written set-based."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    machines = [factories.MachineFactory(lab=lab, slug=f"printer-{n:02d}") for n in range(5)]
+    start = timezone.now() - timedelta(hours=2)
+
+    def batch(first_seq, per_machine):
+        return [Incoming(topic(m), json.dumps({
+            "seq": seq, "boot": "b1", "ts": (start + timedelta(seconds=seq)).isoformat(),
+            "state": "running" if seq % 20 < 10 else "idle", "run_s": seq / 2, "energy_wh": seq / 10,
+            "desired_v": 1}).encode(), start + timedelta(seconds=seq))
+            for seq in range(first_seq, first_seq + per_machine) for m in machines]
+
+    apply_batch(batch(1, 20), health_id="fablab-ingest-0")  # live status and counter rows created
+    with CaptureQueriesContext(connection) as small:
+        apply_batch(batch(21, 20), health_id="fablab-ingest-0")
+    with CaptureQueriesContext(connection) as large:
+        apply_batch(batch(41, 200), health_id="fablab-ingest-0")
+    assert len(large) == len(small) <= 24  # savepoint and release, registry and staging table included

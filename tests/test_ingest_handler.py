@@ -128,7 +128,7 @@ def test_gaps_in_seq_are_counted_and_a_restart_is_not_a_gap(laser):
 
 @pytest.mark.django_db
 def test_a_stream_split_between_two_ingests_counts_no_false_gaps(laser):
-    """With a shared subscription each process sees every other message of a machine."""
+    """One machine's reports in two interleaved halves (two writers while the replicas change, or redeliveries)."""
     send(laser, state(1), state(3), state(5))
     assert MachineLiveStatus.objects.get(machine=laser).lost_messages == 2
     send(laser, state(2), state(4), state(6))

@@ -48,13 +48,17 @@ SESSION_EXPIRY_S = 86400
 REGISTRY_REFRESH_S = 60.0
 HEALTH_EVERY_S = 30.0
 CONNECTION_CHECK_S = 30.0
-RETRY_DELAY_MAX_S = 30.0
+# An unreachable database is tried again at least this often: a connection attempt costs it little,
+# and the stream should move again within seconds of it coming back.
+RETRY_DELAY_MAX_S = 5.0
 SUBSCRIBE_CHUNK = 300  # topics per SUBSCRIBE packet
 # Up to this many messages per transaction. Each batch has a fixed price (a dozen statements
 # when machines change state, locking and writing their live status, the WAL flush at commit),
 # so a backlog drains faster in large batches; in light traffic a batch closes after `batch_wait` whatever its size.
 # The broker must allow more unacknowledged messages in flight than this (deploy/mosquitto).
 BATCH_SIZE = 2000
+# A batch also closes when nothing more has arrived for this long.
+BATCH_QUIET_S = 0.05
 
 
 PUBACK = 0x40
@@ -277,7 +281,9 @@ class Ingest:
             if remaining <= 0:
                 break
             try:
-                batch.append(self.inbox.get(timeout=remaining))
+                # Wait for more only while more keeps coming: a quiet queue during a catch-up means the
+                # broker waits for our acknowledgements, and in light traffic it is the end of a burst.
+                batch.append(self.inbox.get(timeout=min(remaining, BATCH_QUIET_S)))
             except queue.Empty:
                 break
         return batch
@@ -313,6 +319,12 @@ class Ingest:
 
     def _writer(self) -> None:
         try:
+            # Connect to the database and read the registry now, while the broker connection is being made.
+            try:
+                close_old_connections()
+                self.directory.load()
+            except Exception as error:
+                log.warning("could not read the machine registry yet: %s", error)
             while not (self.stopping.is_set() and (self.failure or self.inbox.empty())):
                 batch = self._take_batch()
                 if batch:

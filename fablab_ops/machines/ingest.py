@@ -298,10 +298,13 @@ class MachineDirectory:
         self._known: dict[tuple[str, str], int] | None = None
         self._unknown_until: dict[tuple[str, str], float] = {}
 
+    def load(self) -> None:
+        self._known = {(lab_slug, slug): pk for pk, lab_slug, slug in
+                       Machine.objects.values_list("pk", "lab__slug", "slug")}
+
     def resolve(self, lab: str, machine: str) -> int | None:
         if self._known is None:
-            self._known = {(lab_slug, slug): pk for pk, lab_slug, slug in
-                           Machine.objects.values_list("pk", "lab__slug", "slug")}
+            self.load()
         key = (lab, machine)
         found = self._known.get(key)
         if found is not None:
@@ -414,13 +417,16 @@ def apply_batch(messages: list[Incoming], directory: MachineDirectory | None = N
         states = [(mid, m) for mid, m in accepted if isinstance(m.parsed, StateReport)]
         _store_states(states, result)
         _apply_statuses([(mid, m) for mid, m in accepted if isinstance(m.parsed, StatusReport)])
+        applied: dict[int, int] = {}  # the highest desired-state version each machine acknowledged applying
         for machine_id, message in accepted:
             if isinstance(message.parsed, CommandAck):
                 MachineCommand.objects.filter(command_id=message.parsed.command_id, machine_id=machine_id).update(
                     acked_at=message.received_at, ack_ok=message.parsed.ok, error=message.parsed.reason)
             elif isinstance(message.parsed, DesiredAck) and message.parsed.ok:
-                MachineLiveStatus.objects.filter(machine_id=machine_id).update(
-                    desired_applied_v=Greatest("desired_applied_v", Value(message.parsed.v)))
+                applied[machine_id] = max(applied.get(machine_id, 0), message.parsed.v)
+        for machine_id, v in applied.items():
+            MachineLiveStatus.objects.filter(machine_id=machine_id).update(
+                desired_applied_v=Greatest("desired_applied_v", Value(v)))
         _record_health(health_id, result)
     return result
 
@@ -573,6 +579,7 @@ def _interpret(live: MachineLiveStatus, rows: list[Row], effects: services.Telem
     live.clock_skews += sum(row.clock_skewed for row in rows)
     last_arrival = max(row.received_at for row in rows)
     live.last_seen_at = last_arrival if live.last_seen_at is None else max(live.last_seen_at, last_arrival)
+    running_seen = False  # a running report was looked at since the last change: its period is open
     for row in sorted(rows, key=lambda r: (r.boot != live.boot, r.at, r.seq)):
         newer = live.last_state_at is None or row.at >= live.last_state_at
         if row.boot != live.boot and newer:
@@ -592,10 +599,12 @@ def _interpret(live: MachineLiveStatus, rows: list[Row], effects: services.Telem
         # A late report is kept as telemetry but does not roll the live state back.
         if newer:
             # A change of state, or a machine coming back, can open or close a running period or an
-            # alert. A `running` report is always looked at: a machine running with no open period gets
-            # one, whatever was lost before (a last will, a lost `online`, a restart of the ingest).
-            if row.state != live.state or not live.online or row.state == "running":
+            # alert. A machine's first `running` report of the batch is always looked at: a machine
+            # running with no open period gets one, whatever was lost before (a last will, a lost
+            # `online`, a restart of the ingest); the next ones find the period open.
+            if row.state != live.state or not live.online or (row.state == "running" and not running_seen):
                 effects.state(live.machine_id, row)
+            running_seen = row.state == "running"
             live.state, live.power_w, live.job, live.last_state_at = row.state, row.power_w, row.job, row.at
             live.online = True
         else:
@@ -616,10 +625,9 @@ def _apply_statuses(statuses: list[tuple[int, Incoming]]) -> None:
         live.online = message.parsed.online
         live.last_seen_at = max(filter(None, [live.last_seen_at, message.received_at]))
     update_many(MachineLiveStatus, list(lives.values()), ["online", "last_seen_at"])
+    services.on_online([machine_id for machine_id, message in last.items() if message.parsed.online])
     for machine_id, message in last.items():
-        if message.parsed.online:
-            services.on_online(machine_id)
-        else:
+        if not message.parsed.online:
             services.on_offline(machine_id, message.received_at)
 
 

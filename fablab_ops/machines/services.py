@@ -298,10 +298,11 @@ def on_offline(machine_id: int, at: datetime) -> None:
     effects.apply()
 
 
-def on_online(machine_id: int) -> None:
-    """A machine (re)connected: it is no longer offline. A running period is opened by its next `running` report."""
-    MachineAlert.objects.filter(machine_id=machine_id, kind=AlertKind.OFFLINE, resolved_at__isnull=True).update(
-        resolved_at=timezone.now())
+def on_online(machine_ids: list[int]) -> None:
+    """Machines (re)connected: they are no longer offline. A running period is opened by the next `running` report."""
+    if machine_ids:
+        MachineAlert.objects.filter(machine_id__in=machine_ids, kind=AlertKind.OFFLINE,
+                                    resolved_at__isnull=True).update(resolved_at=timezone.now())
 
 
 def _local(at: datetime) -> str:
