@@ -1152,6 +1152,7 @@ class Trial:
         self.sleep_until(day_end + timedelta(seconds=4))  # the last interlocks open, the last reports go out
         self.t_end = utcnow()
         self.journal("day_over")
+        self.stale_offline = self.offline_alerts_of_connected()
         self.fleet_stop.set()
         self.fleet_thread.join(timeout=20)
         self.drain()
@@ -1161,6 +1162,36 @@ class Trial:
         self.ingests.stop_all()
         self.observer.close()
         return self.figures()
+
+    def attribution(self, closed_by: dict, keys_by_id: dict) -> dict:
+        """Running periods whose reservation is not the one the interlock was really closed for when they began
+        (a technician's maintenance: none, and no alert about it either)."""
+        from fablab_ops.machines.models import AlertKind, MachineAlert, UsageSession
+
+        wrong = []
+        for machine_id, begun, reservation_id in UsageSession.objects.values_list("machine_id", "start",
+                                                                                  "reservation_id"):
+            key = keys_by_id.get(machine_id)
+            holders = [holder for holder, intervals in closed_by.get(key, {}).items()
+                       if any(a - 0.3 <= ts(begun) < b for a, b in intervals)]
+            if holders and reservation_id not in holders:
+                wrong.append({"machine": key, "start": begun, "stored": reservation_id, "true": holders})
+        flagged = MachineAlert.objects.filter(kind=AlertKind.UNAUTHORISED_USE).values_list("machine_id", flat=True)
+        maintenance = {item.key for item in self.plan.maintenance if item.done}
+        return {"count": len(wrong), "first": wrong[:5],
+                "unauthorised_use_alerts_on_maintenance_machines": sum(1 for m in flagged
+                                                                      if keys_by_id.get(m) in maintenance)}
+
+    def offline_alerts_of_connected(self) -> list[dict]:
+        """OFFLINE alerts still open for devices that are connected and reporting (an `online` clears them)."""
+        from fablab_ops.machines.models import AlertKind, MachineAlert
+
+        time.sleep(3)  # what the devices said last is stored by now, unless the ingest is stuck
+        connected = {self.machines[key].pk: key for key, link in self.links.items() if link.connected.is_set()}
+        return [{"machine": connected[machine_id], "raised_at": raised_at}
+                for machine_id, raised_at in MachineAlert.objects.filter(
+                    kind=AlertKind.OFFLINE, resolved_at__isnull=True, machine_id__in=connected)
+                .values_list("machine_id", "raised_at")]
 
     def stored_keys(self) -> dict[int, set[tuple[str, int]]]:
         from fablab_ops.machines.models import TelemetryMessage
@@ -1196,7 +1227,15 @@ class Trial:
         from django.db import connection
         from django.db.models import Sum
 
-        from fablab_ops.machines.models import MachineUsageDay, QuarantinedMessage, TelemetryMessage
+        from fablab_ops.machines.models import (
+            AlertKind,
+            MachineAlert,
+            MachineUsageDay,
+            QuarantinedMessage,
+            TelemetryMessage,
+        )
+
+        keys_by_id = {machine.pk: key for key, machine in self.machines.items()}
 
         start, end = ts(self.fleet_started), ts(self.t_end) + 10
         allowance = self.args.allowance_s
@@ -1324,6 +1363,13 @@ class Trial:
             "poison_to_refuse": sum(sum(sent["acked"][1:] if sent["kind"] == "poison_seq_jump_2p63" else sent["acked"])
                                     for sent in self.poison_sent),
             "poison_stored": poison_stored,
+            "alerts_raised": dict(Counter(MachineAlert.objects.values_list("kind", flat=True))),
+            "unauthorised_use_alerts": [
+                {"machine": keys_by_id.get(machine_id), "raised_at": raised_at, "detail": detail}
+                for machine_id, raised_at, detail in MachineAlert.objects.filter(kind=AlertKind.UNAUTHORISED_USE)
+                .order_by("raised_at").values_list("machine_id", "raised_at", "detail")[:8]],
+            "offline_alerts_open_while_connected": self.stale_offline,
+            "usage_sessions_misattributed": self.attribution(closed_by, keys_by_id),
             "ingest_exits": self.ingests.exits,
             "stalls": sorted(self.stalls, key=lambda s: -s["seconds"])[:5],
             "lost_by_machine": {key: {"count": len(v), "first": v[:3]} for key, v in sorted(missing.items())},
