@@ -1,10 +1,13 @@
 """From MQTT messages to telemetry: parsing (pure) and applying a batch (one transaction).
 
 `parse()` turns (topic, payload) into a typed message or a `Rejection` with its
-reason, without touching the database. `apply_batch()` stores a batch of parsed
-messages in one transaction and derives what they mean: live status, gaps in
-`seq`, usage sessions and their daily roll-up, alerts. Storing is idempotent on
-(machine, boot, seq): a redelivered message is recognised and changes nothing.
+reason, without touching the database; it refuses anything PostgreSQL could not
+store or that makes no sense, so one device cannot stop the stream. `apply_batch()`
+stores a batch of parsed messages in one transaction and has `services.TelemetryEffects`
+derive what they mean: live status, gaps in `seq`, usage sessions, counters and the
+daily roll-up, alerts. Storing is idempotent on (machine, boot, seq): a redelivered
+message is recognised and changes nothing. `store()` is `apply_batch()` for the ingest:
+a batch the database refuses is split until the messages it refuses are found.
 
 Messages are placed by their own time (`ts`), not by arrival, unless the device's
 clock is more than MAX_CLOCK_SKEW off the receive time: then it is flagged and the
