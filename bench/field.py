@@ -1182,6 +1182,16 @@ class Trial:
                 "unauthorised_use_alerts_on_maintenance_machines": sum(1 for m in flagged
                                                                       if keys_by_id.get(m) in maintenance)}
 
+    def overruns(self) -> int:
+        """Reservations whose job was still running when their time ran out (the interlock cut it)."""
+        count = 0
+        for slot in self.plan.slots:
+            if slot.checked_in_at is None or slot.ended_at is not None:
+                continue
+            running = [(ts(a), ts(b) if b else math.inf) for a, b in self.links[slot.key].machine.truth.running]
+            count += any(a <= ts(slot.end) - 0.3 < b for a, b in running)
+        return count
+
     def offline_alerts_of_connected(self) -> list[dict]:
         """OFFLINE alerts still open for devices that are connected and reporting (an `online` clears them)."""
         from fablab_ops.machines.models import AlertKind, MachineAlert
@@ -1355,6 +1365,7 @@ class Trial:
             "day_s": self.args.day_seconds,
             "reservations": dict(Counter(slot.kind for slot in self.plan.slots)),
             "checked_in": sum(1 for slot in self.plan.slots if slot.checked_in_at is not None),
+            "overruns_cut": self.overruns(),
             "maintenance_overrides": sum(1 for item in self.plan.maintenance if item.done),
             "reports_acked": acked_total,
             "telemetry_rows": TelemetryMessage.objects.count(),
