@@ -1163,19 +1163,20 @@ class Trial:
         self.observer.close()
         return self.figures()
 
-    def attribution(self, closed_by: dict, keys_by_id: dict) -> dict:
-        """Running periods whose reservation is not the one the interlock was really closed for when they began
-        (a technician's maintenance: none, and no alert about it either)."""
+    def attribution(self, entitlements: dict, keys_by_id: dict) -> dict:
+        """Running periods attributed to another reservation than the one entitled to the machine when they
+        began (none entitled, or a technician's maintenance: no reservation), and alerts about maintenance."""
         from fablab_ops.machines.models import AlertKind, MachineAlert, UsageSession
 
         wrong = []
         for machine_id, begun, reservation_id in UsageSession.objects.values_list("machine_id", "start",
                                                                                   "reservation_id"):
             key = keys_by_id.get(machine_id)
-            holders = [holder for holder, intervals in closed_by.get(key, {}).items()
-                       if any(a - 0.3 <= ts(begun) < b for a, b in intervals)]
-            if holders and reservation_id not in holders:
-                wrong.append({"machine": key, "start": begun, "stored": reservation_id, "true": holders})
+            entitled = {item["holder"] for item in entitlements.get(key, [])
+                        if any(a <= ts(begun) < b for a, b in item["allowed"])} or {None}
+            if reservation_id not in entitled:
+                wrong.append({"machine": key, "start": begun, "stored": reservation_id, "entitled": sorted(
+                    entitled, key=str)})
         flagged = MachineAlert.objects.filter(kind=AlertKind.UNAUTHORISED_USE).values_list("machine_id", flat=True)
         maintenance = {item.key for item in self.plan.maintenance if item.done}
         return {"count": len(wrong), "first": wrong[:5],
@@ -1380,7 +1381,7 @@ class Trial:
                 for machine_id, raised_at, detail in MachineAlert.objects.filter(kind=AlertKind.UNAUTHORISED_USE)
                 .order_by("raised_at").values_list("machine_id", "raised_at", "detail")[:8]],
             "offline_alerts_open_while_connected": self.stale_offline,
-            "usage_sessions_misattributed": self.attribution(closed_by, keys_by_id),
+            "usage_sessions_misattributed": self.attribution(entitlements, keys_by_id),
             "ingest_exits": self.ingests.exits,
             "stalls": sorted(self.stalls, key=lambda s: -s["seconds"])[:5],
             "lost_by_machine": {key: {"count": len(v), "first": v[:3]} for key, v in sorted(missing.items())},
