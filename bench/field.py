@@ -666,7 +666,6 @@ class Trial:
         self.faults: Counter = Counter()
         self.errors: Counter = Counter()
         self.stop = threading.Event()
-        self.day_over = threading.Event()
         self.stalls: list[dict] = []
         self.max_stall = 0.0
         self.wifi: list[dict] = []
