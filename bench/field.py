@@ -236,6 +236,25 @@ class Broker:
                     subscribers.add(parts[1])
         return subscribers
 
+    def reconnects_after_restart(self) -> list[int]:
+        """Per broker restart, whole seconds (the log's resolution) until every ingest replica was back."""
+        out, since, waiting, starts = [], None, set(), 0
+        with contextlib.suppress(OSError):
+            lines = self.log.read_text(errors="replace").splitlines()
+            ingests = {p.split()[1] for p in lines if len(p.split()) == 4 and p.split()[3].endswith("/state")}
+            for line in lines:
+                stamp = datetime.strptime(line.split(": ", 1)[0], "%Y-%m-%dT%H:%M:%S") if ": " in line else None
+                if line.endswith("running"):
+                    starts += 1
+                    if starts > 1:  # the first start is the run's, not a restart
+                        since, waiting = stamp, set(ingests)
+                elif since and "New client connected" in line and line.split(" as ")[-1].split()[0] in waiting:
+                    waiting.discard(line.split(" as ")[-1].split()[0])
+                    if not waiting:
+                        out.append(int((stamp - since).total_seconds()))
+                        since = None
+        return out
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
@@ -1390,6 +1409,7 @@ class Trial:
             "offline_alerts_open_while_connected": self.stale_offline,
             "usage_sessions_misattributed": self.attribution(entitlements, keys_by_id),
             "ingest_exits": self.ingests.exits,
+            "ingest_back_after_broker_restart_s": self.broker.reconnects_after_restart(),
             "stalls": sorted(self.stalls, key=lambda s: -s["seconds"])[:5],
             "lost_by_machine": {key: {"count": len(v), "first": v[:3]} for key, v in sorted(missing.items())},
             "duplicate_keys": duplicate_keys,
