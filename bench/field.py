@@ -1190,9 +1190,12 @@ class Trial:
         for machine_id, begun, reservation_id in UsageSession.objects.values_list("machine_id", "start",
                                                                                   "reservation_id"):
             key = keys_by_id.get(machine_id)
+            moment = ts(begun)
             entitled = {item["holder"] for item in entitlements.get(key, [])
-                        if any(a <= ts(begun) < b for a, b in item["allowed"])} or {None}
-            if reservation_id not in entitled:
+                        if any(a <= moment < b for a, b in item["strict"])}
+            near = {item["holder"] for item in entitlements.get(key, [])  # a report's tick either side of a boundary
+                    if any(a - 0.3 <= moment < b + 0.3 for a, b in item["strict"])}
+            if reservation_id not in near | ({None} if not entitled else set()):
                 wrong.append({"machine": key, "start": begun, "stored": reservation_id, "entitled": sorted(
                     entitled, key=str)})
         alerts = defaultdict(list)
@@ -1461,6 +1464,7 @@ class Trial:
             machine_cuts = cuts.get(slot.key, [])
             out[slot.key].append({
                 "holder": slot.reservation_id, "kind": slot.kind,
+                "strict": subtract([(frm, to)], machine_cuts),  # as the service itself sees it, no allowance
                 "allowed": subtract([(frm - TICK_S, allowed_to)], [(a + allowance, b) for a, b in machine_cuts]),
                 "need": subtract([(need_from, to)], [(a, b + allowance) for a, b in machine_cuts])})
         for item in self.plan.maintenance:
@@ -1468,7 +1472,8 @@ class Trial:
                 continue
             given, until = ts(item.given_at), ts(item.until)
             effects.append((item.key, given, given + allowance, "close", None, "maintenance"))
-            out[item.key].append({"holder": None, "kind": "maintenance", "allowed": [(given - TICK_S, until + TICK_S)],
+            out[item.key].append({"holder": None, "kind": "maintenance", "strict": [(given, until)],
+                                  "allowed": [(given - TICK_S, until + TICK_S)],
                                   "need": [(given + allowance, until)]})
         return out, effects
 
@@ -1481,6 +1486,7 @@ class Trial:
                       "closed": [[when(x) for x in row] for row in link.machine.truth.closed],
                       "powered_off": [[when(x) for x in row] for row in link.machine.truth.powered_off],
                       "entitled": [{**item, "allowed": [[iso(a), iso(b)] for a, b in item["allowed"]],
+                                    "strict": [[iso(a), iso(b)] for a, b in item["strict"]],
                                     "need": [[iso(a), iso(b)] for a, b in item["need"]]}
                                    for item in entitlements.get(key, [])],
                       "desired": [[when(m["at"]), m["v"], m["retained"], m["body"]]
