@@ -1464,7 +1464,7 @@ class Trial:
             machine_cuts = cuts.get(slot.key, [])
             out[slot.key].append({
                 "holder": slot.reservation_id, "kind": slot.kind,
-                "strict": subtract([(frm, to)], machine_cuts),  # as the service itself sees it, no allowance
+                "strict": [(frm, to)],  # as the service sees it: the reservation covers it, whatever the interlock
                 "allowed": subtract([(frm - TICK_S, allowed_to)], [(a + allowance, b) for a, b in machine_cuts]),
                 "need": subtract([(need_from, to)], [(a, b + allowance) for a, b in machine_cuts])})
         for item in self.plan.maintenance:
