@@ -236,7 +236,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "finish-reservations": {"task": "fablab_ops.booking.tasks.finish_reservations", "schedule": 60.0},
     # Machines' desired states: refreshed at their boundaries, and published until the broker has them.
-    "sync-desired-states": {"task": "fablab_ops.booking.tasks.sync_desired_states", "schedule": 10.0},
+    "sync-desired-states": {"task": "fablab_ops.booking.tasks.sync_desired_states", "schedule": 2.0},
     "lapse-unused-certifications": {
         "task": "fablab_ops.booking.tasks.lapse_unused_certifications", "schedule": 86400.0,
     },

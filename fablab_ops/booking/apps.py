@@ -7,4 +7,8 @@ class BookingConfig(AppConfig):
     verbose_name = _("Đặt máy và check-in")
 
     def ready(self):
-        from fablab_ops.booking import signals  # noqa: F401 - connects the receivers
+        from fablab_ops.booking import interlock, signals  # noqa: F401 - connects the receivers
+        from fablab_ops.machines import entitlements
+
+        # The ingest asks who was entitled to run a machine; the interlock's module answers.
+        entitlements.register(interlock.entitlements_for)

@@ -9,7 +9,8 @@ loaded for one machine:
 
 1. A technician's override in force wins: "switch off now" opens the interlock
    until the technician ends it; "enable for maintenance until T" closes it for the
-   technician until T, whatever the reservations, status or maintenance windows say.
+   technician until T, whatever the reservations, status or maintenance windows say,
+   and `next` is the reservation that takes the machine back at T.
 2. Otherwise nobody may use a machine that is not available (maintenance, out of
    order, retired) or inside a maintenance window.
 3. Otherwise the holder is the learner of the checked-in reservation whose time covers
@@ -40,6 +41,7 @@ from fablab_ops.booking.models import (
     Reservation,
     ReservationStatus,
 )
+from fablab_ops.machines.entitlements import Entitlement
 from fablab_ops.machines.models import Machine, MachineStatus, MaintenanceWindow
 
 
@@ -103,14 +105,27 @@ def decide(facts: Facts, now: datetime) -> Desired:
         override = max(facts.overrides, key=lambda o: (o.created_at, o.start))  # the latest word counts
         if override.kind == OverrideKind.OFF:
             return Desired(None)
-        return Desired(Grant(override.holder_name, override.holder_user_id, None, override.start, override.end))
+        current = Grant(override.holder_name, override.holder_user_id, None, override.start, override.end)
+        if override.end is None or not facts.available:
+            return Desired(current)
+        # The machine goes back to the reservations when the override ends: the device is told who comes
+        # next now, so nothing has to reach it at that moment.
+        after = next((g for g in _reservation_grants(facts) if g.until > override.end), None)
+        if after is not None and after.start < override.end:
+            after = Grant(after.holder_name, after.holder_user_id, after.reservation_id, override.end, after.until)
+        return Desired(current, after)
     if not facts.available:
         return Desired(None)
-    grants = sorted((grant for r in facts.reservations if r.certified for grant in _grants(r, facts.maintenance)),
-                    key=lambda g: g.start)
+    grants = _reservation_grants(facts)
     current = next((g for g in grants if g.start <= now < g.until), None)
     following = next((g for g in grants if g.start > now and (current is None or g.start >= current.until)), None)
     return Desired(current, following)
+
+
+def _reservation_grants(facts: Facts) -> list[Grant]:
+    """Every grant the checked-in reservations give, cut by maintenance windows, by start."""
+    return sorted((grant for r in facts.reservations if r.certified for grant in _grants(r, facts.maintenance)),
+                  key=lambda g: g.start)
 
 
 def _grants(reservation: ReservationFact, maintenance) -> list[Grant]:
@@ -251,3 +266,24 @@ def due_for_refresh(now: datetime | None = None) -> list[int]:
     """Machines whose stored state has reached its boundary (`until` or `next.from`)."""
     return list(MachineDesiredState.objects.filter(boundary_at__lte=now or timezone.now())
                 .values_list("machine_id", flat=True))
+
+
+def entitlements_for(machine_ids: set[int], since: datetime, until: datetime) -> dict[int, list[Entitlement]]:
+    """Who was entitled to run these machines during [since, until]: the ingest asks this (machines/entitlements.py)
+    to tell a learner's or a technician's run from unauthorised use.
+
+    A checked-in (or completed) reservation entitles its holder over its time; a technician's maintenance
+    override entitles the technician until its end or until it was ended.
+    """
+    found: dict[int, list[Entitlement]] = {}
+    for r in Reservation.objects.filter(machine_id__in=machine_ids, start__lte=until, end__gt=since,
+                                        status__in=[ReservationStatus.CHECKED_IN, ReservationStatus.COMPLETED]):
+        found.setdefault(r.machine_id, []).append(Entitlement(r.start, r.end, r.user_id, r.id))
+    for o in MachineOverride.objects.filter(machine_id__in=machine_ids, kind=OverrideKind.MAINTENANCE,
+                                            start__lte=until):
+        end = min(filter(None, [o.end, o.ended_at]), default=None)
+        if end is None or end > since:
+            found.setdefault(o.machine_id, []).append(Entitlement(o.start, end, o.holder_id or o.by_id, None))
+    for entitlements_of_machine in found.values():
+        entitlements_of_machine.sort(key=lambda e: e.start)
+    return found

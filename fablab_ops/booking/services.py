@@ -461,7 +461,9 @@ def switch_off(reservation_id: int, *, by, now: datetime | None = None) -> Reser
         if reservation.status != ReservationStatus.CHECKED_IN:
             raise Conflict(_("Lượt đặt máy này không đang sử dụng máy."), code="not_in_use")
         reservation.status = ReservationStatus.COMPLETED
-        reservation.end = max(now, reservation.start + timedelta(minutes=1))
+        # Ended early, never lengthened: a reservation whose time is already over keeps its end (the next
+        # one may start there).
+        reservation.end = min(reservation.end, max(now, reservation.start + timedelta(minutes=1)))
         reservation.save(update_fields=["status", "end", "updated_at"])
         interlock.refresh([reservation.machine_id], now)
         return reservation

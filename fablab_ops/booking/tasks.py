@@ -13,8 +13,10 @@ from fablab_ops.machines import commands
 
 log = logging.getLogger(__name__)
 
-RETRY_BASE_S = 10  # back-off after a failed publication: 10 s, 20 s, 40 s … up to RETRY_MAX_S
-RETRY_MAX_S = 300
+# Back-off after a failed publication: 1 s, 2 s, 4 s … up to RETRY_MAX_S. A broker restart lasts seconds and a
+# learner stands at the machine meanwhile, so the first retries come at the next beat (every 2 s).
+RETRY_BASE_S = 1
+RETRY_MAX_S = 60
 MAX_REPUBLISH = 5  # a state changing faster than it can be published is caught by the next beat
 
 
@@ -42,7 +44,7 @@ def publish_desired_states(machine_ids: list[int]) -> int:
 
 @shared_task
 def sync_desired_states() -> dict:
-    """Every 10 s (beat): decide again where a stored state reached its boundary, and publish what is still due.
+    """Every 2 s (beat): decide again where a stored state reached its boundary, and publish what is still due.
 
     A machine whose reservation ends, or whose next holder's time comes, is refreshed
     here; the device has already acted on its own clock, so this only keeps the stored

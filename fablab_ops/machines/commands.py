@@ -82,5 +82,6 @@ class RetainedPublisher:
             raise CommandNotDelivered(f"no PUBACK within {PUBLISH_TIMEOUT_S}s")
 
     def __exit__(self, *exc) -> None:
-        self.client.loop_stop()
+        # DISCONNECT first: the network loop then ends at once; stopping the loop first waits out its select (1 s).
         self.client.disconnect()
+        self.client.loop_stop()

@@ -15,6 +15,8 @@ from django.utils.translation import gettext as _
 
 from fablab_ops.booking.models import Reservation, ReservationStatus
 from fablab_ops.errors import Conflict, DomainError, NotFound
+from fablab_ops.machines import entitlements
+from fablab_ops.machines.entitlements import Entitlement
 from fablab_ops.machines.models import (
     AlertKind,
     IngestHealth,
@@ -63,7 +65,7 @@ class TelemetryEffects:
         self._loaded = False
         self._open_sessions: dict[int, UsageSession] = {}
         self._open_alerts: dict[tuple[int, str], MachineAlert] = {}
-        self._reservations: dict[int, list[Reservation]] | None = None
+        self._entitlements: dict[int, list[Entitlement]] | None = None
         self._machine_rows: dict[int, Machine] | None = None
         self._new_sessions: list[UsageSession] = []
         self._changed_sessions: dict[int, UsageSession] = {}
@@ -90,15 +92,11 @@ class TelemetryEffects:
             self._machine_rows = Machine.objects.select_related("lab").in_bulk(self.machine_ids)
         return self._machine_rows
 
-    def _covering_reservation(self, machine_id: int, at: datetime) -> Reservation | None:
-        """The checked-in reservation a running machine is being used under, if any."""
-        if self._reservations is None:
-            self._reservations = {}
-            for reservation in (Reservation.objects.filter(
-                    machine_id__in=self.machine_ids, start__lte=self.until, end__gt=self.since,
-                    status__in=[ReservationStatus.CHECKED_IN, ReservationStatus.COMPLETED]).select_related("user")):
-                self._reservations.setdefault(reservation.machine_id, []).append(reservation)
-        return next((r for r in self._reservations.get(machine_id, ()) if r.start <= at < r.end), None)
+    def _entitlement(self, machine_id: int, at: datetime) -> Entitlement | None:
+        """Whoever was entitled to run the machine at `at` (a checked-in reservation, a technician), if anyone."""
+        if self._entitlements is None:
+            self._entitlements = entitlements.entitled(self.machine_ids, self.since, self.until)
+        return next((e for e in self._entitlements.get(machine_id, ()) if e.covers(at)), None)
 
     # --- what reports mean (in memory)
 
@@ -144,12 +142,13 @@ class TelemetryEffects:
                     warn_holders=True)
 
     def _open_session(self, machine_id: int, report) -> None:
-        reservation = self._covering_reservation(machine_id, report.at)
-        session = UsageSession(machine_id=machine_id, start=report.at, job=report.job, reservation=reservation,
-                               user=reservation.user if reservation else None)
+        entitlement = self._entitlement(machine_id, report.at)
+        session = UsageSession(machine_id=machine_id, start=report.at, job=report.job,
+                               reservation_id=entitlement.reservation_id if entitlement else None,
+                               user_id=entitlement.user_id if entitlement else None)
         self._new_sessions.append(session)
         self._open_sessions[machine_id] = session
-        if reservation is None:
+        if entitlement is None:
             self._raise(machine_id, AlertKind.UNAUTHORISED_USE,
                         _("Máy đang chạy lúc %(time)s mà không có lượt đặt máy nào đã check-in.")
                         % {"time": _local(report.at)})

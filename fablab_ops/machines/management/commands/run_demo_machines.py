@@ -65,7 +65,7 @@ def periodic_jobs(stop: threading.Event) -> None:
                 log.exception("periodic job %s failed", name)
             schedule = entry["schedule"]
             if isinstance(schedule, int | float):
-                seconds = float(schedule)  # the desired states' sync runs every 10 s, as under beat
+                seconds = float(schedule)  # as often as under beat (the desired states' sync: every 2 s)
             else:  # a crontab: at most once a minute, as its estimate is near zero at the matching minute
                 seconds = max(schedule.remaining_estimate(schedule.now()).total_seconds(), 60.0)
             due[name] = time.monotonic() + seconds
