@@ -576,7 +576,9 @@ class DeviceLink:
         if self.broker.tls:
             client.tls_set()
         client.will_set(self._topic("status"), "offline", qos=1, retain=True)
-        client.reconnect_delay_set(1, 30)
+        # Back within a second or two of the broker's return: a check-in made meanwhile is waiting for this machine.
+        # A lab's few dozen machines retrying that often cost the broker nothing.
+        client.reconnect_delay_set(1, 2)
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
