@@ -70,7 +70,9 @@ Figures (last line, one JSON object):
       machine then. A holder may be closed from their start (minus a 0.5 s tick) to their end (plus a
       tick) or, when a technician ended or suspended it, until `actuation_allowance_s` after the action.
   wrongly_disabled_s: a checked-in holder's interlock open while they must be closed, the machine powered
-      (power losses, plus the allowance after power comes back, excluded). A holder must be closed from
+      and reachable (power losses, and times the device had no broker connection — WiFi drop, broker
+      restart — each plus the allowance after it came back, excluded: no service can reach a device then;
+      that time is reported on its own as `disabled_while_unreachable_s`). A holder must be closed from
       max(start + tick, check-in + allowance) to their end (or the switch-off), and again from the end of
       a "switch off now" override plus the allowance; a maintenance override from the action + allowance.
   max_stall_s: the longest time during which the broker acknowledged new reports to devices and the
@@ -1316,6 +1318,7 @@ class Trial:
         # the interlock against who was entitled
         wrongly_enabled, wrongly_disabled, evidence_enabled, evidence_disabled = 0.0, 0.0, [], []
         offline_enabled = offline_disabled = 0.0  # the part of each during which the device had no broker
+        unreachable_s = 0.0  # a holder's interlock open while their device could not be reached (not counted)
         entitlements, effects = self.entitlements(end)
         closed_by, off_by = {}, {}
         for key, link in self.links.items():
@@ -1340,8 +1343,11 @@ class Trial:
                                              "desired_seen": self.desired_for(key, holder),
                                              "desired_after": self.desired_after(key, wrong[0][0] - allowance),
                                              "device_offline_s": self.offline(key, wrong, allowance)})
+            unreachable = [(a, b + allowance) for a, b in self.link_down.get(key, [])]
             for item in mine:
                 missing_closed = subtract(subtract(item["need"], closed.get(item["holder"], [])), off)
+                unreachable_s += measure(intersect(missing_closed, unreachable))
+                missing_closed = subtract(missing_closed, unreachable)
                 seconds = measure(missing_closed)
                 if seconds > 0:
                     wrongly_disabled += seconds
@@ -1376,6 +1382,7 @@ class Trial:
             # diagnostics: how much of the wrong time the device spent without a broker connection
             "wrongly_enabled_s_device_offline": round(offline_enabled, 2),
             "wrongly_disabled_s_device_offline": round(offline_disabled, 2),
+            "disabled_while_unreachable_s": round(unreachable_s, 2),
             "actuation_latency_max_s": round(latencies[0][0], 2) if latencies else None,
             "actuation_allowance_s": allowance,
             "faults_injected": dict(sorted(self.faults.items())),
