@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from fablab_ops import views
 from fablab_ops.accounts.forms import ThrottleAwareAdminAuthenticationForm
 from fablab_ops.api import api
 
@@ -11,6 +12,10 @@ admin.site.site_title = "fablab-ops"
 admin.site.login_form = ThrottleAwareAdminAuthenticationForm
 
 urlpatterns = [
+    # For operators and probes (no login; /metrics is protected by its own rule): docs/operations.md.
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics, name="metrics"),
     path("", RedirectView.as_view(pattern_name="courses:session_list", permanent=False)),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
