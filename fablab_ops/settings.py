@@ -220,8 +220,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 900}
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5,
                                     "interval_max": 1}
 CELERY_TIMEZONE = TIME_ZONE
+# The e-mail outbox (fablab_ops/notifications.py): a claimed row belongs to its worker for OUTBOX_LEASE_S
+# (above EMAIL_TIMEOUT, below the visibility timeout), and beat sweeps what is due every OUTBOX_SWEEP_S.
+OUTBOX_LEASE_S = int(os.environ.get("OUTBOX_LEASE_S", "300"))
+OUTBOX_SWEEP_S = float(os.environ.get("OUTBOX_SWEEP_S", "60"))
 CELERY_BEAT_SCHEDULE = {
-    "send-due-notifications": {"task": "fablab_ops.accounts.tasks.send_due_notifications", "schedule": 60.0},
+    "send-due-notifications": {"task": "fablab_ops.accounts.tasks.send_due_notifications",
+                               "schedule": OUTBOX_SWEEP_S},
     "send-last-months-report": {
         "task": "fablab_ops.reports.tasks.send_last_months_report",
         "schedule": crontab(minute=0, hour=7, day_of_month=1),
