@@ -24,7 +24,7 @@ def main(argv: list[str]) -> int:
     path = argv[1] if len(argv) > 1 else "/readyz"
     port = int(os.environ.get("PORT", "8000"))
     host = allowed_host(os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost"))
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=float(os.environ.get("HEALTHCHECK_TIMEOUT", "8")))
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=float(os.environ.get("HEALTHCHECK_TIMEOUT", "10")))
     try:
         conn.request("GET", path, headers={"Host": host})
         response = conn.getresponse()

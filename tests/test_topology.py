@@ -73,7 +73,7 @@ def topology():
             shutil.rmtree(world.folder, ignore_errors=True)
 
 
-def test_the_production_topology_walks_a_day_and_survives_its_faults(topology):  # noqa: C901 - one story
+def test_the_production_topology_walks_a_day_and_survives_its_faults(topology, capsys):  # noqa: C901 - one story
     started = time.monotonic()
     timings = {}
 
@@ -156,7 +156,7 @@ def test_the_production_topology_walks_a_day_and_survives_its_faults(topology): 
         wait_for(lambda: used_seconds() > 0, 60, "usage hours of the laser in the database")
         truth = laser.machine.truth.seconds(laser.machine.truth.running)
         assert 0 < used_seconds() <= truth + 2
-        print(f"\ntopology: laser-01 ran {truth:.1f} s (device), {used_seconds():.1f} s stored so far")
+        usage = f"laser-01 ran {truth:.1f} s (device), {used_seconds():.1f} s stored"
         lap("telemetry to usage")
 
         # --- last month's report, by its task -------------------------------------------------------------
@@ -189,8 +189,7 @@ def test_the_production_topology_walks_a_day_and_survives_its_faults(topology): 
                  "the row sent again once its lease ran out")
         time.sleep(5)  # a few more sweeps: nothing more may come
         kill = counts(topology.sink, topology, [khoa["email"]])
-        print(f"topology: worker SIGKILL in the SMTP exchange: rows {kill['rows']}, sent {kill['sent']}, "
-              f"received {kill['received']}, duplicates {kill['duplicates']} {kill['duplicate_ids']}")
+        print(f"topology: worker SIGKILL in the SMTP exchange: {kill}")
         assert (kill["rows"], kill["sent"], kill["received"], kill["duplicates"]) == (1, 1, 2, 1), kill
         assert kill["duplicate_ids"] == [message_id_of(topology, khoa["email"], "seat_confirmed")[1]]
         lap("fault: worker killed")
@@ -210,8 +209,7 @@ def test_the_production_topology_walks_a_day_and_survives_its_faults(topology): 
                  "the sweep to send it once Redis is back")
         time.sleep(5)
         outage = counts(topology.sink, topology, [minh["email"]])
-        print(f"topology: Redis down at commit: rows {outage['rows']}, sent {outage['sent']}, "
-              f"received {outage['received']}, duplicates {outage['duplicates']}")
+        print(f"topology: Redis down at commit: {outage}")
         assert (outage["rows"], outage["sent"], outage["received"], outage["duplicates"]) == (1, 1, 1, 0), outage
         lap("fault: Redis down")
 
@@ -235,5 +233,11 @@ def test_the_production_topology_walks_a_day_and_survives_its_faults(topology): 
         for process in topology.processes.values():
             if process.starts and not process.running() and process.name != "worker":
                 print(f"topology: {process.name} exited:\n{process.tail()}")
-    print(f"topology: e-mails in all: rows {total['rows']}, sent {total['sent']}, received {total['received']}, "
-          f"duplicates {total['duplicates']}; timings (s since start) {timings}")
+    with capsys.disabled():  # shown in every run, for the operators' notes
+        print(f"\ntopology: walk: {walk}; {usage}\n"
+              f"topology: worker SIGKILL inside the SMTP exchange: rows {kill['rows']}, sent {kill['sent']}, "
+              f"received {kill['received']}, duplicates {kill['duplicates']} {kill['duplicate_ids']}\n"
+              f"topology: Redis down across a booking's commit: rows {outage['rows']}, sent {outage['sent']}, "
+              f"received {outage['received']}, duplicates {outage['duplicates']}\n"
+              f"topology: all e-mails: rows {total['rows']}, sent {total['sent']}, received {total['received']}, "
+              f"duplicates {total['duplicates']}; seconds since start {timings}")
