@@ -341,7 +341,8 @@ def seed() -> dict:
     always_open = [(day, clock(0), clock(23, 59, 59)) for day in range(7)]
     biic = factories.LabFactory(slug="biic", short_name="BIIC", name_vi="Fablab đa ngành BIIC", hours=always_open)
     eiu = factories.LabFactory(slug="eiu", short_name="EIU", name_vi="Fablab EIU", hours=always_open)
-    laser = factories.MachineTypeFactory(slug="laser-cutter", name_vi="Máy cắt laser", min_reservation_minutes=30)
+    # Reservations of 2 minutes or more: the walk's stays within the lab's day even just before midnight.
+    laser = factories.MachineTypeFactory(slug="laser-cutter", name_vi="Máy cắt laser", min_reservation_minutes=2)
     printer = factories.MachineTypeFactory(slug="printer-3d", name_vi="Máy in 3D", requires_induction=False)
     factories.MachineFactory(lab=biic, machine_type=laser, slug="laser-01", name="Máy cắt laser 01",
                              has_interlock=True)
