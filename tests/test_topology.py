@@ -190,6 +190,7 @@ def test_the_production_topology_walks_a_day_and_survives_its_faults(topology, c
         topology.sink.hold_replies_to.clear()
         assert message_id_of(topology, khoa["email"], "seat_confirmed")[0] == "sending"
         topology.start("worker")
+        topology.wait_healthy("worker")  # compose's `celery inspect ping` of the restarted worker
         wait_for(lambda: message_id_of(topology, khoa["email"], "seat_confirmed")[0] == "sent", 90,
                  "the row sent again once its lease ran out")
         time.sleep(5)  # a few more sweeps: nothing more may come
