@@ -7,6 +7,7 @@ COPY pyproject.toml README.md ./
 COPY fablab_ops ./fablab_ops
 COPY devices ./devices
 COPY manage.py ./
+COPY deploy ./deploy
 RUN pip install . \
     && pybabel compile --domain django --directory fablab_ops/locale \
     && useradd --system --home /app fablab \
@@ -15,4 +16,4 @@ RUN pip install . \
 
 USER fablab
 EXPOSE 8000
-CMD ["gunicorn", "fablab_ops.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]
+CMD ["gunicorn", "-c", "deploy/gunicorn.conf.py", "fablab_ops.wsgi:application"]

@@ -37,8 +37,8 @@ from fablab_ops.accounts.models import Notification, NotificationState
 logger = logging.getLogger(__name__)
 
 # How long a claimed row belongs to its worker: longer than an SMTP exchange can take (EMAIL_TIMEOUT bounds
-# each step), shorter than the broker's visibility timeout.
-LEASE = timedelta(minutes=5)
+# each step), shorter than the broker's visibility timeout. OUTBOX_LEASE_S, five minutes by default.
+LEASE = timedelta(seconds=settings.OUTBOX_LEASE_S)
 MAX_ATTEMPTS = 8
 BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_LONGEST = timedelta(hours=6)

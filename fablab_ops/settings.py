@@ -59,6 +59,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so every answer is timed (fablab_ops/metrics.py).
+    "fablab_ops.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "fablab_ops.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -171,6 +173,8 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Probes inside the container or the internal network speak plain HTTP to these (docker-compose.yml).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = 0 if DEBUG else int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
@@ -216,8 +220,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 900}
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5,
                                     "interval_max": 1}
 CELERY_TIMEZONE = TIME_ZONE
+# The e-mail outbox (fablab_ops/notifications.py): a claimed row belongs to its worker for OUTBOX_LEASE_S
+# (above EMAIL_TIMEOUT, below the visibility timeout), and beat sweeps what is due every OUTBOX_SWEEP_S.
+OUTBOX_LEASE_S = int(os.environ.get("OUTBOX_LEASE_S", "300"))
+OUTBOX_SWEEP_S = float(os.environ.get("OUTBOX_SWEEP_S", "60"))
 CELERY_BEAT_SCHEDULE = {
-    "send-due-notifications": {"task": "fablab_ops.accounts.tasks.send_due_notifications", "schedule": 60.0},
+    "send-due-notifications": {"task": "fablab_ops.accounts.tasks.send_due_notifications",
+                               "schedule": OUTBOX_SWEEP_S},
     "send-last-months-report": {
         "task": "fablab_ops.reports.tasks.send_last_months_report",
         "schedule": crontab(minute=0, hour=7, day_of_month=1),
@@ -241,6 +250,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fablab_ops.booking.tasks.lapse_unused_certifications", "schedule": 86400.0,
     },
 }
+
+# Operators' endpoints (fablab_ops/health.py, fablab_ops/metrics.py, docs/operations.md, "Monitoring").
+# /readyz fails when an e-mail has been due this long, or a machine's desired state unpublished this long.
+READY_OUTBOX_LATE_S = int(os.environ.get("READY_OUTBOX_LATE_S", "600"))
+READY_DESIRED_LATE_S = int(os.environ.get("READY_DESIRED_LATE_S", "300"))
+# 0: the ingest's lag is shown but not judged (a night with every device off is not a failure).
+READY_INGEST_MAX_LAG_S = int(os.environ.get("READY_INGEST_MAX_LAG_S", "0"))
+# /metrics: a bearer token, or without one the loopback and internal networks only.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = os.environ.get("METRICS_ALLOWED_NETWORKS", "")
 
 MQTT_URL = os.environ.get("MQTT_URL", "mqtt://127.0.0.1:1883")
 MQTT_PROTOCOL = os.environ.get("MQTT_PROTOCOL", "5")

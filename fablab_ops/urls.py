@@ -5,6 +5,7 @@ from django.http import HttpResponsePermanentRedirect
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from fablab_ops import views
 from fablab_ops.accounts.forms import ThrottleAwareAdminAuthenticationForm
 from fablab_ops.api import api
 
@@ -18,6 +19,10 @@ def favicon(request):
 
 
 urlpatterns = [
+    # For operators and probes (no login; /metrics is protected by its own rule): docs/operations.md.
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics, name="metrics"),
     path("", RedirectView.as_view(pattern_name="courses:session_list", permanent=False)),
     path("favicon.ico", favicon),
     path("i18n/", include("django.conf.urls.i18n")),
