@@ -69,38 +69,33 @@ def lab_machines(request, lab: str):
     })
 
 
-@login_required
-@require_POST
-def acknowledge_alert(request, lab: str, alert_id: int):
+def _alert_action(request, lab: str, alert_id: int, act, done: str):
+    """Acknowledge or resolve an alert with a note: the service decides, the page says what happened."""
     found = _staffed_lab(request, lab)
     form = NoteForm(request.POST)
     try:
         if not form.is_valid():
             raise errors.DomainError(_("Ghi chú quá dài (tối đa %(n)d ký tự).") % {"n": services.NOTE_MAX})
-        alert = services.acknowledge_alert(found, alert_id, by=request.user, note=form.cleaned_data["note"])
+        alert = act(found, alert_id, by=request.user, note=form.cleaned_data["note"])
     except errors.DomainError as error:
         _refused(request, error)
         return _done(request, found)
-    messages.success(request, _("Đã tiếp nhận cảnh báo %(kind)s của %(machine)s.")
-                     % {"kind": alert.get_kind_display(), "machine": alert.machine.name})
+    messages.success(request, done % {"kind": alert.get_kind_display(), "machine": alert.machine.name})
     return _done(request, found, f"machine-{alert.machine.slug}")
+
+
+@login_required
+@require_POST
+def acknowledge_alert(request, lab: str, alert_id: int):
+    return _alert_action(request, lab, alert_id, services.acknowledge_alert,
+                         _("Đã tiếp nhận cảnh báo %(kind)s của %(machine)s."))
 
 
 @login_required
 @require_POST
 def resolve_alert(request, lab: str, alert_id: int):
-    found = _staffed_lab(request, lab)
-    form = NoteForm(request.POST)
-    try:
-        if not form.is_valid():
-            raise errors.DomainError(_("Ghi chú quá dài (tối đa %(n)d ký tự).") % {"n": services.NOTE_MAX})
-        alert = services.resolve_alert(found, alert_id, by=request.user, note=form.cleaned_data["note"])
-    except errors.DomainError as error:
-        _refused(request, error)
-        return _done(request, found)
-    messages.success(request, _("Đã đóng cảnh báo %(kind)s của %(machine)s.")
-                     % {"kind": alert.get_kind_display(), "machine": alert.machine.name})
-    return _done(request, found, f"machine-{alert.machine.slug}")
+    return _alert_action(request, lab, alert_id, services.resolve_alert,
+                         _("Đã đóng cảnh báo %(kind)s của %(machine)s."))
 
 
 @login_required
