@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "fablab_ops.courses",
     "fablab_ops.booking",
     "fablab_ops.reports",
+    "fablab_ops.privacy",
 ]
 
 MIDDLEWARE = [
@@ -183,6 +184,15 @@ EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
 # Where the site is served, for links in e-mails.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
+
+# The controller of learners' personal data (Law 91/2025/QH15), named on the privacy notice (/privacy/).
+# Bình Dương's department merged into Hồ Chí Minh City's on 1 July 2025.
+PRIVACY_CONTROLLER_NAME = os.environ.get("PRIVACY_CONTROLLER_NAME", "Sở Khoa học và Công nghệ Thành phố Hồ Chí Minh")
+PRIVACY_CONTROLLER_ADDRESS = os.environ.get(
+    "PRIVACY_CONTROLLER_ADDRESS", "244 Điện Biên Phủ, phường Xuân Hòa, Thành phố Hồ Chí Minh")
+PRIVACY_CONTROLLER_EMAIL = os.environ.get("PRIVACY_CONTROLLER_EMAIL", "sokhcn@tphcm.gov.vn")
+# Bumped whenever the notice's text changes: each consent keeps the version it answered.
+PRIVACY_NOTICE_VERSION = "2026-11"
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Fablab Bình Dương <fablab@localhost>")
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
