@@ -327,3 +327,17 @@ def test_a_coordinator_reading_a_roster_with_contacts_is_logged_and_a_technician
     listing = admin.get(f"/admin/privacy/accesslogentry/?subject__id__exact={learner.pk}").content.decode()
     assert coordinator.full_name in listing
     assert admin.get(f"/admin/privacy/accesslogentry/{entry.pk}/delete/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_an_administrator_opening_a_learners_record_is_logged(learner, admin_user):
+    admin = client_for(admin_user)
+    page = admin.get(f"/admin/accounts/user/{learner.pk}/change/").content.decode()
+    assert learner.email in page
+    entry = AccessLogEntry.objects.get()
+    assert (entry.viewer, entry.subject, entry.what) == (admin_user, learner, "profile")
+    # From the record, the learner's access log and a copy of their data are one click away.
+    assert f"/admin/privacy/accesslogentry/?subject__id__exact={learner.pk}" in page
+    assert f"/privacy/learners/{learner.pk}/export/" in page
+    admin.get(f"/admin/accounts/user/{admin_user.pk}/change/")  # one's own record: not logged
+    assert AccessLogEntry.objects.count() == 1
