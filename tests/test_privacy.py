@@ -341,3 +341,18 @@ def test_an_administrator_opening_a_learners_record_is_logged(learner, admin_use
     assert f"/privacy/learners/{learner.pk}/export/" in page
     admin.get(f"/admin/accounts/user/{admin_user.pk}/change/")  # one's own record: not logged
     assert AccessLogEntry.objects.count() == 1
+
+
+# --- least data at the door -----------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_the_technician_at_the_door_sees_names_and_bookings_but_no_phone_number(technician, lab):
+    pupil = factories.LearnerFactory(full_name="Võ Thị Hạnh", phone="0987654321")
+    soon = timezone.now() + timedelta(minutes=30)
+    factories.SeatBookingFactory(learner=pupil, session__start=soon, session__end=soon + timedelta(hours=2),
+                                 session__course__lab=lab, session__lab=lab)
+    machine = factories.MachineFactory(lab=lab)
+    factories.ReservationFactory(user=pupil, machine=machine, start=soon, end=soon + timedelta(hours=1))
+    page = client_for(technician).get(f"/booking/labs/{lab.slug}/scanner/").content.decode()
+    assert page.count("Võ Thị Hạnh") >= 2  # the seat and the reservation
+    assert "0987654321" not in page and pupil.email not in page
