@@ -356,3 +356,15 @@ def test_the_technician_at_the_door_sees_names_and_bookings_but_no_phone_number(
     page = client_for(technician).get(f"/booking/labs/{lab.slug}/scanner/").content.decode()
     assert page.count("Võ Thị Hạnh") >= 2  # the seat and the reservation
     assert "0987654321" not in page and pupil.email not in page
+
+
+@pytest.mark.django_db
+def test_the_door_list_over_the_api_carries_a_phone_number_for_coordinators_only(technician, coordinator, lab):
+    pupil = factories.LearnerFactory(full_name="Võ Thị Hạnh", phone="0987654321")
+    soon = timezone.now() + timedelta(minutes=30)
+    factories.SeatBookingFactory(learner=pupil, session__start=soon, session__end=soon + timedelta(hours=2),
+                                 session__course__lab=lab, session__lab=lab)
+    path = f"/api/booking/labs/{lab.slug}/door"
+    at_the_door = client_for(technician).get(path, {"q": "4321"}).json()  # still found by phone
+    assert [(row["person"], row["phone"]) for row in at_the_door] == [("Võ Thị Hạnh", "")]
+    assert client_for(coordinator).get(path).json()[0]["phone"] == "0987654321"
