@@ -271,6 +271,9 @@ def test_a_pupil_of_12_waits_for_the_guardian_then_books(client):
     consent = Consent.objects.get(user=minh, purpose="bookings")
     assert consent.granted and consent.by_guardian and consent.channel == "guardian"
     assert courses.book_seat(session.pk, minh).booking.status == SeatStatus.CONFIRMED
+    # The guardian sees the child's bookings from the same link.
+    page = guardian.get(link_path(letter)).content.decode()
+    assert str(session.course) in page and "Đã xác nhận" in page
 
 
 @pytest.mark.django_db

@@ -287,6 +287,19 @@ def guardian_withdraw(token: str, *, now: datetime | None = None) -> None:
         erase(data.user, channel=Channel.GUARDIAN, now=now)
 
 
+def child_bookings(data: PersonalData) -> dict:
+    """What the guardian's page lists: the child's seats and machine reservations, latest first."""
+    from fablab_ops.booking.models import Reservation
+    from fablab_ops.courses.models import SeatBooking
+
+    return {
+        "seats": list(SeatBooking.objects.filter(learner=data.user)
+                      .select_related("session__course", "session__lab").order_by("-session__start")[:50]),
+        "reservations": list(Reservation.objects.filter(user=data.user)
+                             .select_related("machine__lab").order_by("-start")[:50]),
+    }
+
+
 # --- export ----------------------------------------------------------------------
 
 def _iso(value):
@@ -344,7 +357,7 @@ def export(user) -> dict:
         "check_ins": [
             {"at": _iso(c.at), "lab": str(c.lab), "outcome": c.outcome, "method": c.method}
             for c in CheckInRecord.objects.filter(
-                models_q_for_user(user)).select_related("lab").order_by("at")
+                _check_ins_of(user)).select_related("lab").order_by("at")
         ],
         "notifications": [
             {"kind": n.kind, "subject": n.subject, "body": n.body, "created_at": _iso(n.created_at),
@@ -364,7 +377,7 @@ def export(user) -> dict:
     }
 
 
-def models_q_for_user(user):
+def _check_ins_of(user):
     from django.db.models import Q
 
     return Q(seat_booking__learner=user) | Q(reservation__user=user)

@@ -117,4 +117,5 @@ def guardian(request, token: str):
             messages.error(request, error.message)
             return redirect("privacy:guardian", token=token)
     return render(request, "privacy/guardian.html", {"data": data, "child": data.user, "token": token,
-                                                     "controller": services.controller()})
+                                                     "controller": services.controller(),
+                                                     "bookings": services.child_bookings(data)})
