@@ -371,3 +371,10 @@ def test_the_door_list_over_the_api_carries_a_phone_number_for_coordinators_only
     at_the_door = client_for(technician).get(path, {"q": "4321"}).json()  # still found by phone
     assert [(row["person"], row["phone"]) for row in at_the_door] == [("Võ Thị Hạnh", "")]
     assert client_for(coordinator).get(path).json()[0]["phone"] == "0987654321"
+
+
+@pytest.mark.django_db
+def test_a_child_cannot_name_their_own_address_as_the_guardians(client):
+    response = child_sign_up(client, guardian_email="minh@example.vn")
+    assert "Email của cha mẹ hoặc người giám hộ phải khác email của em." in response.content.decode()
+    assert not User.objects.filter(email="minh@example.vn").exists()

@@ -181,7 +181,10 @@ def require_may_book(user) -> None:
 
 
 def validate_signup_age(born: date | None, *, child_agrees: bool, guardian: dict, today: date | None = None) -> list:
-    """What a sign-up form is missing for this age: [(field, message)]."""
+    """What a sign-up form is missing for this age: [(field, message)].
+
+    `guardian` holds the form's guardian fields and the child's own `email` (which the guardian's must not be).
+    """
     today = today or timezone.localdate()
     if born is None:
         return [("date_of_birth", _("Hãy nhập ngày sinh."))]
@@ -193,6 +196,9 @@ def validate_signup_age(born: date | None, *, child_agrees: bool, guardian: dict
         for field in ("guardian_name", "guardian_email", "guardian_relation"):
             if not (guardian.get(field) or "").strip():
                 errors.append((field, _("Dưới 16 tuổi: hãy nhập thông tin cha mẹ hoặc người giám hộ.")))
+        guardian_email = (guardian.get("guardian_email") or "").strip().lower()
+        if guardian_email and guardian_email == (guardian.get("email") or "").strip().lower():
+            errors.append(("guardian_email", _("Email của cha mẹ hoặc người giám hộ phải khác email của em.")))
         if age >= CHILD_OWN_CONSENT_AGE and not child_agrees:
             errors.append(("child_agrees", _("Từ 7 tuổi, em cũng cần tự đồng ý.")))
     return errors
