@@ -378,3 +378,15 @@ def test_a_child_cannot_name_their_own_address_as_the_guardians(client):
     response = child_sign_up(client, guardian_email="minh@example.vn")
     assert "Email của cha mẹ hoặc người giám hộ phải khác email của em." in response.content.decode()
     assert not User.objects.filter(email="minh@example.vn").exists()
+
+
+@pytest.mark.django_db
+def test_a_waiting_pupil_can_send_the_guardians_link_again_but_not_endlessly(client):
+    child_sign_up(client)
+    assert "Gửi lại email cho cha mẹ hoặc người giám hộ" in client.get("/accounts/profile/").content.decode()
+    mail.outbox.clear()
+    answers = [client.post("/privacy/guardian-resend/", follow=True).content.decode() for _ in range(6)]
+    assert "Đã gửi lại email tới mai@example.vn." in answers[0]
+    assert "Chúng tôi vừa gửi email nhiều lần" in answers[-1]
+    letters = [m for m in mail.outbox if m.to == ["mai@example.vn"]]
+    assert 1 <= len(letters) < 6

@@ -241,6 +241,20 @@ def send_guardian_request(data: PersonalData) -> None:
                         "controller": controller()})
 
 
+def resend_guardian_request(user) -> str | None:
+    """Mail the guardian's link again while a child's account waits; the address it went to, or None."""
+    data = personal_data(user)
+    if data is None or not data.guardian_email or not awaits_guardian(user) or data.erased_at:
+        return None
+    send_guardian_request(data)
+    return data.guardian_email
+
+
+def pending_guardian_email(user) -> str | None:
+    data = personal_data(user)
+    return data.guardian_email if data is not None and awaits_guardian(user) else None
+
+
 def _send_privacy_mail(template, to_email, language, context) -> None:
     with translation.override(language or "vi"):
         text = render_to_string(f"privacy/email/{template}.txt", context).strip()

@@ -11,5 +11,6 @@ urlpatterns = [
     path("export.json", views.export_json, name="export_json"),
     path("erase/", views.erase, name="erase"),
     path("guardian/<str:token>/", views.guardian, name="guardian"),
+    path("guardian-resend/", views.guardian_resend, name="guardian_resend"),
     path("learners/<int:user_id>/export/", views.staff_export, name="staff_export"),
 ]

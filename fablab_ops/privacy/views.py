@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from fablab_ops.accounts import throttle
 from fablab_ops.errors import DomainError
 from fablab_ops.privacy import services
 from fablab_ops.privacy.models import Purpose
@@ -35,6 +36,22 @@ def consent(request, purpose: str, action: str):
             messages.success(request, _("Đã ghi nhận sự đồng ý của bạn."))
     except DomainError as error:
         messages.error(request, error.message)
+    return redirect("/accounts/profile/#privacy")
+
+
+@login_required
+@require_POST
+def guardian_resend(request):
+    """A waiting pupil sends the guardian's link again (counted like the other account e-mails)."""
+    address = services.pending_guardian_email(request.user)
+    if address is None:
+        messages.info(request, _("Tài khoản của bạn không chờ người giám hộ xác nhận."))
+    elif throttle.mail_blocked(request, address):
+        messages.error(request, _("Chúng tôi vừa gửi email nhiều lần. Vui lòng thử lại sau ít phút."))
+    else:
+        throttle.record_mail(request, address)
+        services.resend_guardian_request(request.user)
+        messages.success(request, _("Đã gửi lại email tới %(email)s.") % {"email": address})
     return redirect("/accounts/profile/#privacy")
 
 
