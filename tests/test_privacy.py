@@ -390,3 +390,20 @@ def test_a_waiting_pupil_can_send_the_guardians_link_again_but_not_endlessly(cli
     assert "Chúng tôi vừa gửi email nhiều lần" in answers[-1]
     letters = [m for m in mail.outbox if m.to == ["mai@example.vn"]]
     assert 1 <= len(letters) < 6
+
+
+@pytest.mark.django_db
+def test_erasure_also_scrubs_the_admins_history_of_the_learners_records(lan_with_history, admin_user):
+    from django.contrib.admin.models import CHANGE, LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    seat = lan_with_history.seat_bookings.get()
+    for obj in (lan_with_history, seat, lan_with_history.reservations.get()):
+        LogEntry.objects.create(user=admin_user, content_type=ContentType.objects.get_for_model(obj),
+                                object_id=str(obj.pk), object_repr=str(obj)[:200], action_flag=CHANGE,
+                                change_message="[]")
+    assert LogEntry.objects.filter(object_repr__contains="Nguyễn Thị Lan").count() == 3
+    privacy.erase(lan_with_history)
+    assert not LogEntry.objects.filter(object_repr__contains="Nguyễn Thị Lan").exists()
+    assert not LogEntry.objects.filter(object_repr__contains="lan@example.vn").exists()
+    assert LogEntry.objects.count() == 3  # what was done, and by whom, stays

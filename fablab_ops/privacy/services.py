@@ -450,6 +450,14 @@ def erase(user, *, channel: str = Channel.PROFILE, now: datetime | None = None) 
         MachineCommand.objects.filter(reservation__user=user).update(user_display="")
         MachineDesiredState.objects.filter(holder_user=user).update(holder_user=None, holder_name=None)
         MachineOverride.objects.filter(holder=user).update(holder=None)
+        _scrub_admin_history(user, [
+            (User, [user.pk]),
+            (SeatBooking, SeatBooking.objects.filter(learner=user).values_list("pk", flat=True)),
+            (Reservation, reservations.values_list("pk", flat=True)),
+            (Certification, Certification.objects.filter(user=user).values_list("pk", flat=True)),
+            (Notification, Notification.objects.filter(user=user).values_list("pk", flat=True)),
+            (ApiToken, ApiToken.objects.filter(user=user).values_list("pk", flat=True)),
+        ])
         ApiToken.objects.filter(user=user).delete()
         Notification.objects.filter(user=user).update(subject="", body="", attachment=None, attachment_name="",
                                                       last_error="")
@@ -474,6 +482,21 @@ def erase(user, *, channel: str = Channel.PROFILE, now: datetime | None = None) 
         if machines:
             transaction.on_commit(lambda: interlock.refresh(machines, timezone.now()), robust=True)
     return user
+
+
+def _scrub_admin_history(user, objects) -> None:
+    """The admin's history names records by their text (a seat reads "name <e-mail> — class"): keep what was
+    done and by whom, with the record's type and number instead of its text."""
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+    from django.db.models import F, Value
+    from django.db.models.functions import Concat
+
+    for model, ids in objects:
+        ids = [str(pk) for pk in ids]
+        if ids:
+            LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(model), object_id__in=ids).update(
+                object_repr=Concat(Value(f"{model._meta.model_name} #"), F("object_id")))
 
 
 def is_erased(user) -> bool:
