@@ -55,8 +55,16 @@ def render(kind: str, language: str, context: dict) -> tuple[str, str]:
     return subject.strip(), body.strip()
 
 
-def notify(user, kind: str, *, dedup_key: str, context: dict | None = None) -> tuple[Notification, bool]:
-    """Store the message and queue its e-mail after commit; (notification, created)."""
+def notify(user, kind: str, *, dedup_key: str, context: dict | None = None) -> tuple[Notification | None, bool]:
+    """Store the message and queue its e-mail after commit; (notification, created).
+
+    (None, False) when the person may not be sent this kind: an optional e-mail whose consent they
+    withdrew, or anything to an erased person (`fablab_ops.privacy.services.may_send`).
+    """
+    from fablab_ops.privacy.services import may_send
+
+    if not may_send(user, kind):
+        return None, False
     subject, body = render(kind, user.language, {"user": user, **(context or {})})
     return enqueue(user, kind, dedup_key=dedup_key, subject=subject, body=body)
 

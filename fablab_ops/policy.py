@@ -145,3 +145,10 @@ def marking_labs(user) -> QuerySet:
 
 def may_set_targets(user) -> bool:
     return is_network_staff(user)
+
+
+# --- personal data (Law 91/2025/QH15) ------------------------------------------
+
+def may_export_for(user) -> bool:
+    """A copy of a learner's whole data, made by staff (the access is logged): network staff only."""
+    return is_network_staff(user)

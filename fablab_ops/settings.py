@@ -6,6 +6,7 @@ MQTT_URL and a real SECRET_KEY (see README, "Configuration").
 """
 
 import os
+from email.utils import parseaddr
 from pathlib import Path
 
 import dj_database_url
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "fablab_ops.courses",
     "fablab_ops.booking",
     "fablab_ops.reports",
+    "fablab_ops.privacy",
 ]
 
 MIDDLEWARE = [
@@ -185,9 +187,20 @@ EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.conso
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Fablab Bình Dương <fablab@localhost>")
 # Where the site is served, for links in e-mails.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Fablab Bình Dương <fablab@localhost>")
+
+# Bumped whenever the notice's text changes: each consent keeps the version it answered.
+PRIVACY_NOTICE_VERSION = "2026-11"
+
+# The controller of learners' personal data (Law 91/2025/QH15), named on the privacy notice (/privacy/).
+# Bình Dương's department merged into Hồ Chí Minh City's on 1 July 2025.
+PRIVACY_CONTROLLER_NAME = os.environ.get("PRIVACY_CONTROLLER_NAME", "Sở Khoa học và Công nghệ Thành phố Hồ Chí Minh")
+# The controller's postal address and e-mail are the deployment's to state (PRIVACY_CONTROLLER_*): none is
+# guessed here. Without them the notice names the controller and the service's own sender address.
+PRIVACY_CONTROLLER_ADDRESS = os.environ.get("PRIVACY_CONTROLLER_ADDRESS", "")
+PRIVACY_CONTROLLER_EMAIL = os.environ.get("PRIVACY_CONTROLLER_EMAIL", "") or parseaddr(DEFAULT_FROM_EMAIL)[1]
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CACHES = {

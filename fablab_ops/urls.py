@@ -33,6 +33,7 @@ urlpatterns = [
     path("machines/", include("fablab_ops.machines.urls")),
     path("booking/", include("fablab_ops.booking.urls")),
     path("reports/", include("fablab_ops.reports.urls")),
+    path("privacy/", include("fablab_ops.privacy.urls")),
 ]
 
 if settings.DEBUG:

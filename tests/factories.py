@@ -18,6 +18,9 @@ from fablab_ops.machines.models import (
 )
 
 TEST_PASSWORD = "correct-horse-battery-staple"
+# What the sign-up form asks of an adult besides name, e-mail and password: a date of birth and the
+# required consent (bookings and check-in).
+ADULT_SIGNUP = {"date_of_birth": "1990-05-20", "consent_bookings": "on"}
 
 
 class UserFactory(factory.django.DjangoModelFactory):

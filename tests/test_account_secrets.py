@@ -6,7 +6,7 @@ from django.test import Client
 
 from fablab_ops.accounts.models import User
 from tests.conftest import client_for
-from tests.factories import LearnerFactory
+from tests.factories import ADULT_SIGNUP, LearnerFactory
 
 
 @pytest.fixture(autouse=True)
@@ -15,7 +15,8 @@ def fresh_counters():
 
 
 def sign_up(password: str, full_name: str = "Phạm Thị Hồng", email: str = "hong@example.vn"):
-    return Client().post("/accounts/signup/", {"full_name": full_name, "email": email, "password": password})
+    return Client().post("/accounts/signup/", {"full_name": full_name, "email": email, "password": password,
+                                                 **ADULT_SIGNUP})
 
 
 @pytest.mark.django_db

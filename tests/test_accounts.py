@@ -1,7 +1,7 @@
 import pytest
 from django.core.cache import cache
 
-from tests.factories import TEST_PASSWORD
+from tests.factories import ADULT_SIGNUP, TEST_PASSWORD
 
 
 @pytest.fixture(autouse=True)
@@ -13,6 +13,7 @@ def fresh_rate_limits():
 def test_a_newcomer_signs_up_with_email_and_is_logged_in(client):
     response = client.post("/accounts/signup/", {
         "full_name": "Phạm Thị Hồng", "email": "Hong@Example.vn", "phone": "", "password": "m4y-in-3d-rat-vui",
+        **ADULT_SIGNUP,
     })
     assert response.status_code == 302
     me = client.get("/api/accounts/me").json()

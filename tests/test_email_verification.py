@@ -25,6 +25,7 @@ def fresh_counters():
 def sign_up(client, email="hong@example.vn"):
     response = client.post("/accounts/signup/", {
         "full_name": "Phạm Thị Hồng", "email": email, "phone": "", "password": "m4y-in-3d-rat-vui",
+        **factories.ADULT_SIGNUP,
     })
     assert response.status_code == 302
     return User.objects.get(email=email)

@@ -105,7 +105,8 @@ def test_a_session_cookie_with_a_nul_is_refused_before_the_session_store(client)
 @pytest.mark.django_db
 def test_ordinary_vietnamese_text_with_new_lines_still_passes(client):
     response = client.post("/accounts/signup/", {
-        "full_name": "Trần Thị Ánh\tDương", "email": "anh.duong@example.vn", "password": "Mat-khau-rat-dai-2026"})
+        "full_name": "Trần Thị Ánh\tDương", "email": "anh.duong@example.vn", "password": "Mat-khau-rat-dai-2026",
+        **factories.ADULT_SIGNUP})
     assert response.status_code == 302
     assert User.objects.get(email="anh.duong@example.vn").full_name == "Trần Thị Ánh\tDương"
 

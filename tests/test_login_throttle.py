@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from tests.factories import TEST_PASSWORD, AdminFactory, LearnerFactory
+from tests.factories import ADULT_SIGNUP, TEST_PASSWORD, AdminFactory, LearnerFactory
 
 
 @pytest.fixture(autouse=True)
@@ -93,6 +93,7 @@ def test_sign_up_is_throttled_per_address():
     client = Client()
     statuses = [client.post("/accounts/signup/", {
         "full_name": f"Học Sinh Số {n}", "email": f"hs{n}@truong.edu.vn", "password": "Gio-Mua-He-2026!x",
+        **ADULT_SIGNUP,
     }).status_code for n in range(7)]
     assert statuses[:5] == [302] * 5
     assert statuses[5:] == [429, 429]

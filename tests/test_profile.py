@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from fablab_ops.accounts.models import User
 from tests.conftest import client_for
-from tests.factories import TEST_PASSWORD, LearnerFactory
+from tests.factories import ADULT_SIGNUP, TEST_PASSWORD, LearnerFactory
 
 
 @pytest.fixture(autouse=True)
@@ -181,7 +181,8 @@ def test_the_menu_leads_a_logged_in_person_to_the_profile_and_the_tokens():
 
 @pytest.mark.django_db
 def test_sign_up_checks_and_tidies_the_phone_number_like_the_profile():
-    form = {"full_name": "Phạm Thị Hồng", "email": "hong@example.vn", "password": "m4y-in-3d-rat-vui"}
+    form = {"full_name": "Phạm Thị Hồng", "email": "hong@example.vn", "password": "m4y-in-3d-rat-vui",
+            **ADULT_SIGNUP}
     assert Client().post("/accounts/signup/", {**form, "phone": "không có"}).status_code == 200
     assert not User.objects.filter(email="hong@example.vn").exists()
     assert Client().post("/accounts/signup/", {**form, "phone": "0912.345.678"}).status_code == 302

@@ -1,13 +1,16 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from fablab_ops import notifications
 from fablab_ops.accounts import services
-from fablab_ops.accounts.models import ApiToken, Notification, User
+from fablab_ops.accounts.models import ApiToken, Notification, Role, User
 from fablab_ops.errors import DomainError
 
 
@@ -17,14 +20,35 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ["email", "full_name", "phone", "role", "is_active", "date_joined"]
     list_filter = ["role", "is_active", "is_staff", "language"]
     search_fields = ["email", "full_name", "phone"]
-    readonly_fields = ["date_joined", "last_login", "email_verified_at"]
+    readonly_fields = ["date_joined", "last_login", "email_verified_at", "personal_data_links"]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
         (_("Thông tin"), {"fields": ["full_name", "phone", "organisation", "language", "role"]}),
         (_("Quyền"), {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
         (_("Thời gian"), {"fields": ["last_login", "date_joined", "email_verified_at"]}),
+        (_("Dữ liệu cá nhân"), {"fields": ["personal_data_links"]}),
     ]
     actions = ["mark_email_verified"]
+
+    @admin.display(description=_("Nhật ký và bản xuất"))
+    def personal_data_links(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        log = reverse("admin:privacy_accesslogentry_changelist") + f"?subject__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a> · <a href="{}">{}</a>', log, _("Ai đã xem dữ liệu của người này"),
+                           reverse("privacy:staff_export", args=[obj.pk]), _("Bản xuất toàn bộ dữ liệu"))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """A learner's record shows their personal data: who opened it is logged (Law 91/2025/QH15)."""
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            from fablab_ops.privacy.models import AccessKind
+            from fablab_ops.privacy.services import record_access
+
+            subject = self.get_object(request, unquote(object_id))
+            if subject is not None and subject.role == Role.LEARNER:
+                record_access(request.user, [subject], AccessKind.PROFILE, context="admin")
+        return response
 
     @admin.action(description=_("Đánh dấu email đã xác nhận"), permissions=["change"])
     def mark_email_verified(self, request, queryset):

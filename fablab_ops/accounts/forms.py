@@ -26,6 +26,22 @@ class SignupForm(forms.Form):
     email = forms.EmailField(label=_("Email"))
     phone = forms.CharField(label=_("Số điện thoại (không bắt buộc)"), max_length=20, required=False)
     password = forms.CharField(label=_("Mật khẩu"), widget=forms.PasswordInput, strip=False)
+    date_of_birth = forms.DateField(label=_("Ngày sinh"), widget=forms.DateInput(attrs={"type": "date"}),
+                                    help_text=_("Dưới 16 tuổi, cha mẹ hoặc người giám hộ cần xác nhận qua email."))
+    guardian_name = forms.CharField(label=_("Họ tên cha mẹ hoặc người giám hộ (dưới 16 tuổi)"), max_length=150,
+                                    required=False)
+    guardian_email = forms.EmailField(label=_("Email cha mẹ hoặc người giám hộ (dưới 16 tuổi)"), required=False)
+    guardian_relation = forms.CharField(label=_("Quan hệ với em (ví dụ: mẹ, bố, ông, bà)"), max_length=40,
+                                        required=False)
+    child_agrees = forms.BooleanField(
+        label=_("Em đã đọc thông báo về dữ liệu cá nhân và đồng ý (từ 7 tuổi trở lên)."), required=False)
+    consent_bookings = forms.BooleanField(
+        label=_("Tôi đồng ý để Fablab xử lý họ tên, email, số điện thoại, ngày sinh và lịch sử học của tôi để "
+                "đăng ký lớp, đặt máy, check-in và cấp chứng nhận sử dụng máy (bắt buộc)."),
+        error_messages={"required": _("Không có sự đồng ý này chúng tôi không thể phục vụ bạn.")})
+    consent_reminders = forms.BooleanField(
+        label=_("Tôi muốn nhận email nhắc lịch học và nhắc chứng nhận sắp hết hạn (không bắt buộc)."),
+        required=False)
 
     def clean_phone(self):
         return clean_phone(self.cleaned_data["phone"])
@@ -44,6 +60,14 @@ class SignupForm(forms.Form):
                 validate_password(cleaned["password"], candidate)
             except forms.ValidationError as error:
                 self.add_error("password", error)
+        if "date_of_birth" not in self.errors:
+            from fablab_ops.privacy.services import validate_signup_age
+
+            for field, message in validate_signup_age(cleaned.get("date_of_birth"),
+                                                      child_agrees=bool(cleaned.get("child_agrees")),
+                                                      guardian=cleaned):
+                if field not in self.errors:
+                    self.add_error(field, message)
         return cleaned
 
 

@@ -38,8 +38,16 @@ EMAIL_CHANGE_LINK_MAX_AGE = timedelta(hours=24)
 MAX_ACTIVE_TOKENS = 10
 
 
-def register_learner(*, email: str, password: str, full_name: str, phone: str = "", language: str = "vi") -> User:
-    """A new learner account, not yet verified; the verification link is mailed once the account is stored."""
+def register_learner(*, email: str, password: str, full_name: str, phone: str = "", language: str = "vi",
+                     date_of_birth=None, consent_reminders: bool = False, child_agrees: bool = False,
+                     guardian: dict | None = None, **_consents) -> User:
+    """A new learner account, not yet verified; the verification link is mailed once the account is stored.
+
+    With a date of birth (the sign-up page always gives one) the consents are recorded with it, and for a
+    child under 16 the parent or guardian is mailed a link to confirm (`fablab_ops.privacy`).
+    """
+    from fablab_ops.privacy import services as privacy
+
     email = User.objects.normalize_email(email).lower()
     with transaction.atomic():
         if User.objects.filter(email__iexact=email).exists():
@@ -49,7 +57,13 @@ def register_learner(*, email: str, password: str, full_name: str, phone: str = 
         validate_password(password, user)
         user.set_password(password)
         user.save()
+        data = None
+        if date_of_birth is not None:
+            data = privacy.record_signup(user, born=date_of_birth, reminders=consent_reminders,
+                                         child_agrees=child_agrees, guardian=guardian)
     send_verification(user)
+    if data is not None and data.guardian_email:
+        privacy.send_guardian_request(data)
     return user
 
 
@@ -89,13 +103,17 @@ def _read_link(token: str, *, salt: str, max_age: timedelta, expired: str, inval
 # --- e-mail verification ---------------------------------------------------------
 
 def require_verified_email(user) -> None:
-    """Booking a seat or reserving a machine asks here first: browsing is free, booking needs a proven address."""
+    """Booking a seat or reserving a machine asks here first: browsing is free, booking needs a proven address,
+    and a child's account the consent of a parent or guardian."""
+    from fablab_ops.privacy.services import require_may_book
+
     if not getattr(user, "email_verified_at", None):
         raise PermissionDenied(
             _("Hãy xác nhận email của bạn trước khi đăng ký lớp hoặc đặt máy: mở liên kết chúng tôi đã gửi tới "
               "%(email)s, hoặc gửi lại email xác nhận.") % {"email": user.email},
             code="email_unverified",
         )
+    require_may_book(user)
 
 
 def send_verification(user) -> bool:

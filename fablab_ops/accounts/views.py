@@ -22,6 +22,7 @@ from fablab_ops.accounts.forms import (
     TokenForm,
 )
 from fablab_ops.errors import DomainError
+from fablab_ops.privacy import services as privacy
 
 THROTTLED = _lazy("Bạn đã thử đăng nhập sai quá nhiều lần. Vui lòng thử lại sau ít phút.")
 
@@ -48,11 +49,17 @@ def signup(request):
         }, status=429)
     if request.method == "POST" and form.is_valid():
         throttle.record_signup(request)
-        user = services.register_learner(**form.cleaned_data, language=(get_language() or "vi")[:2])
+        data = dict(form.cleaned_data)
+        guardian = {key: data.pop(key) for key in ("guardian_name", "guardian_email", "guardian_relation")}
+        user = services.register_learner(**data, guardian=guardian, language=(get_language() or "vi")[:2])
         throttle.record_mail(request, user.email)  # the verification link just mailed counts
         login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
         messages.success(request, _("Chào mừng bạn! Chúng tôi đã gửi email xác nhận tới %(email)s: hãy mở liên kết "
                                     "trong email để có thể đăng ký lớp và đặt máy.") % {"email": user.email})
+        if privacy.awaits_guardian(user):
+            messages.info(request, _("Vì em dưới 16 tuổi, chúng tôi đã gửi email tới %(email)s để cha mẹ hoặc người "
+                                     "giám hộ xác nhận. Trong lúc chờ, em vẫn xem được lịch học.")
+                          % {"email": guardian["guardian_email"]})
         return redirect("courses:session_list")
     return render(request, "accounts/signup.html", {"form": form})
 
@@ -115,6 +122,7 @@ def _profile_page(request, *, form=None, email_form=None, status=200):
     return render(request, "accounts/profile.html", {
         "form": form, "email_form": email_form or EmailChangeForm(request=request),
         "feed_url": feed_url, "token_count": services.active_tokens(user).count(),
+        "consents": privacy.consent_rows(user), "awaits_guardian": privacy.awaits_guardian(user),
     }, status=status)
 
 

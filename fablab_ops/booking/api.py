@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 
-from fablab_ops import calendars
+from fablab_ops import calendars, policy
 from fablab_ops.accounts.models import User
 from fablab_ops.booking import checkin, services, tickets
 from fablab_ops.booking.models import Certification, CheckInOutcome, Reservation, ReservationStatus
@@ -336,10 +336,13 @@ def undo_check_in(request, record_id: DbId):
 def door_list(request, lab: Slug, q: text(100) = ""):
     found = get_object_or_404(Lab, slug=lab)
     listing = checkin.search_today(found, q, by=request.user)
-    return ([DoorEntry(kind="seat", id=s.pk, person=s.learner.full_name, phone=s.learner.phone,
+    # The phone number for coordinators only; technicians at the door need the name and the booking.
+    contacts = policy.sees_contact_details(request.user)
+    return ([DoorEntry(kind="seat", id=s.pk, person=s.learner.full_name, phone=s.learner.phone if contacts else "",
                        what=s.session.course.title, start=s.session.start, end=s.session.end, status=s.status,
                        checked_in_at=s.checked_in_at) for s in listing["seats"]]
-            + [DoorEntry(kind="reservation", id=r.pk, person=r.user.full_name, phone=r.user.phone,
+            + [DoorEntry(kind="reservation", id=r.pk, person=r.user.full_name,
+                         phone=r.user.phone if contacts else "",
                          what=r.machine.name, start=r.start, end=r.end, status=r.status,
                          checked_in_at=r.checked_in_at) for r in listing["reservations"]])
 

@@ -26,6 +26,8 @@ from fablab_ops.courses.forms import (
 from fablab_ops.courses.models import Course, CourseKind, InductionResult, SeatStatus, Session
 from fablab_ops.errors import DomainError
 from fablab_ops.machines.models import Lab
+from fablab_ops.privacy.models import AccessKind
+from fablab_ops.privacy.services import record_access
 
 
 def session_list(request):
@@ -305,6 +307,9 @@ def roster(request, session_id: int):
         data = services.roster(session_id, by=request.user)
     except DomainError as error:
         raise _page_error(error) or Http404 from error
+    if data.shows_contacts:  # e-mail and phone on the page: the access is logged (Law 91/2025/QH15)
+        record_access(request.user, [b.learner_id for b in [*data.booked, *data.waiting]],
+                      AccessKind.ROSTER_CONTACTS, context=f"session {data.session.pk}")
     return render(request, "courses/roster.html", {
         "roster": data, "session": data.session, "manages": policy.may_manage_courses(request.user),
         "marks": policy.may_mark_induction(request.user, data.session),

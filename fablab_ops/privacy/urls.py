@@ -1,0 +1,16 @@
+from django.urls import path
+
+from fablab_ops.privacy import views
+
+app_name = "privacy"
+
+urlpatterns = [
+    path("", views.notice, name="notice"),
+    path("consents/<str:purpose>/<str:action>/", views.consent, name="consent"),
+    path("export/", views.export_page, name="export"),
+    path("export.json", views.export_json, name="export_json"),
+    path("erase/", views.erase, name="erase"),
+    path("guardian/<str:token>/", views.guardian, name="guardian"),
+    path("guardian-resend/", views.guardian_resend, name="guardian_resend"),
+    path("learners/<int:user_id>/export/", views.staff_export, name="staff_export"),
+]
