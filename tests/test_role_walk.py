@@ -159,7 +159,7 @@ def induction_marker(w, user):
 
 
 def marks_some_inductions(w, user):
-    return 200 if policy.is_network_staff(user) or policy.marking_labs(user).exists() else 403
+    return 200 if policy.may_mark_inductions(user) else 403
 
 
 def certifier(w, user):
@@ -509,3 +509,13 @@ def test_the_menu_links_only_to_pages_the_user_may_open(world):
             if response.status_code != 200:
                 refused.append(f"{role}: menu links {href}, which answers {response.status_code}")
     assert not refused, "\n".join(refused)
+
+
+# --- found by the walk ---------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_a_technician_not_yet_given_a_lab_has_no_inductions_to_mark(world):
+    newcomer = Client()
+    newcomer.force_login(factories.TechnicianFactory(full_name="Kỹ Thuật Mới"))
+    assert newcomer.get("/courses/inductions/").status_code == 403
+    assert newcomer.get(f"/courses/inductions/{world.induction.pk}/").status_code == 403
