@@ -148,5 +148,10 @@ def may_mark_inductions(user) -> bool:
     return is_network_staff(user) or marking_labs(user).exists()
 
 
+def may_read_reports(user) -> bool:
+    """The monthly report: network staff for the network, a technician for the labs they staff."""
+    return staffed_labs(user).exists()
+
+
 def may_set_targets(user) -> bool:
     return is_network_staff(user)

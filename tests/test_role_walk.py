@@ -81,6 +81,7 @@ def world(db):
         "other learner": other,
         "BIIC technician": factories.TechnicianFactory(labs=[biic], full_name="Kỹ Thuật BIIC"),
         "TDMU technician": factories.TechnicianFactory(labs=[tdmu], full_name="Kỹ Thuật TDMU"),
+        "technician without a lab": factories.TechnicianFactory(full_name="Kỹ Thuật Mới"),
         "coordinator": factories.CoordinatorFactory(full_name="Lê Thị Điều Phối"),
         "admin": factories.AdminFactory(full_name="Quản Trị"),
     }
