@@ -384,6 +384,7 @@ def test_every_page_and_endpoint_answers_every_role_as_the_policy_says(world):
     queries = query_values(w)
     by_role = clients(w)
     mismatches, leaks, covered = [], [], dict.fromkeys(w.users, 0)
+    bearer = {role: ApiToken.issue(user, "role walk")[1] for role, user in w.users.items() if user.is_authenticated}
 
     def check(kind, address, expect, query, *, api, capability=False, door=False):
         for role, user in w.users.items():
@@ -396,6 +397,12 @@ def test_every_page_and_endpoint_answers_every_role_as_the_policy_says(world):
             covered[role] += 1
             if got != wanted:
                 mismatches.append(f"{kind} {address} as {role}: expected {wanted}, got {got}")
+            if api and role in bearer:
+                # An integration with the role's personal API token gets what the browser gets.
+                by_token = outcome(Client().get(address, query, HTTP_AUTHORIZATION=f"Bearer {bearer[role]}"), api=True)
+                if by_token != wanted:
+                    mismatches.append(f"{kind} {address} as {role} with an API token: "
+                                      f"expected {wanted}, got {by_token}")
             if got != 200 or capability or user == w.owner:
                 continue
             body = response.content.decode(errors="replace")
