@@ -527,3 +527,15 @@ def test_a_technician_not_yet_given_a_lab_has_no_inductions_to_mark(world):
     newcomer.force_login(factories.TechnicianFactory(full_name="Kỹ Thuật Mới"))
     assert newcomer.get("/courses/inductions/").status_code == 403
     assert newcomer.get(f"/courses/inductions/{world.induction.pk}/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_admin_opens_to_whom_the_policy_shows_it(world):
+    answers = []
+    for role, client in clients(world).items():
+        response = client.get("/admin/")
+        got = 200 if response.status_code == 200 else response.status_code
+        wanted = 200 if policy.may_open_admin(world.users[role]) else 302  # to the admin's login
+        if got != wanted:
+            answers.append(f"/admin/ as {role}: expected {wanted}, got {got}")
+    assert not answers, "\n".join(answers)
