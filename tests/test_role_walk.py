@@ -5,8 +5,13 @@ endpoint added later without an expected answer per role makes this test fail by
 computed from fablab_ops/policy.py (and, where a rule lives in a service, from that service), not written
 out per role. Path parameters are filled with objects of BIIC, or of the learner who owns them.
 
-Least data: a technician of TDMU sees no name or address of BIIC's learners anywhere, and no technician
-sees a learner's e-mail address (fablab_ops.policy.sees_contact_details).
+Roles: a visitor, the learner who owns the bookings, another learner, a technician of BIIC, one of TDMU,
+one not yet given a lab, a coordinator and an administrator. Endpoints are asked with the browser's session
+and with the role's personal API token.
+
+Least data: nobody outside BIIC's staff (a visitor, another learner, TDMU's technician) sees the name or
+address of BIIC's learner anywhere, and no technician sees a learner's e-mail address
+(fablab_ops.policy.sees_contact_details), nor a phone number except at the door.
 """
 
 import re
@@ -356,7 +361,7 @@ def clients(w: World) -> dict:
 
 
 def learner_marks(w: World) -> dict:
-    """What of BIIC's learner must not reach a TDMU technician."""
+    """What of BIIC's learner must not reach anyone outside BIIC's staff."""
     return {"name": w.owner.full_name, "e-mail": w.owner.email}
 
 
