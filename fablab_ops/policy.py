@@ -143,6 +143,16 @@ def marking_labs(user) -> QuerySet:
     return staffed_labs(user)
 
 
+def may_mark_inductions(user) -> bool:
+    """The inductions page: network staff, and technicians of a lab (one not yet given a lab marks none)."""
+    return is_network_staff(user) or marking_labs(user).exists()
+
+
+def may_read_reports(user) -> bool:
+    """The monthly report: network staff for the network, a technician for the labs they staff."""
+    return staffed_labs(user).exists()
+
+
 def may_set_targets(user) -> bool:
     return is_network_staff(user)
 

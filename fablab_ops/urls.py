@@ -5,13 +5,16 @@ from django.http import HttpResponsePermanentRedirect
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from fablab_ops import views
+from fablab_ops import policy, views
 from fablab_ops.accounts.forms import ThrottleAwareAdminAuthenticationForm
 from fablab_ops.api import api
 
 admin.site.site_header = "fablab-ops"
 admin.site.site_title = "fablab-ops"
 admin.site.login_form = ThrottleAwareAdminAuthenticationForm
+# The admin opens to those it shows something to (fablab_ops/policy.py): staff without model rights are sent to
+# its login page, which says they may not enter, instead of an empty index.
+admin.site.has_permission = lambda request: policy.may_open_admin(request.user)
 
 def favicon(request):
     # Browsers ask for /favicon.ico whatever the page says; resolved per request (the manifest is read then).

@@ -9,5 +9,5 @@ def navigation(request) -> dict:
         return {"may_open_admin": False, "email_unverified": False, "menu_labs": ()}
     return {"may_open_admin": policy.may_open_admin(user), "email_unverified": not user.email_verified,
             "may_manage_courses": policy.may_manage_courses(user),
-            "may_mark_inductions": policy.is_network_staff(user) or policy.marking_labs(user).exists(),
+            "may_mark_inductions": policy.may_mark_inductions(user), "may_read_reports": policy.may_read_reports(user),
             "menu_labs": policy.menu_labs(user) if user.is_technician else ()}

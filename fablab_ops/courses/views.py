@@ -387,7 +387,7 @@ def inductions(request):
     """The inductions this person may mark, most recent first."""
     if not request.user.is_authenticated:
         return redirect(f"/accounts/login/?next={request.path}")
-    if not (policy.is_network_staff(request.user) or request.user.is_technician):
+    if not policy.may_mark_inductions(request.user):
         raise PermissionDenied(_("Chỉ kỹ thuật viên và điều phối viên mới được đánh giá buổi hướng dẫn."))
     return render(request, "courses/inductions.html",
                   {"sessions": services.inductions_to_mark(by=request.user)})
