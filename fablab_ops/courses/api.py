@@ -198,15 +198,13 @@ def get_booking(request, booking_id: DbId):
 @router.post("/bookings/{booking_id}/cancel", response={200: BookingOut, 404: ErrorOut, 409: ErrorOut},
              summary="Cancel my seat or leave the waiting list (until the deadline)")
 def cancel(request, booking_id: DbId):
-    services.cancel_booking(booking_id, request.user)
-    return booking_out(services.booking_for(request.user, booking_id))
+    return booking_out(services.cancel_booking(booking_id, request.user))
 
 
 @router.post("/bookings/{booking_id}/confirm", response={200: BookingOut, 404: ErrorOut, 409: ErrorOut},
              summary="Take the seat held for me from the waiting list")
 def confirm(request, booking_id: DbId):
-    services.confirm_offer(booking_id, request.user)
-    return booking_out(services.booking_for(request.user, booking_id))
+    return booking_out(services.confirm_offer(booking_id, request.user))
 
 
 @router.post("/bookings/{booking_id}/rotate-ticket", response={200: BookingOut, 404: ErrorOut},
