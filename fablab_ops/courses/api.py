@@ -187,7 +187,9 @@ def book(request, session_id: DbId):
 
 @router.get("/bookings/mine", response=list[BookingOut], summary="My bookings, upcoming or past")
 def my_bookings(request, past: bool = False):
-    return [booking_out(b) for b in services.bookings_of(request.user, upcoming=not past)]
+    bookings = list(services.bookings_of(request.user, upcoming=not past))
+    services.count_sessions([b.session for b in bookings])
+    return [booking_out(b) for b in bookings]
 
 
 @router.get("/bookings/{booking_id}", response={200: BookingOut, 404: ErrorOut}, summary="One of my bookings")

@@ -86,6 +86,15 @@ def with_availability(sessions, now: datetime | None = None):
     )
 
 
+def count_sessions(sessions) -> None:
+    """Put `taken` and `waiting` (as `with_availability`) on sessions already read, in one query for all."""
+    sessions = list(sessions)
+    counts = {pk: (taken, waiting) for pk, taken, waiting in with_availability(
+        Session.objects.filter(pk__in={s.pk for s in sessions})).values_list("pk", "taken", "waiting")}
+    for session in sessions:
+        session.taken, session.waiting = counts.get(session.pk, (0, 0))
+
+
 def has_offer(booking: SeatBooking, now: datetime | None = None) -> bool:
     now = now or timezone.now()
     return (booking.status == SeatStatus.WAITLISTED and booking.offer_expires_at is not None
