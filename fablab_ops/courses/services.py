@@ -610,11 +610,11 @@ def to_be_told(session: Session):
 
 
 def _tell_booked(session: Session, kind: str, key: str) -> None:
-    live = (session.bookings.select_related("learner")
-            .filter(status__in=[SeatStatus.CONFIRMED, SeatStatus.WAITLISTED]))
-    for booking in live:
-        notify(booking.learner, kind, dedup_key=f"{key}-{booking.pk}",
-               context={"booking": booking, "session": session})
+    outbox = Outbox()
+    for booking in session.bookings.filter(status__in=[SeatStatus.CONFIRMED, SeatStatus.WAITLISTED]):
+        outbox.add(booking.learner_id, kind, dedup_key=f"{key}-{booking.pk}",
+                   context={"booking": booking, "session": session})
+    outbox.write()
 
 
 def cancel_undersubscribed(now: datetime | None = None) -> list[int]:
@@ -773,13 +773,16 @@ def message_learners(session_id: int, *, by, key, subject: str, body: str, inclu
         if session.status == SessionStatus.CANCELLED:
             raise Conflict(_("Buổi học này đã bị hủy."), code="session_cancelled")
         statuses = [SeatStatus.CONFIRMED, SeatStatus.ATTENDED] + ([SeatStatus.WAITLISTED] if include_waitlist else [])
-        bookings = list(session.bookings.select_related("learner").filter(status__in=statuses))
+        bookings = list(session.bookings.filter(status__in=statuses))
         message = SessionMessage.objects.create(key=key, session=session, subject=subject[:150], body=body,
                                                 include_waitlist=include_waitlist, recipients=len(bookings),
                                                 sent_by=by, sent_at=now)
+        outbox = Outbox()
         for booking in bookings:
-            notify(booking.learner, "session_message", dedup_key=f"session-message-{message.pk}-{booking.pk}",
-                   context={"booking": booking, "session": session, "message": message})
+            outbox.add(booking.learner_id, "session_message",
+                       dedup_key=f"session-message-{message.pk}-{booking.pk}",
+                       context={"booking": booking, "session": session, "message": message})
+        outbox.write()
         return message, True
 
 
