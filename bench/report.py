@@ -3,10 +3,14 @@
 Builds, in PostgreSQL, a year of data for the four labs (hundreds of sessions, ten
 thousand bookings, millions of telemetry rows with their daily roll-up), then times
 in the same run:
-  reference: a single SQL aggregate of the month's class and machine figures;
+  reference: a single hand-written SQL statement computing every figure the report
+             shows (per lab and kind: classes, seats, registrations, attendance,
+             no-shows, longest waiting list, unique and first-time learners; machine
+             hours; year-to-date progress), checked figure by figure against it;
   project:   `reports.services.monthly_report()` for that month (all labs).
 It then adds a second, older year of history and times the same month again: the
-report's cost must follow the month's data, not the whole history.
+report's cost must follow the month's data, not the whole history. The month is the
+last complete one (computed from today), as the department reads it.
 Last line: {"slowdown": report / SQL, "history_growth": t(2 years) / t(1 year), ...}.
 
     python bench/report.py [--quick]
@@ -20,7 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,8 +33,9 @@ DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/fablab_bench_report"
 
 REFERENCE_SQL = """
 WITH month_sessions AS (
-    SELECT s.id, s.lab_id, s.capacity, s.status
-    FROM courses_session s
+    SELECT s.id, s.lab_id, c.kind, s.capacity, s.status, s.peak_waitlist,
+           s.status <> 'cancelled' AND s.start <= %(now)s AS held
+    FROM courses_session s JOIN courses_course c ON c.id = s.course_id
     WHERE s.start >= %(start)s AND s.start < %(end)s
 ), seats AS (
     SELECT b.session_id,
@@ -40,15 +45,29 @@ WITH month_sessions AS (
     FROM courses_seatbooking b JOIN month_sessions m ON m.id = b.session_id
     GROUP BY b.session_id
 ), classes AS (
-    SELECT m.lab_id,
-           count(*) FILTER (WHERE m.status <> 'cancelled') AS held,
+    SELECT m.lab_id, m.kind,
+           count(*) FILTER (WHERE m.held) AS held,
            count(*) FILTER (WHERE m.status = 'cancelled') AS cancelled,
-           sum(m.capacity) FILTER (WHERE m.status <> 'cancelled') AS seats_offered,
-           sum(coalesce(s.registrations, 0)) FILTER (WHERE m.status <> 'cancelled') AS registrations,
-           sum(coalesce(s.attended, 0)) FILTER (WHERE m.status <> 'cancelled') AS attended,
-           sum(coalesce(s.no_shows, 0)) FILTER (WHERE m.status <> 'cancelled') AS no_shows
+           coalesce(sum(m.capacity) FILTER (WHERE m.held), 0) AS seats_offered,
+           coalesce(sum(s.registrations) FILTER (WHERE m.held), 0) AS registrations,
+           coalesce(sum(s.attended) FILTER (WHERE m.held), 0) AS attended,
+           coalesce(sum(s.no_shows) FILTER (WHERE m.held), 0) AS no_shows,
+           max(m.peak_waitlist) AS peak_waitlist
     FROM month_sessions m LEFT JOIN seats s ON s.session_id = m.id
-    GROUP BY m.lab_id
+    GROUP BY GROUPING SETS ((m.lab_id, m.kind), (m.lab_id))
+), attendees AS (
+    SELECT DISTINCT m.lab_id, m.kind, b.learner_id
+    FROM courses_seatbooking b JOIN month_sessions m ON m.id = b.session_id
+    WHERE b.status = 'attended'
+), returners AS (
+    SELECT DISTINCT a.learner_id FROM attendees a
+    WHERE EXISTS (SELECT 1 FROM courses_seatbooking e JOIN courses_session es ON es.id = e.session_id
+                  WHERE e.learner_id = a.learner_id AND e.status = 'attended' AND es.start < %(start)s)
+), learners AS (
+    SELECT a.lab_id, a.kind, count(DISTINCT a.learner_id) AS unique_learners,
+           count(DISTINCT a.learner_id) FILTER (WHERE r.learner_id IS NULL) AS first_time
+    FROM attendees a LEFT JOIN returners r ON r.learner_id = a.learner_id
+    GROUP BY GROUPING SETS ((a.lab_id, a.kind), (a.lab_id))
 ), used AS (
     SELECT mc.lab_id, sum(d.running_seconds) / 3600.0 AS hours_used
     FROM machines_machineusageday d JOIN machines_machine mc ON mc.id = d.machine_id
@@ -60,15 +79,32 @@ WITH month_sessions AS (
     FROM booking_reservation r JOIN machines_machine mc ON mc.id = r.machine_id
     WHERE r.start < %(end)s AND r."end" > %(start)s AND r.status <> 'cancelled'
     GROUP BY mc.lab_id
+), year_to_date AS (
+    SELECT s.lab_id, count(DISTINCT s.id) AS classes, count(b.id) AS turns
+    FROM courses_session s LEFT JOIN courses_seatbooking b ON b.session_id = s.id AND b.status = 'attended'
+    WHERE s.start >= %(year_start)s AND s.start < %(end)s AND s.start <= %(now)s AND s.status <> 'cancelled'
+    GROUP BY s.lab_id
 )
-SELECT c.*, u.hours_used, b.hours_booked
-FROM classes c LEFT JOIN used u ON u.lab_id = c.lab_id LEFT JOIN booked b ON b.lab_id = c.lab_id
+SELECT c.lab_id, c.kind, c.held, c.cancelled, c.seats_offered, c.registrations, c.attended, c.no_shows,
+       c.peak_waitlist, coalesce(l.unique_learners, 0), coalesce(l.first_time, 0),
+       u.hours_used, b.hours_booked, y.classes, y.turns
+FROM classes c
+LEFT JOIN learners l ON l.lab_id IS NOT DISTINCT FROM c.lab_id AND l.kind IS NOT DISTINCT FROM c.kind
+LEFT JOIN used u ON u.lab_id = c.lab_id AND c.kind IS NULL
+LEFT JOIN booked b ON b.lab_id = c.lab_id AND c.kind IS NULL
+LEFT JOIN year_to_date y ON y.lab_id = c.lab_id AND c.kind IS NULL
 """
+# Every figure the report shows, per lab and per kind of course (kind NULL: the lab's total): classes held
+# and cancelled, seats offered, registrations, attendance, no-shows, the longest waiting list, unique and
+# first-time learners (attended this month, never before it), machine hours used and booked, and the
+# year-to-date classes and participant-turns the targets are measured against.
+FIGURES = ("sessions_held", "sessions_cancelled", "seats_offered", "registrations", "attendance", "no_shows",
+           "peak_waitlist", "unique_learners", "first_time_learners")
 
 
 def build_year(cursor, year: int, *, bookings_per_session: int, telemetry_per_machine_day: int) -> dict:
     """One year of sessions, bookings, reservations, telemetry and its roll-up, generated in SQL."""
-    start = f"{year}-01-01 00:00+07"
+    start = f"{year}-01-01 00:00+07"  # the labs' local new year
     cursor.execute("""
         INSERT INTO courses_session (course_id, lab_id, start, "end", capacity, place, status, cancel_reason,
                                      detached, peak_waitlist, created_at, updated_at)
@@ -80,10 +116,11 @@ def build_year(cursor, year: int, *, bookings_per_session: int, telemetry_per_ma
                              interval '3 days') AS t
     """, [start, start])
     cursor.execute("""
-        INSERT INTO courses_seatbooking (session_id, learner_id, status, ticket_code, created_at, updated_at)
+        INSERT INTO courses_seatbooking (session_id, learner_id, status, ticket_code, created_at, updated_at,
+                                         induction_result, induction_note)
         SELECT s.id, u.id,
                (ARRAY['attended', 'attended', 'attended', 'no_show', 'cancelled'])[1 + (random() * 4)::int],
-               md5(random()::text || s.id || u.id), now(), now()
+               md5(random()::text || s.id || u.id), now(), now(), '', ''
         FROM courses_session s
         JOIN LATERAL (SELECT id FROM accounts_user WHERE id %% 97 <> s.id %% 97
                       ORDER BY (id * 31 + s.id * 17) %% 1009 LIMIT %s) u ON true
@@ -138,20 +175,26 @@ def setup_network(learners: int) -> None:
 
 def compare(result, sql_rows) -> int:
     """Figures on which the report and the hand-written SQL disagree (must be none)."""
+    from fablab_ops.courses.models import CourseKind
     from fablab_ops.machines.models import Lab
 
     lab_ids = dict(Lab.objects.values_list("slug", "pk"))
-    by_lab = {row[0]: row for row in sql_rows}
+    rows = {(row[0], row[1]): row for row in sql_rows}
+    empty = (None, None) + (0,) * 13
     disagreements = 0
     for lab in result.labs:
         if lab.slug not in lab_ids:
             continue
-        row = by_lab.get(lab_ids[lab.slug]) or (None, 0, 0, 0, 0, 0, 0, 0, 0)
-        t = lab.total
-        mine = (t.sessions_held, t.sessions_cancelled, t.seats_offered, t.registrations, t.attendance, t.no_shows)
-        disagreements += sum(1 for a, b in zip(mine, row[1:7], strict=True) if a != int(b or 0))
-        disagreements += abs(lab.hours_used - float(row[7] or 0)) > 0.05
-        disagreements += abs(lab.hours_booked - float(row[8] or 0)) > 0.05
+        cells = [(lab.total, rows.get((lab_ids[lab.slug], None), empty))]
+        cells += [(lab.by_kind[kind], rows.get((lab_ids[lab.slug], kind), empty)) for kind in CourseKind.values]
+        for cell, row in cells:
+            mine = tuple(getattr(cell, name) for name in FIGURES)
+            disagreements += sum(1 for a, b in zip(mine, row[2:11], strict=True) if a != int(b or 0))
+        row = cells[0][1]
+        disagreements += abs(lab.hours_used - float(row[11] or 0)) > 0.05
+        disagreements += abs(lab.hours_booked - float(row[12] or 0)) > 0.05
+        disagreements += lab.progress.classes_to_date != int(row[13] or 0)
+        disagreements += lab.progress.turns_to_date != int(row[14] or 0)
     return disagreements
 
 
@@ -186,9 +229,14 @@ def main() -> None:
     from fablab_ops.reports import services
 
     setup_network(1200)
-    month = date(2026, 10, 1)
+    # The month the department reads at the start of this one: the last complete month, in the year
+    # whose data is built first; the second year of history is the one before.
+    month = services.last_month()
     start, end = services.month_bounds(month)
-    params = {"start": start, "end": end, "first_day": start.date(), "next_day": end.date()}
+    now = timezone.now()
+    year_start = datetime.combine(date(month.year, 1, 1), datetime.min.time(), timezone.get_default_timezone())
+    params = {"start": start, "end": end, "first_day": timezone.localtime(start).date(),
+              "next_day": timezone.localtime(end).date(), "now": now, "year_start": year_start}
 
     def reference():
         with connection.cursor() as cursor:
@@ -196,17 +244,17 @@ def main() -> None:
             return cursor.fetchall()
 
     def report():
-        return services.monthly_report(month, now=timezone.now())
+        return services.monthly_report(month, now=now)
 
     with connection.cursor() as cursor:
-        counts = build_year(cursor, 2026, bookings_per_session=8, telemetry_per_machine_day=per_day)
+        counts = build_year(cursor, month.year, bookings_per_session=8, telemetry_per_machine_day=per_day)
     reference()
     report()
     sql_time = timed(reference, 5)
     one_year = timed(report, 5)
     inconsistencies = compare(report(), reference())
     with connection.cursor() as cursor:
-        counts_two = build_year(cursor, 2025, bookings_per_session=8, telemetry_per_machine_day=per_day)
+        counts_two = build_year(cursor, month.year - 1, bookings_per_session=8, telemetry_per_machine_day=per_day)
     report()
     two_years = timed(report, 5)
     print(json.dumps({
@@ -216,6 +264,8 @@ def main() -> None:
         "sql_s": round(sql_time, 4),
         "report_two_years_s": round(two_years, 4),
         "inconsistencies": inconsistencies,
+        "month": f"{month:%Y-%m}",
+        "load_avg_1m": os.getloadavg()[0],
         "rows_one_year": counts,
         "rows_two_years": counts_two,
     }))

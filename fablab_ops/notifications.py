@@ -1,9 +1,13 @@
 """Telling people what happened to them: the e-mail outbox and its relay.
 
-`notify()` is called by services inside their transaction: it stores the message
-(rendered in the recipient's language) as a `Notification` row — the outbox entry,
-made idempotent by its `dedup_key` — and asks for it to be sent only after the
-transaction commits, so nobody is told about a booking that was rolled back.
+`notify()` is called by services inside their transaction: it stores the message's
+kind and what it is about (references to rows, never rendered text) as a
+`Notification` row — the outbox entry, made idempotent by its `dedup_key` — in one
+INSERT, and asks for it to be sent only after the transaction commits, so nobody is
+told about a booking that was rolled back. An `Outbox` gathers a transaction's
+messages and writes them in one statement. Nothing is rendered inside the business
+transaction: the worker renders the e-mail (in the recipient's language) when it
+first sends it and stores the text, so a resend is the same e-mail.
 
 The relay sends what is due, never inside a database transaction:
 
@@ -23,11 +27,12 @@ same Message-ID, which mail clients use to show it once.
 
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
+from django.apps import apps
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -56,7 +61,7 @@ def render(kind: str, language: str, context: dict) -> tuple[str, str]:
 
 
 def notify(user, kind: str, *, dedup_key: str, context: dict | None = None) -> tuple[Notification | None, bool]:
-    """Store the message and queue its e-mail after commit; (notification, created).
+    """Store the message (kind and references) and queue its e-mail after commit; (notification, created).
 
     (None, False) when the person may not be sent this kind: an optional e-mail whose consent they
     withdrew, or anything to an erased person (`fablab_ops.privacy.services.may_send`).
@@ -65,8 +70,84 @@ def notify(user, kind: str, *, dedup_key: str, context: dict | None = None) -> t
 
     if not may_send(user, kind):
         return None, False
-    subject, body = render(kind, user.language, {"user": user, **(context or {})})
-    return enqueue(user, kind, dedup_key=dedup_key, subject=subject, body=body)
+    outbox = Outbox()
+    outbox.add(user, kind, dedup_key=dedup_key, context=context)
+    return outbox.write()[0]
+
+
+def _reference(value):
+    """A context value as JSON: a row by its model and key, a moment as ISO text, plain values as they are."""
+    if isinstance(value, models.Model):
+        return {"$model": value._meta.label_lower, "pk": value.pk}
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    return value
+
+
+def _resolve(value):
+    """The other way: a stored reference back to the row (None when it has gone since) or the moment."""
+    if isinstance(value, dict):
+        if "$model" in value:
+            return apps.get_model(value["$model"])._default_manager.filter(pk=value["pk"]).first()
+        if "$datetime" in value:
+            return datetime.fromisoformat(value["$datetime"])
+        if "$date" in value:
+            return date.fromisoformat(value["$date"])
+    return value
+
+
+class Outbox:
+    """The notifications of one transaction, written at its end in one INSERT (existing dedup keys skipped)."""
+
+    def __init__(self):
+        self.rows: list[Notification] = []
+
+    def add(self, user, kind: str, *, dedup_key: str, context: dict | None = None) -> None:
+        """`user` is the recipient or their id."""
+        references = {name: _reference(value) for name, value in (context or {}).items()}
+        self.rows.append(Notification(user_id=getattr(user, "pk", user), kind=kind, dedup_key=dedup_key,
+                                      subject="", body="", context=references))
+
+    def write(self, *, queue: bool = True) -> list[tuple[Notification, bool]]:
+        """Insert the rows; each comes back with whether it is new (a known dedup key is left as it was)."""
+        if not self.rows:
+            return []
+        fields = [f for f in Notification._meta.concrete_fields if not f.primary_key]
+        row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        params = [f.get_db_prep_save(f.pre_save(row, True), connection) for row in self.rows for f in fields]
+        table = Notification._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'INSERT INTO "{table}" ({", ".join(connection.ops.quote_name(f.column) for f in fields)}) '  # noqa: S608
+                f"VALUES {', '.join([row_sql] * len(self.rows))} "
+                f'ON CONFLICT ("dedup_key") DO NOTHING RETURNING "id", "dedup_key"',
+                params,
+            )
+            new = {key: pk for pk, key in cursor.fetchall()}
+        results = []
+        for row in self.rows:
+            if row.dedup_key in new:
+                row.pk = new[row.dedup_key]
+                row._state.adding = False
+                results.append((row, True))
+            else:
+                results.append((Notification.objects.get(dedup_key=row.dedup_key), False))
+        if queue and new:
+            queue_after_commit(list(new.values()))
+        self.rows = []
+        return results
+
+
+def render_stored(notification: Notification) -> None:
+    """Render a stored notification from its kind and references, once, and keep the text with the row."""
+    if notification.context is None or notification.body:
+        return
+    context = {name: _resolve(value) for name, value in notification.context.items()}
+    subject, body = render(notification.kind, notification.user.language, {"user": notification.user, **context})
+    notification.subject, notification.body = subject[:300], body
+    Notification.objects.filter(pk=notification.pk).update(subject=notification.subject, body=body)
 
 
 def enqueue(user, kind: str, *, dedup_key: str, subject: str, body: str,
@@ -150,7 +231,10 @@ def _relay(*, now: datetime | None, ids: list[int] | None, limit: int) -> tuple[
             break
         claimed += 1
         notification = Notification.objects.select_related("user").get(pk=picked[0])
+        if not _may_still_send(notification):
+            continue
         try:
+            render_stored(notification)
             email_for(notification).send()
         except Exception as error:  # anything the mail server or the network says: retried later
             _record_failure(notification, error, moment)
@@ -159,6 +243,18 @@ def _relay(*, now: datetime | None, ids: list[int] | None, limit: int) -> tuple[
                 state=NotificationState.SENT, sent_at=timezone.now(), claimed_until=None, last_error="")
             sent += 1
     return sent, claimed
+
+
+def _may_still_send(notification: Notification) -> bool:
+    """Consent is asked again at send time: it may have been withdrawn, or the person erased, since the row was
+    written (and rows written in bulk by id were never asked)."""
+    from fablab_ops.privacy.services import may_send
+
+    if may_send(notification.user, notification.kind):
+        return True
+    Notification.objects.filter(pk=notification.pk, state=NotificationState.SENDING).update(
+        state=NotificationState.FAILED, claimed_until=None, last_error="not sent: no consent for this e-mail")
+    return False
 
 
 def _record_failure(notification: Notification, error: Exception, now: datetime) -> None:

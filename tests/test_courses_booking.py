@@ -10,6 +10,7 @@ from fablab_ops.accounts.models import Notification
 from fablab_ops.courses import services
 from fablab_ops.courses.models import SeatBooking, SeatStatus, SessionStatus
 from fablab_ops.errors import Conflict
+from fablab_ops.notifications import send_due
 from tests import factories
 from tests.conftest import client_for
 
@@ -205,6 +206,7 @@ def test_confirmed_learners_who_never_came_become_no_shows_after_the_end(lab):
 def test_notifications_speak_the_learners_language(small_class):
     english = factories.LearnerFactory(language="en")
     services.book_seat(small_class.pk, english)
+    send_due(limit=100)  # the worker renders the e-mail, in the learner's language
     note = Notification.objects.get(user=english, kind="seat_confirmed")
     assert note.subject.startswith("Seat confirmed")
 

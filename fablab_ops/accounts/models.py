@@ -170,6 +170,9 @@ class Notification(models.Model):
     dedup_key = models.CharField(max_length=200, unique=True)
     subject = models.CharField(_("tiêu đề"), max_length=300)
     body = models.TextField(_("nội dung"))
+    # What the worker renders the e-mail from (references to the rows it is about); subject and body stay
+    # empty until then, so nothing is rendered inside the business transaction.
+    context = models.JSONField(null=True, blank=True, editable=False)
     # An attachment stored with the row (the monthly report), so a resend is the same e-mail.
     attachment_name = models.CharField(max_length=200, blank=True)
     attachment_type = models.CharField(max_length=100, blank=True)

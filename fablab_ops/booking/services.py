@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Prefetch, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -529,8 +529,10 @@ def end_override(override_id: int, *, by, now: datetime | None = None) -> Machin
 
 def overrides_in_force(machine: Machine, now: datetime | None = None) -> list[MachineOverride]:
     now = now or timezone.now()
-    return [o for o in machine.overrides.filter(ended_at__isnull=True, start__lte=now).select_related("by")
-            if o.in_force(now)]
+    open_overrides = getattr(machine, "open_overrides", None)  # read with the machines (lab_timeline)
+    if open_overrides is None:
+        open_overrides = machine.overrides.filter(ended_at__isnull=True, start__lte=now).select_related("by")
+    return [o for o in open_overrides if o.start <= now and o.in_force(now)]
 
 
 # --- availability and the network search ---------------------------------
@@ -543,6 +545,9 @@ class Slot:
 
 
 def busy_intervals(machine: Machine, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    known = getattr(machine, "busy_known", None)  # read ahead for many machines at once (find_free_slots)
+    if known is not None:
+        return sorted((a, b) for a, b in known if a < end and b > start)
     reservations = _overlapping(machine.reservations.filter(status__in=RESERVATION_BLOCKING), start, end)
     windows = _overlapping(machine.maintenance_windows.all(), start, end)
     return sorted([(r.start, r.end) for r in reservations] + [(w.start, w.end) for w in windows])
@@ -568,6 +573,16 @@ def _round_up(moment: datetime) -> datetime:
     return datetime.fromtimestamp(-(-seconds // step) * step, tz=moment.tzinfo)
 
 
+def _busy_between(start: datetime, end: datetime) -> list[Prefetch]:
+    """What keeps machines busy between two moments, read for all of them in two queries."""
+    return [
+        Prefetch("reservations", to_attr="busy_reservations", queryset=_overlapping(
+            Reservation.objects.filter(status__in=RESERVATION_BLOCKING), start, end)),
+        Prefetch("maintenance_windows", to_attr="busy_maintenance",
+                 queryset=_overlapping(MaintenanceWindow.objects.all(), start, end)),
+    ]
+
+
 def find_free_slots(user, machine_type: MachineType, minutes: int, *, now: datetime | None = None,
                     per_machine: int = 2, limit: int = 20) -> list[Slot]:
     """The earliest free slots of the wanted length on every such machine of the network, soonest first."""
@@ -583,9 +598,12 @@ def find_free_slots(user, machine_type: MachineType, minutes: int, *, now: datet
     horizon, _penalty = booking_horizon(user, machine_type, now)
     machines = (Machine.objects.filter(machine_type=machine_type, status=MachineStatus.AVAILABLE,
                                        lab__is_active=True)
-                .select_related("lab", "machine_type").prefetch_related("lab__opening_hours"))
+                .select_related("lab", "machine_type").prefetch_related(
+                    "lab__opening_hours", *_busy_between(now - timedelta(days=1), now + horizon + timedelta(days=2))))
     slots = []
     for machine in machines:
+        machine.busy_known = [(r.start, r.end) for r in machine.busy_reservations] + [
+            (w.start, w.end) for w in machine.busy_maintenance]
         found = []
         day = timezone.localdate(now)
         while len(found) < per_machine and day <= timezone.localdate(now + horizon):
@@ -604,13 +622,16 @@ def lab_timeline(lab: Lab, day: date, *, by) -> list[dict]:
     tz = timezone.get_default_timezone()
     start = datetime.combine(day, datetime.min.time(), tz)
     end = start + timedelta(days=1)
-    rows = []
-    for machine in lab.machines.exclude(status=MachineStatus.RETIRED).select_related("machine_type"):
-        rows.append({
-            "machine": machine,
-            "reservations": list(_overlapping(machine.reservations.exclude(status=ReservationStatus.CANCELLED),
-                                              start, end).select_related("user").order_by("start")),
-            "maintenance": list(_overlapping(machine.maintenance_windows.all(), start, end)),
-        })
-    return rows
+    now = timezone.now()
+    machines = lab.machines.exclude(status=MachineStatus.RETIRED).select_related("machine_type").prefetch_related(
+        Prefetch("reservations", to_attr="day_reservations", queryset=_overlapping(
+            Reservation.objects.exclude(status=ReservationStatus.CANCELLED), start, end
+        ).select_related("user").order_by("start")),
+        Prefetch("maintenance_windows", to_attr="day_maintenance",
+                 queryset=_overlapping(MaintenanceWindow.objects.all(), start, end)),
+        Prefetch("overrides", to_attr="open_overrides", queryset=MachineOverride.objects.filter(
+            ended_at__isnull=True, start__lte=now).select_related("by")),
+    )
+    return [{"machine": machine, "reservations": machine.day_reservations, "maintenance": machine.day_maintenance}
+            for machine in machines]
 

@@ -187,7 +187,9 @@ def book(request, session_id: DbId):
 
 @router.get("/bookings/mine", response=list[BookingOut], summary="My bookings, upcoming or past")
 def my_bookings(request, past: bool = False):
-    return [booking_out(b) for b in services.bookings_of(request.user, upcoming=not past)]
+    bookings = list(services.bookings_of(request.user, upcoming=not past))
+    services.count_sessions([b.session for b in bookings])
+    return [booking_out(b) for b in bookings]
 
 
 @router.get("/bookings/{booking_id}", response={200: BookingOut, 404: ErrorOut}, summary="One of my bookings")
@@ -198,15 +200,13 @@ def get_booking(request, booking_id: DbId):
 @router.post("/bookings/{booking_id}/cancel", response={200: BookingOut, 404: ErrorOut, 409: ErrorOut},
              summary="Cancel my seat or leave the waiting list (until the deadline)")
 def cancel(request, booking_id: DbId):
-    services.cancel_booking(booking_id, request.user)
-    return booking_out(services.booking_for(request.user, booking_id))
+    return booking_out(services.cancel_booking(booking_id, request.user))
 
 
 @router.post("/bookings/{booking_id}/confirm", response={200: BookingOut, 404: ErrorOut, 409: ErrorOut},
              summary="Take the seat held for me from the waiting list")
 def confirm(request, booking_id: DbId):
-    services.confirm_offer(booking_id, request.user)
-    return booking_out(services.booking_for(request.user, booking_id))
+    return booking_out(services.confirm_offer(booking_id, request.user))
 
 
 @router.post("/bookings/{booking_id}/rotate-ticket", response={200: BookingOut, 404: ErrorOut},

@@ -17,8 +17,9 @@ from datetime import date, datetime, time, timedelta
 
 from dateutil.rrule import rrulestr
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, Max, Q
+from django.db import connection, transaction
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -37,7 +38,7 @@ from fablab_ops.courses.models import (
     SessionStatus,
 )
 from fablab_ops.errors import Conflict, DomainError, NotFound, PermissionDenied
-from fablab_ops.notifications import notify
+from fablab_ops.notifications import Outbox, notify
 
 MAX_SERIES_OCCURRENCES = 200
 
@@ -53,18 +54,14 @@ def seats_taken(session: Session, now: datetime | None = None) -> int:
     ).count()
 
 
-def free_seats(session: Session, now: datetime) -> int:
-    """What is left to give away; negative when a session is over its capacity. Call with the session locked."""
-    return session.capacity - seats_taken(session, now)
-
-
 def _check_seats(session: Session, now: datetime) -> None:
     """Capacity is one rule: seats booked and seats held for offers never exceed the capacity.
 
     Every path that changes a session's capacity or its seats (booking, confirming an offer, a capacity
-    cut on the page, the API, the admin or a series change) goes through here with the session locked.
+    cut on the page, the API, the admin or a series change) goes through here with the session locked and
+    counted (`_count_seats`).
     """
-    taken = seats_taken(session, now)
+    taken = session.taken
     if taken > session.capacity:
         raise Conflict(
             _("Đã có %(n)d chỗ được giữ (kể cả chỗ đang mời người trong danh sách chờ); "
@@ -87,6 +84,15 @@ def with_availability(sessions, now: datetime | None = None):
         taken=Count("bookings", filter=Q(bookings__status__in=SEAT_HOLDING) | offered),
         waiting=Count("bookings", filter=Q(bookings__status=SeatStatus.WAITLISTED) & ~offered),
     )
+
+
+def count_sessions(sessions) -> None:
+    """Put `taken` and `waiting` (as `with_availability`) on sessions already read, in one query for all."""
+    sessions = list(sessions)
+    counts = {pk: (taken, waiting) for pk, taken, waiting in with_availability(
+        Session.objects.filter(pk__in={s.pk for s in sessions})).values_list("pk", "taken", "waiting")}
+    for session in sessions:
+        session.taken, session.waiting = counts.get(session.pk, (0, 0))
 
 
 def has_offer(booking: SeatBooking, now: datetime | None = None) -> bool:
@@ -121,6 +127,11 @@ class BookingResult:
     position: int | None
 
 
+# Waiting-list positions are moved out of the way and back in two statements, so the unique
+# (session, position) index holds after each whatever order PostgreSQL updates the rows in.
+POSITION_SHIFT = 1_000_000
+
+
 def _locked_session(session_id: int) -> Session:
     session = (Session.objects.select_for_update(of=("self",)).select_related("course", "lab")
                .filter(pk=session_id).first())
@@ -129,28 +140,75 @@ def _locked_session(session_id: int) -> Session:
     return session
 
 
-def _locked_own_booking(booking_id: int, learner) -> tuple[Session, SeatBooking]:
-    """A learner's booking with its session locked (the lock every seat change takes first)."""
-    session_id = (SeatBooking.objects.filter(pk=booking_id, learner=learner)
-                  .values_list("session_id", flat=True).first())
-    if session_id is None:
+def _seat_counts(now: datetime) -> dict:
+    """What the rules below need to know about a session's bookings, as aggregates over them.
+
+    `taken` and `waiting` are the figures every page shows (see `with_availability`); `waitlisted` counts
+    everyone on the list (offers included), `unoffered` those not offered a seat yet, `lapsed` the offers
+    that ran out, `last_position` the end of the list.
+    """
+    offered = Q(status=SeatStatus.WAITLISTED, offer_expires_at__gt=now)
+    return {
+        "taken": Count("pk", filter=Q(status__in=SEAT_HOLDING) | offered),
+        "waiting": Count("pk", filter=Q(status=SeatStatus.WAITLISTED) & ~offered),
+        "waitlisted": Count("pk", filter=Q(status=SeatStatus.WAITLISTED)),
+        "unoffered": Count("pk", filter=Q(status=SeatStatus.WAITLISTED, offer_expires_at__isnull=True)),
+        "lapsed": Count("pk", filter=Q(status=SeatStatus.WAITLISTED, offer_expires_at__lte=now)),
+        "last_position": Coalesce(Max("waitlist_position", filter=Q(status=SeatStatus.WAITLISTED)), 0),
+    }
+
+
+def _count_seats(session: Session, now: datetime, learner=None) -> None:
+    """Load the seat counts onto the locked session, in one statement run after the lock is granted (so it
+    sees every booking committed before); with `learner`, also `mine`: the id of their live booking."""
+    aggregates = _seat_counts(now)
+    if learner is not None:
+        aggregates["mine"] = Max("pk", filter=Q(learner=learner) & ~Q(status=SeatStatus.CANCELLED))
+    for name, value in SeatBooking.objects.filter(session=session).aggregate(**aggregates).items():
+        setattr(session, name, value)
+
+
+def _locked_own_booking(booking_id: int, learner, now: datetime) -> tuple[Session, SeatBooking]:
+    """A learner's booking with its session locked (the lock every seat change takes first) and counted.
+
+    The booking is read after the lock, with the session's counts alongside it in the same statement.
+    """
+    session = (Session.objects.select_for_update(of=("self",)).select_related("course", "lab")
+               .filter(bookings__pk=booking_id, bookings__learner=learner).first())
+    if session is None:
         raise NotFound(_("Không tìm thấy lượt đăng ký."))
-    session = _locked_session(session_id)
-    return session, session.bookings.select_related("learner").get(pk=booking_id)
+    per_session = SeatBooking.objects.filter(session=OuterRef("session")).order_by().values("session")
+    counts = {name: Subquery(per_session.annotate(value=aggregate).values("value"))
+              for name, aggregate in _seat_counts(now).items()}
+    booking = SeatBooking.objects.annotate(**{f"session_{name}": value for name, value in counts.items()}
+                                           ).get(pk=booking_id)
+    for name in counts:
+        setattr(session, name, getattr(booking, f"session_{name}"))
+    booking.session, booking.learner = session, learner
+    return session, booking
+
+
+def free_seats(session: Session) -> int:
+    """What is left to give away; negative when a session is over its capacity. Needs `_count_seats`."""
+    return session.capacity - session.taken
 
 
 def book_seat(session_id: int, learner, *, now: datetime | None = None) -> BookingResult:
     """Book a seat, or a place on the waiting list when the session is full.
 
     Booking again while a booking is live returns that booking (created=False):
-    a double click or a retried request books once.
+    a double click or a retried request books once. The returned booking's session carries
+    `taken` and `waiting` as they stand after the booking.
     """
     now = now or timezone.now()
     require_verified_email(learner)
+    outbox = Outbox()
     with transaction.atomic():
         session = _locked_session(session_id)
-        existing = session.bookings.filter(learner=learner).exclude(status=SeatStatus.CANCELLED).first()
-        if existing is not None:
+        _count_seats(session, now, learner=learner)
+        if session.mine is not None:
+            existing = SeatBooking.objects.get(pk=session.mine)
+            existing.session, existing.learner = session, learner
             return BookingResult(existing, False, existing.waitlist_position)
         if session.status == SessionStatus.CANCELLED:
             raise Conflict(_("Buổi học này đã bị hủy."), code="session_cancelled")
@@ -158,36 +216,46 @@ def book_seat(session_id: int, learner, *, now: datetime | None = None) -> Booki
             raise NotFound(_("Không tìm thấy buổi học."))
         if session.start <= now:
             raise Conflict(_("Buổi học đã bắt đầu, không thể đăng ký."), code="session_started")
-        _settle(session, now)
-        if free_seats(session, now) > 0:
+        _settle(session, now, outbox)
+        if free_seats(session) > 0:
             booking = SeatBooking.objects.create(session=session, learner=learner, status=SeatStatus.CONFIRMED,
                                                  confirmed_at=now)
-            notify(learner, "seat_confirmed", dedup_key=f"seat-confirmed-{booking.pk}",
-                   context={"booking": booking, "session": session})
-            return BookingResult(booking, True, None)
-        position = _last_position(session) + 1
-        booking = SeatBooking.objects.create(session=session, learner=learner, status=SeatStatus.WAITLISTED,
-                                             waitlist_position=position)
-        _record_waitlist_length(session)
-        notify(learner, "seat_waitlisted", dedup_key=f"seat-waitlisted-{booking.pk}",
-               context={"booking": booking, "session": session, "position": position})
-        return BookingResult(booking, True, position)
+            session.taken += 1
+            outbox.add(learner, "seat_confirmed", dedup_key=f"seat-confirmed-{booking.pk}",
+                       context={"booking": booking, "session": session})
+            position = None
+        else:
+            position = session.last_position + 1
+            booking = SeatBooking.objects.create(session=session, learner=learner, status=SeatStatus.WAITLISTED,
+                                                 waitlist_position=position)
+            session.last_position, session.waiting, session.waitlisted, session.unoffered = (
+                position, session.waiting + 1, session.waitlisted + 1, session.unoffered + 1)
+            _record_waitlist_length(session)
+            outbox.add(learner, "seat_waitlisted", dedup_key=f"seat-waitlisted-{booking.pk}",
+                       context={"booking": booking, "session": session, "position": position})
+        outbox.write()
+    return BookingResult(booking, True, position)
 
 
 def cancel_booking(booking_id: int, learner, *, now: datetime | None = None) -> SeatBooking:
-    """A learner gives up their seat (or waiting-list place) before the deadline."""
+    """A learner gives up their seat (or waiting-list place) before the deadline.
+
+    The returned booking's session carries `taken` and `waiting` as they stand afterwards.
+    """
     now = now or timezone.now()
+    outbox = Outbox()
     with transaction.atomic():
-        session, booking = _locked_own_booking(booking_id, learner)
+        session, booking = _locked_own_booking(booking_id, learner, now)
         if booking.status == SeatStatus.CANCELLED:
             return booking
         if (refusal := _cancel_refusal(session, booking, now)) is not None:
             raise refusal
-        _drop(booking, now)
-        notify(learner, "seat_cancelled", dedup_key=f"seat-cancelled-{booking.pk}",
-               context={"booking": booking, "session": session})
-        _settle(session, now)
-        return booking
+        _drop(session, booking, now)
+        outbox.add(learner, "seat_cancelled", dedup_key=f"seat-cancelled-{booking.pk}",
+                   context={"booking": booking, "session": session})
+        _settle(session, now, outbox)
+        outbox.write()
+    return booking
 
 
 def cancel_deadline(session: Session) -> datetime:
@@ -242,8 +310,9 @@ def cancellation_terms(booking_id: int, learner, *, now: datetime | None = None)
 def confirm_offer(booking_id: int, learner, *, now: datetime | None = None) -> SeatBooking:
     """A waitlisted learner takes the seat held for them."""
     now = now or timezone.now()
+    outbox = Outbox()
     with transaction.atomic():
-        session, booking = _locked_own_booking(booking_id, learner)
+        session, booking = _locked_own_booking(booking_id, learner, now)
         if booking.status == SeatStatus.CONFIRMED:
             return booking
         if not has_offer(booking, now):
@@ -256,12 +325,14 @@ def confirm_offer(booking_id: int, learner, *, now: datetime | None = None) -> S
         booking.confirmed_at = now
         booking.save(update_fields=["status", "waitlist_position", "offer_expires_at", "confirmed_at",
                                     "updated_at"])
+        session.waitlisted -= 1  # the seat was already counted as taken
         _close_gap(session, position)
         # The offered seat was already counted; this only catches a session that was over before.
         _check_seats(session, now)
-        notify(learner, "seat_confirmed", dedup_key=f"seat-confirmed-{booking.pk}",
-               context={"booking": booking, "session": session})
-        return booking
+        outbox.add(learner, "seat_confirmed", dedup_key=f"seat-confirmed-{booking.pk}",
+                   context={"booking": booking, "session": session})
+        outbox.write()
+    return booking
 
 
 def expire_offers(now: datetime | None = None) -> int:
@@ -271,22 +342,30 @@ def expire_offers(now: datetime | None = None) -> int:
                    .values_list("session_id", flat=True).distinct())
     expired = 0
     for session_id in list(session_ids):
+        outbox = Outbox()
         with transaction.atomic():
-            expired += _settle(_locked_session(session_id), now)
+            session = _locked_session(session_id)
+            _count_seats(session, now)
+            expired += _settle(session, now, outbox)
+            outbox.write()
     return expired
 
 
-def _last_position(session: Session) -> int:
-    return session.bookings.filter(status=SeatStatus.WAITLISTED).aggregate(m=Max("waitlist_position"))["m"] or 0
-
-
 def _record_waitlist_length(session: Session) -> None:
-    length = session.bookings.filter(status=SeatStatus.WAITLISTED).count()
-    if length > session.peak_waitlist:
-        Session.objects.filter(pk=session.pk).update(peak_waitlist=length)
+    if session.waitlisted > session.peak_waitlist:
+        session.peak_waitlist = session.waitlisted
+        Session.objects.filter(pk=session.pk).update(peak_waitlist=session.waitlisted)
 
 
-def _drop(booking: SeatBooking, now: datetime) -> None:
+def _drop(session: Session, booking: SeatBooking, now: datetime) -> None:
+    """Cancel a booking, keeping the session's counts (see `_count_seats`) in step."""
+    if booking.status in SEAT_HOLDING or has_offer(booking, now):
+        session.taken -= 1
+    elif booking.status == SeatStatus.WAITLISTED:
+        session.waiting -= 1
+    if booking.status == SeatStatus.WAITLISTED:
+        session.waitlisted -= 1
+        session.unoffered -= booking.offer_expires_at is None
     position = booking.waitlist_position
     booking.status = SeatStatus.CANCELLED
     booking.cancelled_at = now
@@ -294,44 +373,61 @@ def _drop(booking: SeatBooking, now: datetime) -> None:
     booking.offer_expires_at = None
     booking.save(update_fields=["status", "cancelled_at", "waitlist_position", "offer_expires_at", "updated_at"])
     if position is not None:
-        _close_gap(booking.session, position)
+        _close_gap(session, position)
 
 
 def _close_gap(session: Session, position: int) -> None:
-    """Move everyone behind `position` up by one, keeping positions 1..n.
+    """Move everyone behind `position` up by one, keeping positions 1..n, in two statements whatever the
+    length of the list: out of the way (+POSITION_SHIFT), then back one place ahead of where they were."""
+    waitlisted = SeatBooking.objects.filter(session=session, status=SeatStatus.WAITLISTED)
+    waitlisted.filter(waitlist_position__gt=position).update(waitlist_position=F("waitlist_position") + POSITION_SHIFT)
+    waitlisted.filter(waitlist_position__gt=POSITION_SHIFT).update(
+        waitlist_position=F("waitlist_position") - POSITION_SHIFT - 1)
+    session.last_position -= 1
 
-    One row at a time, front to back: each moves into the place just vacated, so
-    the unique (session, position) constraint holds after every statement.
-    """
-    behind = session.bookings.filter(status=SeatStatus.WAITLISTED, waitlist_position__gt=position)
-    for booking_id, current in behind.order_by("waitlist_position").values_list("pk", "waitlist_position"):
-        SeatBooking.objects.filter(pk=booking_id).update(waitlist_position=current - 1)
+
+def _offer_seats(session: Session, seats: int, expires: datetime) -> list[tuple[int, int]]:
+    """Hold a seat for each of the next `seats` people waiting, in one statement: [(booking id, learner id)]."""
+    table = SeatBooking._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{table}" SET "offer_expires_at" = %s, "updated_at" = %s WHERE "id" IN ('  # noqa: S608
+            f'SELECT "id" FROM "{table}" WHERE "session_id" = %s AND "status" = %s '
+            f'AND "offer_expires_at" IS NULL ORDER BY "waitlist_position" LIMIT %s) '
+            f'RETURNING "id", "learner_id", "waitlist_position"',
+            [expires, timezone.now(), session.pk, SeatStatus.WAITLISTED, seats],
+        )
+        return [(booking_id, learner_id) for booking_id, learner_id, _position in sorted(
+            cursor.fetchall(), key=lambda row: row[2])]
 
 
-def _settle(session: Session, now: datetime) -> int:
+def _settle(session: Session, now: datetime, outbox: Outbox) -> int:
     """Expire lapsed offers, then offer every free seat to the next in line.
 
-    Called with the session locked. Returns how many offers lapsed.
+    Called with the session locked and counted (`_count_seats`). Returns how many offers lapsed.
     """
-    lapsed = list(session.bookings.select_related("learner")
-                  .filter(status=SeatStatus.WAITLISTED, offer_expires_at__lte=now))
-    for booking in lapsed:
-        _drop(booking, now)
-        notify(booking.learner, "seat_offer_expired", dedup_key=f"seat-offer-expired-{booking.pk}",
-               context={"booking": booking, "session": session})
+    lapsed = []
+    if session.lapsed:
+        lapsed = list(session.bookings.select_related("learner")
+                      .filter(status=SeatStatus.WAITLISTED, offer_expires_at__lte=now)
+                      .order_by("-waitlist_position"))  # from the back, so each gap closes behind the next
+        for booking in lapsed:
+            _drop(session, booking, now)
+            outbox.add(booking.learner, "seat_offer_expired", dedup_key=f"seat-offer-expired-{booking.pk}",
+                       context={"booking": booking, "session": session})
+        session.lapsed = 0
     if session.status == SessionStatus.CANCELLED or session.start <= now:
         return len(lapsed)
-    free = free_seats(session, now)
-    if free > 0:
+    free = free_seats(session)
+    if free > 0 and session.unoffered > 0:
         expires = min(now + timedelta(hours=settings.FABLAB["WAITLIST_OFFER_HOURS"]), session.start)
-        waiting = (session.bookings.select_related("learner")
-                   .filter(status=SeatStatus.WAITLISTED, offer_expires_at__isnull=True)
-                   .order_by("waitlist_position")[:free])
-        for booking in waiting:
-            booking.offer_expires_at = expires
-            booking.save(update_fields=["offer_expires_at", "updated_at"])
-            notify(booking.learner, "seat_offered", dedup_key=f"seat-offered-{booking.pk}-{expires.isoformat()}",
-                   context={"booking": booking, "session": session, "expires": expires})
+        offered = _offer_seats(session, free, expires)
+        session.taken += len(offered)
+        session.waiting -= len(offered)
+        session.unoffered -= len(offered)
+        for booking_id, learner_id in offered:
+            outbox.add(learner_id, "seat_offered", dedup_key=f"seat-offered-{booking_id}-{expires.isoformat()}",
+                       context={"booking": SeatBooking(pk=booking_id), "session": session, "expires": expires})
     return len(lapsed)
 
 
@@ -418,13 +514,15 @@ def update_session(session_id: int, *, by, now: datetime | None = None, **change
         session = _locked_session(session_id)
         if session.status == SessionStatus.CANCELLED:
             raise Conflict(_("Buổi học này đã bị hủy."), code="session_cancelled")
-        _apply_changes(session, changes, now)
+        outbox = Outbox()
+        _apply_changes(session, changes, now, outbox)
         session.detached = session.series_id is not None
         session.save()
+        outbox.write()
         return session
 
 
-def _apply_changes(session: Session, changes: dict, now: datetime) -> None:
+def _apply_changes(session: Session, changes: dict, now: datetime, outbox: Outbox) -> None:
     allowed = {"start", "end", "capacity", "lab", "place"}
     unknown = set(changes) - allowed
     if unknown:
@@ -435,9 +533,10 @@ def _apply_changes(session: Session, changes: dict, now: datetime) -> None:
     if session.end <= session.start:
         raise DomainError(_("Giờ kết thúc phải sau giờ bắt đầu."), code="end_before_start")
     check_capacity(session.course, session.capacity)
+    _count_seats(session, now)
     _check_seats(session, now)
     if "capacity" in changes:
-        _settle(session, now)
+        _settle(session, now, outbox)
 
 
 def change_series_from(series_id: int, from_date: date, *, by, start_time: time | None = None,
@@ -463,8 +562,10 @@ def change_series_from(series_id: int, from_date: date, *, by, start_time: time 
         for session_id in remaining.values_list("pk", flat=True):
             session = _locked_session(session_id)
             day = timezone.localtime(session.start).date()
+            outbox = Outbox()
             _apply_changes(session, {"start": _local(day, series.start_time), "end": _local(day, series.end_time),
-                                     "capacity": series.capacity, "place": series.place}, now)
+                                     "capacity": series.capacity, "place": series.place}, now, outbox)
+            outbox.write()
             session.save()
             if session.bookings.exclude(status=SeatStatus.CANCELLED).exists():
                 _tell_booked(session, "session_changed", f"changed-{session.pk}-{session.start.isoformat()}")
@@ -509,11 +610,11 @@ def to_be_told(session: Session):
 
 
 def _tell_booked(session: Session, kind: str, key: str) -> None:
-    live = (session.bookings.select_related("learner")
-            .filter(status__in=[SeatStatus.CONFIRMED, SeatStatus.WAITLISTED]))
-    for booking in live:
-        notify(booking.learner, kind, dedup_key=f"{key}-{booking.pk}",
-               context={"booking": booking, "session": session})
+    outbox = Outbox()
+    for booking in session.bookings.filter(status__in=[SeatStatus.CONFIRMED, SeatStatus.WAITLISTED]):
+        outbox.add(booking.learner_id, kind, dedup_key=f"{key}-{booking.pk}",
+                   context={"booking": booking, "session": session})
+    outbox.write()
 
 
 def cancel_undersubscribed(now: datetime | None = None) -> list[int]:
@@ -672,13 +773,16 @@ def message_learners(session_id: int, *, by, key, subject: str, body: str, inclu
         if session.status == SessionStatus.CANCELLED:
             raise Conflict(_("Buổi học này đã bị hủy."), code="session_cancelled")
         statuses = [SeatStatus.CONFIRMED, SeatStatus.ATTENDED] + ([SeatStatus.WAITLISTED] if include_waitlist else [])
-        bookings = list(session.bookings.select_related("learner").filter(status__in=statuses))
+        bookings = list(session.bookings.filter(status__in=statuses))
         message = SessionMessage.objects.create(key=key, session=session, subject=subject[:150], body=body,
                                                 include_waitlist=include_waitlist, recipients=len(bookings),
                                                 sent_by=by, sent_at=now)
+        outbox = Outbox()
         for booking in bookings:
-            notify(booking.learner, "session_message", dedup_key=f"session-message-{message.pk}-{booking.pk}",
-                   context={"booking": booking, "session": session, "message": message})
+            outbox.add(booking.learner_id, "session_message",
+                       dedup_key=f"session-message-{message.pk}-{booking.pk}",
+                       context={"booking": booking, "session": session, "message": message})
+        outbox.write()
         return message, True
 
 

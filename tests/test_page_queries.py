@@ -1,0 +1,137 @@
+"""Every page and list costs the same number of queries for one item as for many.
+
+Each test reads a page with one item, adds more, reads it again and compares the counts: a query per
+row (an N+1) makes the second count larger and fails here.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from fablab_ops.courses.models import SeatStatus
+from tests import factories
+from tests.conftest import client_for
+
+MANY = 12
+
+
+def queries(client, url, params=None) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url, params or {})
+    assert response.status_code == 200, (url, response.status_code)
+    return len(captured)
+
+
+def same_cost(client, url, add, params=None):
+    """The queries of `url` with what is there, then after `add()` made MANY more items."""
+    one = queries(client, url, params)
+    add()
+    many = queries(client, url, params)
+    assert many == one, f"{url}: {one} queries for one item, {many} for {MANY + 1}"
+
+
+@pytest.fixture
+def course(lab):
+    return factories.CourseFactory(lab=lab)
+
+
+def sessions(course, n):
+    start = timezone.now().replace(microsecond=0) + timedelta(days=3)
+    made = []
+    for i in range(n):
+        session = factories.SessionFactory(course=factories.CourseFactory(lab=course.lab),
+                                           start=start + timedelta(hours=i))
+        factories.SeatBookingFactory(session=session)
+        made.append(session)
+    return made
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/courses/", "/api/courses/sessions"])
+def test_the_sessions_list(course, learner, url):
+    sessions(course, 1)
+    same_cost(client_for(learner), url, lambda: sessions(course, MANY))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/courses/my/", "/api/courses/bookings/mine"])
+def test_my_bookings(course, learner, url):
+    def book(n):
+        for session in sessions(course, n):
+            factories.SeatBookingFactory(session=session, learner=learner)
+
+    book(1)
+    same_cost(client_for(learner), url, lambda: book(MANY))
+
+
+@pytest.mark.django_db
+def test_a_roster(course, coordinator):
+    session = factories.SessionFactory(course=course, capacity=40)
+    factories.SeatBookingFactory(session=session)
+    factories.SeatBookingFactory(session=session, status=SeatStatus.WAITLISTED, waitlist_position=1,
+                                 confirmed_at=None)
+
+    def fill():
+        for position in range(2, MANY + 2):
+            factories.SeatBookingFactory(session=session)
+            factories.SeatBookingFactory(session=session, status=SeatStatus.WAITLISTED,
+                                         waitlist_position=position, confirmed_at=None)
+
+    same_cost(client_for(coordinator), f"/courses/manage/sessions/{session.pk}/roster/", fill)
+
+
+@pytest.mark.django_db
+def test_the_coordinators_sessions(course, coordinator):
+    sessions(course, 1)
+    same_cost(client_for(coordinator), "/courses/manage/", lambda: sessions(course, MANY))
+
+
+def machines(lab, kind, n):
+    for _ in range(n):
+        machine = factories.MachineFactory(lab=lab, machine_type=kind)
+        factories.ReservationFactory(machine=machine)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/machines/live/", "/api/machines/live"])
+def test_live_machines(lab, technician, url):
+    kind = factories.MachineTypeFactory()
+    machines(lab, kind, 1)
+    same_cost(client_for(technician), url, lambda: machines(lab, kind, MANY))
+
+
+@pytest.mark.django_db
+def test_the_lab_day(lab, technician):
+    kind = factories.MachineTypeFactory()
+    machines(lab, kind, 1)
+    same_cost(client_for(technician), f"/booking/labs/{lab.slug}/day/", lambda: machines(lab, kind, MANY))
+
+
+@pytest.mark.django_db
+def test_the_reservations_search(lab, learner):
+    kind = factories.MachineTypeFactory(requires_induction=False)
+    machines(lab, kind, 1)
+    same_cost(client_for(learner), "/booking/search/", lambda: machines(lab, kind, MANY),
+              {"machine_type": kind.slug, "minutes": 60})
+
+
+@pytest.mark.django_db
+def test_the_monthly_report(lab, coordinator):
+    from fablab_ops.reports import services as reports
+
+    month = reports.last_month()
+    start = timezone.make_aware(timezone.datetime(month.year, month.month, 10, 9))
+
+    def activity(n):
+        for i in range(n):
+            course = factories.CourseFactory(lab=factories.LabFactory())
+            session = factories.SessionFactory(course=course, start=start + timedelta(hours=i))
+            factories.SeatBookingFactory(session=session, status=SeatStatus.ATTENDED)
+            factories.ReservationFactory(machine=factories.MachineFactory(lab=course.lab),
+                                         start=start + timedelta(hours=i), end=start + timedelta(hours=i + 1))
+
+    activity(1)
+    same_cost(client_for(coordinator), "/reports/", lambda: activity(MANY), {"month": f"{month:%Y-%m}"})
