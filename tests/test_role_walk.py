@@ -39,7 +39,8 @@ REDIRECT = "redirect"
 PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
 NOT_WALKED = ("admin/", "api/", "i18n/", "static/")
 # Pages reached only through a signed link in an e-mail: their token, not a role, decides.
-SIGNED = {"accounts/email/confirm/<str:token>/", "accounts/verify/<str:token>/", "accounts/reset/<uidb64>/<token>/"}
+SIGNED = {"accounts/email/confirm/<str:token>/", "accounts/verify/<str:token>/", "accounts/reset/<uidb64>/<token>/",
+          "privacy/guardian/<str:token>/"}
 # Pages whose address holds the owner's own secret: whoever has it is the owner's guest, whatever their role.
 CAPABILITY = {"/courses/calendar/<str:secret>.ics"}
 OWNER_NAME, OWNER_EMAIL, OWNER_PHONE = "Nguyễn Thị Chủ Riêng", "chu.rieng@hocvien.vn", "0912345678"
@@ -180,6 +181,11 @@ def certified_for_laser(w, user):
     return 200 if booking.is_certified(user, w.laser.machine_type) else 409
 
 
+def learner_exporter(w, user):
+    """A learner's whole data, copied by staff: network staff only; to anyone else the learner is not there."""
+    return 200 if policy.may_export_for(user) else 404
+
+
 def same_for_everyone(w, user):
     """Operators' endpoints: a login changes nothing; the answer is the anonymous one."""
     return None
@@ -197,6 +203,14 @@ PAGES = {
     "accounts/signup/": public,
     "accounts/calendar-feed/rotate/": signed_in(post_only),
     "accounts/profile/": signed_in(everyone),
+    # personal data
+    "privacy/": public,
+    "privacy/consents/<str:purpose>/<str:action>/": signed_in(post_only),
+    "privacy/export/": signed_in(everyone),
+    "privacy/export.json": signed_in(everyone),
+    "privacy/erase/": signed_in(everyone),
+    "privacy/guardian-resend/": signed_in(post_only),
+    "privacy/learners/<int:user_id>/export/": signed_in(learner_exporter),
     "accounts/profile/email/": signed_in(post_only),
     "accounts/verify/resend/": signed_in(post_only),
     "accounts/tokens/": signed_in(everyone),
@@ -300,7 +314,7 @@ def path_values(w: World) -> dict:
         "lab": w.biic.slug, "machine": w.laser.slug, "session_id": w.session.pk, "booking_id": w.seat.pk,
         "reservation_id": w.reservation.pk, "course_id": w.course.pk, "token_id": w.token.pk,
         "certification_id": w.certification.pk, "alert_id": w.alert.pk, "secret": w.owner.feed_secret,
-        "slug": w.biic.slug,
+        "slug": w.biic.slug, "user_id": w.owner.pk, "purpose": "reminders", "action": "withdraw",
     }
 
 

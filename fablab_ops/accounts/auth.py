@@ -13,7 +13,8 @@ LAST_USED_PRECISION = timedelta(minutes=1)
 class ApiTokenAuth(HttpBearer):
     def authenticate(self, request, token):
         token_row = (
-            ApiToken.objects.select_related("user")
+            # With the learner's personal data: booking asks whether a child's guardian has confirmed.
+            ApiToken.objects.select_related("user", "user__personal_data")
             .filter(digest=ApiToken.hash(token), revoked_at__isnull=True, user__is_active=True)
             .first()
         )

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from fablab_ops.accounts.models import ApiToken, Notification, NotificationState, User, new_feed_secret
 from fablab_ops.errors import DomainError, PermissionDenied
+from fablab_ops.notifications import Outbox
 from fablab_ops.privacy.models import (
     REQUIRED_PURPOSES,
     AccessKind,
@@ -151,6 +152,12 @@ def age_on(born: date, day: date) -> int:
 
 
 def personal_data(user) -> PersonalData | None:
+    # No query when the caller loaded it with the user (the API's token lookup does); otherwise read it fresh.
+    if isinstance(user, User) and User.personal_data.is_cached(user):
+        try:
+            return user.personal_data
+        except PersonalData.DoesNotExist:
+            return None
     return PersonalData.objects.filter(user=user).first()
 
 
@@ -434,9 +441,12 @@ def erase(user, *, channel: str = Channel.PROFILE, now: datetime | None = None) 
                           .values_list("session_id", flat=True))
         future_sessions = list(Session.objects.select_for_update().filter(pk__in=session_ids).order_by("pk"))
         for session in future_sessions:
+            courses._count_seats(session, now)
+            outbox = Outbox()
             for booking in SeatBooking.objects.filter(session=session, learner=user, status__in=live):
-                courses._drop(booking, now)
-            courses._settle(session, now)
+                courses._drop(session, booking, now)
+            courses._settle(session, now, outbox)
+            outbox.write()
         reservations = Reservation.objects.filter(user=user)
         machines = list(reservations.filter(start__gt=now, status=ReservationStatus.CONFIRMED)
                         .values_list("machine_id", flat=True))
