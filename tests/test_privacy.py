@@ -407,3 +407,13 @@ def test_erasure_also_scrubs_the_admins_history_of_the_learners_records(lan_with
     assert not LogEntry.objects.filter(object_repr__contains="Nguyễn Thị Lan").exists()
     assert not LogEntry.objects.filter(object_repr__contains="lan@example.vn").exists()
     assert LogEntry.objects.count() == 3  # what was done, and by whom, stays
+
+
+@pytest.mark.django_db
+def test_the_profile_shows_the_privacy_section_once_and_a_plain_title(learner):
+    from tests.conftest import client_for as _client_for
+
+    page = _client_for(learner).get("/accounts/profile/").content.decode()
+    title = page[page.index("<title>") + 7:page.index("</title>")]
+    assert "<" not in title
+    assert page.count('id="privacy-heading"') == 1
