@@ -27,6 +27,7 @@ same Message-ID, which mail clients use to show it once.
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from django.apps import apps
@@ -48,6 +49,27 @@ MAX_ATTEMPTS = 8
 BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_LONGEST = timedelta(hours=6)
 BATCH = 50
+
+# The outbox is the lowest layer: what may be sent to whom (privacy) and how a send is queued (a Celery task)
+# are decided above it and registered here when the apps are ready. With nothing registered every message
+# may be sent, and rows wait for the sweep.
+ConsentCheck = Callable[[object, str], bool]
+_consent_checks: list[ConsentCheck] = []
+_queues: list[Callable[[int], object]] = []
+
+
+def register_consent_check(check: ConsentCheck) -> None:
+    """`check(user, kind)` says whether an e-mail of that kind may go to that person; a second one replaces it."""
+    _consent_checks[:] = [check]
+
+
+def register_queue(queue: Callable[[int], object]) -> None:
+    """`queue(notification_id)` asks a worker to send that row now; a second one replaces the first."""
+    _queues[:] = [queue]
+
+
+def may_send(user, kind: str) -> bool:
+    return all(check(user, kind) for check in _consent_checks)
 # A sweep stops taking new batches after this, well within the Celery task time limit.
 SWEEP_BUDGET_SECONDS = 240
 
@@ -64,10 +86,8 @@ def notify(user, kind: str, *, dedup_key: str, context: dict | None = None) -> t
     """Store the message (kind and references) and queue its e-mail after commit; (notification, created).
 
     (None, False) when the person may not be sent this kind: an optional e-mail whose consent they
-    withdrew, or anything to an erased person (`fablab_ops.privacy.services.may_send`).
+    withdrew, or anything to an erased person (the consent check privacy registers).
     """
-    from fablab_ops.privacy.services import may_send
-
     if not may_send(user, kind):
         return None, False
     outbox = Outbox()
@@ -169,11 +189,13 @@ def enqueue(user, kind: str, *, dedup_key: str, subject: str, body: str,
 
 def queue_after_commit(notification_ids: list[int]) -> None:
     """Queue the sends once the transaction commits; if the broker is down the sweep sends them later."""
-    from fablab_ops.accounts.tasks import send_notification
+    if not _queues:
+        return
+    enqueue = _queues[0]
 
     def queue():
         for notification_id in notification_ids:
-            send_notification.delay(notification_id)
+            enqueue(notification_id)
 
     transaction.on_commit(queue, robust=True)
 
@@ -248,8 +270,6 @@ def _relay(*, now: datetime | None, ids: list[int] | None, limit: int) -> tuple[
 def _may_still_send(notification: Notification) -> bool:
     """Consent is asked again at send time: it may have been withdrawn, or the person erased, since the row was
     written (and rows written in bulk by id were never asked)."""
-    from fablab_ops.privacy.services import may_send
-
     if may_send(notification.user, notification.kind):
         return True
     Notification.objects.filter(pk=notification.pk, state=NotificationState.SENDING).update(

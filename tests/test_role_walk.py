@@ -253,7 +253,7 @@ PAGES = {
     "machines/labs/<slug:lab>/alerts/<int:alert_id>/acknowledge/": signed_in(post_only),
     "machines/labs/<slug:lab>/alerts/<int:alert_id>/resolve/": signed_in(post_only),
     "machines/labs/<slug:lab>/machines/<slug:machine>/maintenance-done/": signed_in(post_only),
-    "machines/labs/<slug:lab>/maintenance/": signed_in(biic_staff),
+    "booking/labs/<slug:lab>/maintenance/": signed_in(biic_staff),
     "machines/labs/<slug:lab>/quarantine/": signed_in(biic_staff),
     # booking
     "booking/reservations/": signed_in(everyone),

@@ -58,7 +58,7 @@ def outsider(other_lab):
 def pages(lab):
     return [
         f"/machines/labs/{lab.slug}/",
-        f"/machines/labs/{lab.slug}/maintenance/",
+        f"/booking/labs/{lab.slug}/maintenance/",
         f"/machines/labs/{lab.slug}/quarantine/",
         f"/booking/labs/{lab.slug}/absences/",
     ]
@@ -102,7 +102,7 @@ def test_another_labs_technician_and_a_learner_are_refused_and_see_nothing_of_th
                     f"/machines/labs/{busy_lab.slug}/alerts/{alert.pk}/resolve/",
                     f"/machines/labs/{busy_lab.slug}/machines/laser-01/maintenance-done/"):
             assert client.post(url, {"note": "x"}).status_code == 403, (user.role, url)
-        assert client.post(f"/machines/labs/{busy_lab.slug}/maintenance/", {
+        assert client.post(f"/booking/labs/{busy_lab.slug}/maintenance/", {
             "step": "confirm", "machine": "laser-01", "start": "2030-01-01T09:00", "end": "2030-01-01T10:00",
             "reason": "x"}).status_code == 403
     alert.refresh_from_db()
@@ -231,7 +231,7 @@ def test_the_preview_lists_the_hit_reservations_before_saving_and_their_holders_
     form = {"machine": laser.slug, "start": f"{day}T09:00", "end": f"{day}T12:00", "reason": "Thay ống laser"}
     client = client_for(technician)
 
-    preview = client.post(f"/machines/labs/{lab.slug}/maintenance/", {**form, "step": "preview"})
+    preview = client.post(f"/booking/labs/{lab.slug}/maintenance/", {**form, "step": "preview"})
     page = preview.content.decode()
     assert preview.status_code == 200
     assert "Võ Minh Khoa" in page and "Hồ Thị Ngọc" not in page and "1 lượt đặt máy bị trùng" in page
@@ -239,7 +239,7 @@ def test_the_preview_lists_the_hit_reservations_before_saving_and_their_holders_
     assert not Notification.objects.filter(kind="reservation_maintenance").exists()
     assert 'name="step" value="confirm"' in page and 'value="Thay ống laser"' in page
 
-    done = client.post(f"/machines/labs/{lab.slug}/maintenance/", {**form, "step": "confirm"}, follow=True)
+    done = client.post(f"/booking/labs/{lab.slug}/maintenance/", {**form, "step": "confirm"}, follow=True)
     assert "đã báo cho 1 người" in done.content.decode()
     window = MaintenanceWindow.objects.get()
     assert (window.machine, window.start, window.end, window.created_by) == (laser, local(2, 9), local(2, 12),
@@ -255,7 +255,7 @@ def test_the_preview_lists_the_hit_reservations_before_saving_and_their_holders_
 @pytest.mark.django_db
 def test_a_window_ending_before_it_starts_is_refused_on_the_form(lab, laser, technician):
     day = local(2, 9).strftime("%Y-%m-%d")
-    response = client_for(technician).post(f"/machines/labs/{lab.slug}/maintenance/", {
+    response = client_for(technician).post(f"/booking/labs/{lab.slug}/maintenance/", {
         "machine": laser.slug, "start": f"{day}T12:00", "end": f"{day}T09:00", "reason": "x", "step": "preview"})
     assert response.status_code == 200 and "Giờ kết thúc phải sau giờ bắt đầu." in response.content.decode()
     assert not MaintenanceWindow.objects.exists()
@@ -263,7 +263,7 @@ def test_a_window_ending_before_it_starts_is_refused_on_the_form(lab, laser, tec
 
 @pytest.mark.django_db
 def test_another_labs_machine_cannot_be_planned_from_ones_own_lab(lab, other_lab, outsider, laser):
-    response = client_for(outsider).post(f"/machines/labs/{other_lab.slug}/maintenance/", {
+    response = client_for(outsider).post(f"/booking/labs/{other_lab.slug}/maintenance/", {
         "machine": laser.slug, "start": "2030-01-01T09:00", "end": "2030-01-01T10:00", "reason": "x",
         "step": "confirm"})
     assert response.status_code == 200 and not MaintenanceWindow.objects.exists()  # not a choice of that lab

@@ -8,4 +8,8 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         # Connects the login-failure counters to Django's authentication signals.
-        from fablab_ops.accounts import throttle  # noqa: F401
+        from fablab_ops import notifications
+        from fablab_ops.accounts import tasks, throttle  # noqa: F401
+
+        # A notification written in a transaction is queued for a worker once it commits.
+        notifications.register_queue(lambda notification_id: tasks.send_notification.delay(notification_id))

@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin
+from django.contrib.admin import widgets
 from django.utils.translation import gettext_lazy as _
 
 from fablab_ops.accounts.models import User
@@ -13,7 +14,7 @@ from fablab_ops.booking.models import (
     MachineOverride,
     Reservation,
 )
-from fablab_ops.machines.models import MachineType
+from fablab_ops.machines.models import Machine, MachineType, MaintenanceWindow
 
 
 @admin.register(Reservation)
@@ -97,3 +98,28 @@ class MachineOverrideAdmin(ReadOnlyAdmin):
     list_display = ["machine", "kind", "by", "start", "end", "ended_at", "reason"]
     list_filter = ["kind", "machine__lab"]
     list_select_related = ["machine__lab", "by"]
+
+
+# A machine's maintenance window is registered here: scheduling one flags the reservations it hits.
+class MaintenanceForm(forms.Form):
+    machine = forms.ModelChoiceField(label=_("Máy"), queryset=Machine.objects.select_related("lab"))
+    start = forms.SplitDateTimeField(label=_("Bắt đầu"), widget=widgets.AdminSplitDateTime)
+    end = forms.SplitDateTimeField(label=_("Kết thúc"), widget=widgets.AdminSplitDateTime)
+    reason = forms.CharField(label=_("Lý do"), max_length=300)
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(ServiceAddAdmin):
+    """Scheduled through services.schedule_maintenance: the reservations it hits are flagged and their
+    holders told. Read-only once scheduled."""
+
+    list_display = ["machine", "start", "end", "reason", "created_by"]
+    list_filter = ["machine__lab"]
+    search_fields = ["machine__name", "reason"]
+    date_hierarchy = "start"
+    add_form = MaintenanceForm
+    add_title = _("Lên lịch bảo trì")
+
+    def create(self, request, data):
+        return services.schedule_maintenance(data["machine"], data["start"], data["end"], reason=data["reason"],
+                                            by=request.user)

@@ -7,8 +7,14 @@ class BookingConfig(AppConfig):
     verbose_name = _("Đặt máy và check-in")
 
     def ready(self):
-        from fablab_ops.booking import interlock, signals  # noqa: F401 - connects the receivers
+        from fablab_ops.booking import interlock, services, signals, tasks  # noqa: F401 - connects the receivers
         from fablab_ops.machines import entitlements
 
-        # The ingest asks who was entitled to run a machine; the interlock's module answers.
-        entitlements.register(interlock.entitlements_for)
+        # A changed desired state is published by a worker once the transaction commits.
+        interlock.register_publisher(lambda machine_ids: tasks.publish_desired_states.delay(machine_ids))
+
+        # The machines app asks who was entitled to run a machine, whom to warn of its trouble, what it should do
+        # now and how many hours were booked; booking answers.
+        entitlements.register(entitlements.Answers(
+            entitled=interlock.entitlements_for, reservations_starting=services.reservations_starting,
+            desired_states=interlock.desired_states, booked_hours=services.booked_hours))

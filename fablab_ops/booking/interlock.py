@@ -240,10 +240,19 @@ def _store(state: MachineDesiredState, desired: Desired, now: datetime) -> None:
     state.save()
 
 
-def _publish_after_commit(machine_ids: list[int]) -> None:
-    from fablab_ops.booking.tasks import publish_desired_states
+# How a changed desired state reaches the broker: a Celery task, registered by the app when it is ready (the
+# task module imports this one). With nothing registered, the beat's sync publishes what is due.
+_publishers: list = []
 
-    publish_desired_states.delay(machine_ids)
+
+def register_publisher(publish) -> None:
+    """`publish(machine_ids)` asks a worker to publish those machines' latest desired states."""
+    _publishers[:] = [publish]
+
+
+def _publish_after_commit(machine_ids: list[int]) -> None:
+    for publish in _publishers:
+        publish(machine_ids)
 
 
 def payload(state: MachineDesiredState) -> dict:
@@ -287,3 +296,8 @@ def entitlements_for(machine_ids: set[int], since: datetime, until: datetime) ->
     for entitlements_of_machine in found.values():
         entitlements_of_machine.sort(key=lambda e: e.start)
     return found
+
+
+def desired_states(machine_ids: list[int]) -> dict[int, MachineDesiredState]:
+    """The stored desired state of each machine that has one (the lab's machines page shows it)."""
+    return MachineDesiredState.objects.select_related("holder_user").in_bulk(machine_ids, field_name="machine_id")

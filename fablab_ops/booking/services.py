@@ -378,6 +378,28 @@ def _check_maintenance_window(machine: Machine, start: datetime, end: datetime, 
         raise DomainError(_("Giờ kết thúc phải sau giờ bắt đầu."), code="end_before_start")
 
 
+def reservations_starting(machine_ids: set[int], since: datetime, until: datetime) -> dict[int, list[Reservation]]:
+    """Confirmed reservations of these machines starting in [since, until), with their holders: told when a
+    machine they booked is in trouble (asked by machines/entitlements.py)."""
+    found: dict[int, list[Reservation]] = {}
+    for reservation in (Reservation.objects.filter(machine_id__in=machine_ids, status=ReservationStatus.CONFIRMED,
+                                                   start__gte=since, start__lt=until).select_related("user")):
+        found.setdefault(reservation.machine_id, []).append(reservation)
+    return found
+
+
+def booked_hours(labs, start: datetime, end: datetime) -> dict[str, float]:
+    """Hours booked on each machine of `labs` within [start, end), by "lab/machine" (the usage summary's keys)."""
+    booked: dict[str, float] = {}
+    reservations = Reservation.objects.filter(machine__lab__in=labs, status__in=RESERVATION_BLOCKING,
+                                              start__lt=end, end__gt=start).select_related("machine__lab")
+    for reservation in reservations:
+        key = f"{reservation.machine.lab.slug}/{reservation.machine.slug}"
+        hours = (min(reservation.end, end) - max(reservation.start, start)).total_seconds() / 3600
+        booked[key] = round(booked.get(key, 0) + hours, 3)
+    return booked
+
+
 def reservations_hit_by_maintenance(machine: Machine, start: datetime, end: datetime):
     """The reservations a maintenance window over [start, end) would hit: those still to be used, and in use now."""
     return (_overlapping(machine.reservations.filter(

@@ -15,6 +15,7 @@ urlpatterns = [
     path("labs/<slug:lab>/day/", views.lab_day, name="lab_day"),
     path("labs/<slug:lab>/scanner/", views.scanner, name="scanner"),
     path("labs/<slug:lab>/absences/", views.lab_absences, name="lab_absences"),
+    path("labs/<slug:lab>/maintenance/", views.plan_maintenance, name="plan_maintenance"),
     path("certifications/", views.certifications, name="certifications"),
     path("certifications/<int:certification_id>/revoke/", views.revoke_certification, name="revoke_certification"),
 ]

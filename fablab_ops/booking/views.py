@@ -19,7 +19,7 @@ from fablab_ops.accounts.models import User
 from fablab_ops.booking import checkin, services, tickets
 from fablab_ops.booking.models import CheckInOutcome, CheckInRecord, ReservationStatus
 from fablab_ops.errors import DomainError
-from fablab_ops.machines.models import Lab, MachineType
+from fablab_ops.machines.models import Lab, MachineStatus, MachineType
 from fablab_ops.security import uses_camera
 
 
@@ -350,3 +350,71 @@ def scanner(request, lab: str):
         "lab": found, "listing": listing, "query": query, "recent": recent,
         "inside": sum(1 for row in listing["seats"] + listing["reservations"] if row.checked_in_at),
     })
+
+
+# --- maintenance windows: the machine is the lab's, the reservations it hits are booking's -------------------
+
+def _staffed_lab(request, slug: str) -> Lab:
+    """The lab named in the address, if the user works for it: 404 for no such lab, 403 for someone else's."""
+    lab = get_object_or_404(Lab, slug=slug)
+    if not policy.staffs_lab(request.user, lab):
+        raise PermissionDenied
+    return lab
+
+
+class MaintenanceForm(forms.Form):
+    LOCAL = "%Y-%m-%dT%H:%M"
+
+    machine = forms.ModelChoiceField(label=gettext_lazy("Máy"), queryset=None, to_field_name="slug")
+    start = validation.PlanDateTimeField(label=gettext_lazy("Bắt đầu"), input_formats=[LOCAL],
+                                         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL))
+    end = validation.PlanDateTimeField(label=gettext_lazy("Kết thúc"), input_formats=[LOCAL],
+                                       widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL))
+    reason = forms.CharField(label=gettext_lazy("Lý do"), max_length=300)
+
+    def __init__(self, *args, lab: Lab, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["machine"].queryset = lab.machines.exclude(status=MachineStatus.RETIRED)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["end"] <= data["start"]:
+            self.add_error("end", _("Giờ kết thúc phải sau giờ bắt đầu."))
+        return data
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def plan_maintenance(request, lab: str):
+    """Plan a maintenance window in two steps: the reservations it hits are shown, then it is saved and they are told.
+
+    GET shows the form; POST `step=preview` shows what the window would hit without saving anything;
+    POST `step=confirm` saves it (the holders are told then); POST `step=edit` goes back to the form.
+    """
+    found = _staffed_lab(request, lab)
+    step = request.POST.get("step", "") if request.method == "POST" else ""
+    if request.method == "GET":
+        form = MaintenanceForm(lab=found, initial={"machine": request.GET.get("machine", "")})
+    else:
+        form = MaintenanceForm(request.POST, lab=found)
+    context = {"lab": found, "form": form, "section": "maintenance"}
+    if step in ("preview", "confirm") and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if step == "preview":
+                hits = services.preview_maintenance(data["machine"], data["start"], data["end"], by=request.user)
+                return render(request, "machines/maintenance_preview.html", {**context, "data": data, "hits": hits})
+            window = services.schedule_maintenance(data["machine"], data["start"], data["end"],
+                                                  reason=data["reason"].strip(), by=request.user)
+        except DomainError as error:
+            if error.status == 403:
+                raise PermissionDenied(error.message) from error
+            if error.status == 404:
+                raise Http404(error.message) from error
+            form.add_error(None, error.message)
+        else:
+            told = services.reservations_hit_by_maintenance(window.machine, window.start, window.end).count()
+            messages.success(request, _("Đã lên lịch bảo trì %(machine)s; đã báo cho %(count)d người có lịch đặt máy "
+                                        "trùng.") % {"machine": window.machine.name, "count": told})
+            return redirect(reverse("machines:lab_machines", args=[found.slug]) + f"#machine-{window.machine.slug}")
+    return render(request, "machines/maintenance_form.html", context)

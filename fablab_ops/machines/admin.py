@@ -1,10 +1,6 @@
-from django import forms
 from django.contrib import admin
-from django.contrib.admin import widgets
-from django.utils.translation import gettext_lazy as _
 
-from fablab_ops.admin_forms import ReadOnlyAdmin, ReadOnlyInline, ServiceAddAdmin
-from fablab_ops.booking import services as booking
+from fablab_ops.admin_forms import ReadOnlyAdmin, ReadOnlyInline
 from fablab_ops.machines.models import (
     IngestHealth,
     Lab,
@@ -63,30 +59,6 @@ class MachineAdmin(admin.ModelAdmin):
     list_select_related = ["lab", "machine_type"]
     readonly_fields = ["created_at", "updated_at"]
     inlines = [MaintenanceWindowInline]
-
-
-class MaintenanceForm(forms.Form):
-    machine = forms.ModelChoiceField(label=_("Máy"), queryset=Machine.objects.select_related("lab"))
-    start = forms.SplitDateTimeField(label=_("Bắt đầu"), widget=widgets.AdminSplitDateTime)
-    end = forms.SplitDateTimeField(label=_("Kết thúc"), widget=widgets.AdminSplitDateTime)
-    reason = forms.CharField(label=_("Lý do"), max_length=300)
-
-
-@admin.register(MaintenanceWindow)
-class MaintenanceWindowAdmin(ServiceAddAdmin):
-    """Scheduled through booking.services.schedule_maintenance: the reservations it hits are flagged and their
-    holders told. Read-only once scheduled."""
-
-    list_display = ["machine", "start", "end", "reason", "created_by"]
-    list_filter = ["machine__lab"]
-    search_fields = ["machine__name", "reason"]
-    date_hierarchy = "start"
-    add_form = MaintenanceForm
-    add_title = _("Lên lịch bảo trì")
-
-    def create(self, request, data):
-        return booking.schedule_maintenance(data["machine"], data["start"], data["end"], reason=data["reason"],
-                                            by=request.user)
 
 
 @admin.register(UsageSession)

@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 
+from fablab_ops import policy
 from fablab_ops.machines import services
 from fablab_ops.machines.models import Lab, Machine
 from fablab_ops.validation import InvalidInput, LocalTime, PlanDate, Slug, text
@@ -114,14 +115,12 @@ class MaintenanceDoneIn(Schema):
 
 
 def _staffed_labs(user, lab_slug: str | None):
-    from fablab_ops.booking.services import require_staff
-
     if lab_slug:
         lab = get_object_or_404(Lab, slug=lab_slug)
-        require_staff(user, lab)
+        policy.require_lab_staff(user, lab)
         return Lab.objects.filter(pk=lab.pk)
-    require_staff(user)
-    return Lab.objects.all() if user.is_coordinator else user.staffed_labs.all()
+    policy.require_lab_staff(user)
+    return policy.staffed_labs(user)
 
 
 @router.get("/live", response=list[LiveOut], summary="Live status of machines (technicians: their labs)")

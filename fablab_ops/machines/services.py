@@ -13,7 +13,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fablab_ops.booking.models import Reservation, ReservationStatus
+from fablab_ops import policy
 from fablab_ops.errors import Conflict, DomainError, NotFound
 from fablab_ops.machines import entitlements
 from fablab_ops.machines.entitlements import Entitlement
@@ -273,12 +273,7 @@ class TelemetryEffects:
             technicians.setdefault(membership.lab_id, []).append(membership.user)
         now = self.now
         warned = {alert.machine_id for alert, warn in new_alerts if warn}
-        upcoming: dict[int, list[Reservation]] = {}
-        if warned:
-            for reservation in (Reservation.objects.filter(
-                    machine_id__in=warned, status=ReservationStatus.CONFIRMED, start__gte=now,
-                    start__lt=now + WARN_HOLDERS_WITHIN).select_related("user")):
-                upcoming.setdefault(reservation.machine_id, []).append(reservation)
+        upcoming = entitlements.reservations_starting(warned, now, now + WARN_HOLDERS_WITHIN) if warned else {}
         for alert, warn in new_alerts:
             machine = machines[alert.machine_id]
             for technician in technicians.get(machine.lab_id, ()):
@@ -416,9 +411,7 @@ BEFORE_ANY_MAINTENANCE = datetime(2000, 1, 1, tzinfo=UTC)
 
 def record_maintenance(machine: Machine, *, by, note: str, now: datetime | None = None) -> MaintenanceLog:
     """Maintenance done: log it and start counting running hours from zero."""
-    from fablab_ops.booking.services import require_staff
-
-    require_staff(by, machine.lab)
+    policy.require_lab_staff(by, machine.lab)
     if not note.strip():
         raise DomainError(_("Hãy ghi lại công việc bảo trì đã làm."), code="note_required")
     now = now or timezone.now()
@@ -438,8 +431,6 @@ NOTE_MAX = 300
 
 def _locked_alert(lab: Lab, alert_id: int, by) -> MachineAlert:
     """The lab's alert, with its machine's live-status row locked as the ingest's batches lock it."""
-    from fablab_ops import policy
-
     policy.require_lab_staff(by, lab)
     machine_id = (MachineAlert.objects.filter(pk=alert_id, machine__lab=lab)
                   .values_list("machine_id", flat=True).first())
@@ -550,14 +541,11 @@ QUARANTINE_PAGE = 25
 
 def lab_machines(lab: Lab, *, by, now: datetime | None = None) -> dict:
     """A lab's machines page: the live board, each machine's desired state and maintenance, recent alerts."""
-    from fablab_ops import policy
-    from fablab_ops.booking.models import MachineDesiredState
-
     policy.require_lab_staff(by, lab)
     now = now or timezone.now()
     board = live_board(lab)
     ids = [row["machine"].pk for row in board]
-    desired = MachineDesiredState.objects.select_related("holder_user").in_bulk(ids, field_name="machine_id")
+    desired = entitlements.desired_states(ids)
     applied = dict(MachineLiveStatus.objects.filter(machine_id__in=ids).values_list("machine_id", "desired_applied_v"))
     windows: dict[int, list] = {}
     for window in MaintenanceWindow.objects.filter(machine_id__in=ids, end__gt=now).select_related("created_by"):
@@ -579,8 +567,6 @@ def lab_machines(lab: Lab, *, by, now: datetime | None = None) -> dict:
 
 def quarantined_messages(lab: Lab, *, by, reason: str = ""):
     """Telemetry the ingest refused on the lab's topics (`fablab/{lab}/…`), newest first, optionally of one reason."""
-    from fablab_ops import policy
-
     policy.require_lab_staff(by, lab)
     messages = QuarantinedMessage.objects.filter(topic__startswith=f"fablab/{lab.slug}/")
     if reason:
@@ -639,8 +625,6 @@ def ingest_stale_minutes(now: datetime | None = None) -> int | None:
 
 def usage_summary(labs, date_from, date_to) -> dict:
     """Hours used (telemetry roll-up) per machine, lab and day, beside the hours booked."""
-    from fablab_ops.booking.models import RESERVATION_BLOCKING
-
     days = (MachineUsageDay.objects.filter(machine__lab__in=labs, day__gte=date_from, day__lte=date_to)
             .select_related("machine__lab").order_by("day", "machine__lab__slug", "machine__slug"))
     per_day, per_machine, per_lab = [], {}, {}
@@ -653,12 +637,6 @@ def usage_summary(labs, date_from, date_to) -> dict:
     tz = timezone.get_default_timezone()
     start = datetime.combine(date_from, datetime.min.time(), tz)
     end = datetime.combine(date_to + timedelta(days=1), datetime.min.time(), tz)
-    booked: dict[str, float] = {}
-    reservations = Reservation.objects.filter(machine__lab__in=labs, status__in=RESERVATION_BLOCKING,
-                                              start__lt=end, end__gt=start).select_related("machine__lab")
-    for reservation in reservations:
-        key = f"{reservation.machine.lab.slug}/{reservation.machine.slug}"
-        hours = (min(reservation.end, end) - max(reservation.start, start)).total_seconds() / 3600
-        booked[key] = round(booked.get(key, 0) + hours, 3)
+    booked = entitlements.booked_hours(labs, start, end)
     return {"date_from": date_from, "date_to": date_to, "per_day": per_day, "per_machine": per_machine,
             "per_lab": per_lab, "booked_hours": booked}

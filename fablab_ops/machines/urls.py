@@ -12,6 +12,5 @@ urlpatterns = [
     path("labs/<slug:lab>/alerts/<int:alert_id>/resolve/", views.resolve_alert, name="resolve_alert"),
     path("labs/<slug:lab>/machines/<slug:machine>/maintenance-done/", views.record_maintenance,
          name="record_maintenance"),
-    path("labs/<slug:lab>/maintenance/", views.plan_maintenance, name="plan_maintenance"),
     path("labs/<slug:lab>/quarantine/", views.quarantine, name="quarantine"),
 ]

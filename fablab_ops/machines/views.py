@@ -7,13 +7,11 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST
 
-from fablab_ops import errors, policy, validation
-from fablab_ops.booking import services as booking
+from fablab_ops import errors, policy
 from fablab_ops.machines import services
-from fablab_ops.machines.models import Lab, MachineStatus
+from fablab_ops.machines.models import Lab
 
 
 def lab_list(request):
@@ -114,62 +112,6 @@ def record_maintenance(request, lab: str, machine: str):
     messages.success(request, _("Đã ghi nhận bảo trì %(machine)s (%(hours).1f giờ chạy); bộ đếm giờ chạy bắt đầu lại "
                                 "từ 0.") % {"machine": target.name, "hours": log.running_hours})
     return _done(request, found, f"machine-{target.slug}")
-
-
-class MaintenanceForm(forms.Form):
-    LOCAL = "%Y-%m-%dT%H:%M"
-
-    machine = forms.ModelChoiceField(label=gettext_lazy("Máy"), queryset=None, to_field_name="slug")
-    start = validation.PlanDateTimeField(label=gettext_lazy("Bắt đầu"), input_formats=[LOCAL],
-                                         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL))
-    end = validation.PlanDateTimeField(label=gettext_lazy("Kết thúc"), input_formats=[LOCAL],
-                                       widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL))
-    reason = forms.CharField(label=gettext_lazy("Lý do"), max_length=300)
-
-    def __init__(self, *args, lab: Lab, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["machine"].queryset = lab.machines.exclude(status=MachineStatus.RETIRED)
-
-    def clean(self):
-        data = super().clean()
-        if data.get("start") and data.get("end") and data["end"] <= data["start"]:
-            self.add_error("end", _("Giờ kết thúc phải sau giờ bắt đầu."))
-        return data
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def plan_maintenance(request, lab: str):
-    """Plan a maintenance window in two steps: the reservations it hits are shown, then it is saved and they are told.
-
-    GET shows the form; POST `step=preview` shows what the window would hit without saving anything;
-    POST `step=confirm` saves it (the holders are told then); POST `step=edit` goes back to the form.
-    """
-    found = _staffed_lab(request, lab)
-    step = request.POST.get("step", "") if request.method == "POST" else ""
-    if request.method == "GET":
-        form = MaintenanceForm(lab=found, initial={"machine": request.GET.get("machine", "")})
-    else:
-        form = MaintenanceForm(request.POST, lab=found)
-    context = {"lab": found, "form": form, "section": "maintenance"}
-    if step in ("preview", "confirm") and form.is_valid():
-        data = form.cleaned_data
-        try:
-            if step == "preview":
-                hits = booking.preview_maintenance(data["machine"], data["start"], data["end"], by=request.user)
-                return render(request, "machines/maintenance_preview.html", {**context, "data": data, "hits": hits})
-            window = booking.schedule_maintenance(data["machine"], data["start"], data["end"],
-                                                  reason=data["reason"].strip(), by=request.user)
-        except errors.DomainError as error:
-            if error.status in (403, 404):
-                _refused(request, error)
-            form.add_error(None, error.message)
-        else:
-            told = booking.reservations_hit_by_maintenance(window.machine, window.start, window.end).count()
-            messages.success(request, _("Đã lên lịch bảo trì %(machine)s; đã báo cho %(count)d người có lịch đặt máy "
-                                        "trùng.") % {"machine": window.machine.name, "count": told})
-            return _done(request, found, f"machine-{window.machine.slug}")
-    return render(request, "machines/maintenance_form.html", context)
 
 
 @login_required
