@@ -639,7 +639,8 @@ class Service:
     """The service functions the bench drives, as the door's and the technicians' pages call them."""
 
     def __init__(self):
-        from fablab_ops.booking import checkin, services
+        from fablab_ops.booking import services
+        from fablab_ops.door import services as checkin
 
         self.checkin, self.services = checkin, services
         self.missing = [name for name in ("switch_machine_off", "enable_for_maintenance", "end_override")

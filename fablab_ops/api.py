@@ -24,6 +24,7 @@ from fablab_ops.accounts.api import router as accounts_router
 from fablab_ops.accounts.auth import api_auth
 from fablab_ops.booking.api import router as booking_router
 from fablab_ops.courses.api import router as courses_router
+from fablab_ops.door.api import router as door_router
 from fablab_ops.errors import DomainError
 from fablab_ops.machines.api import router as machines_router
 from fablab_ops.reports.api import router as reports_router
@@ -110,6 +111,7 @@ api.add_router("/accounts/", accounts_router)
 api.add_router("/courses/", courses_router)
 api.add_router("/machines/", machines_router)
 api.add_router("/booking/", booking_router)
+api.add_router("/booking/", door_router)
 api.add_router("/reports/", reports_router)
 
 

@@ -35,6 +35,7 @@ urlpatterns = [
     path("courses/", include("fablab_ops.courses.urls")),
     path("machines/", include("fablab_ops.machines.urls")),
     path("booking/", include("fablab_ops.booking.urls")),
+    path("booking/", include("fablab_ops.door.urls")),
     path("reports/", include("fablab_ops.reports.urls")),
     path("privacy/", include("fablab_ops.privacy.urls")),
 ]

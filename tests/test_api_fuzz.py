@@ -30,9 +30,10 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from fablab_ops.accounts.models import ApiToken
-from fablab_ops.booking import checkin, tickets
+from fablab_ops.booking import tickets
 from fablab_ops.courses import services as course_services
 from fablab_ops.courses.models import SeatStatus
+from fablab_ops.door import services as door
 from tests import factories
 
 POSITIVE_EXAMPLES = int(os.environ.get("FABLAB_FUZZ_EXAMPLES", "12"))
@@ -87,7 +88,7 @@ def world(lab, other_lab, learner, technician, coordinator):
         factories.ReservationFactory(machine=machines[1], user=learner, start=now + timedelta(minutes=5),
                                      end=now + timedelta(minutes=65)),
     ]
-    record = checkin.check_in_manually("seat", seats[1].pk, lab=lab, by=technician)
+    record = door.check_in_manually("seat", seats[1].pk, lab=lab, by=technician)
     day = timezone.localdate(now)
     return {
         "users": {"learner": learner, "technician": technician, "coordinator": coordinator},

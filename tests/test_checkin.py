@@ -10,10 +10,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from fablab_ops.booking import checkin, services, tickets
+from fablab_ops.booking import services, tickets
 from fablab_ops.booking.models import CheckInRecord, MachineDesiredState, Reservation, ReservationStatus
 from fablab_ops.courses import services as courses
 from fablab_ops.courses.models import SeatBooking, SeatStatus
+from fablab_ops.door import services as door
 from fablab_ops.machines.commands import broker_settings
 from tests import factories
 from tests.conftest import client_for
@@ -191,7 +192,7 @@ def test_a_mistaken_check_in_can_be_undone_within_minutes_only(technician, seat,
     assert SeatBooking.objects.get(pk=seat.pk).status == SeatStatus.CONFIRMED
     record_id = scan(technician, seat_token(seat), lab).json()["record_id"]
     with pytest.raises(Exception) as too_late:
-        checkin.undo_check_in(record_id, by=technician, now=timezone.now() + timedelta(minutes=10))
+        door.undo_check_in(record_id, by=technician, now=timezone.now() + timedelta(minutes=10))
     assert too_late.value.code == "undo_window_passed"
 
 

@@ -10,10 +10,11 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from fablab_ops.booking import checkin, services
+from fablab_ops.booking import services
 from fablab_ops.booking.interlock import Desired, Grant, OverrideFact, decide
 from fablab_ops.booking.models import MachineDesiredState
 from fablab_ops.booking.tasks import sync_desired_states
+from fablab_ops.door import services as door
 from fablab_ops.machines import commands
 from fablab_ops.machines.ingest import Incoming, apply_batch
 from fablab_ops.machines.models import AlertKind, MachineAlert, UsageSession
@@ -65,7 +66,7 @@ def test_a_check_in_during_a_broker_restart_reaches_the_device_soon_after_the_br
     a = reservation(laser, certified_learner(laser, "Nguyễn Thị Lan"), start, start + timedelta(hours=1))
     broker.stop()  # the broker restarts while the learner is checked in
     try:
-        checkin.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician)
+        door.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician)
         assert MachineDesiredState.objects.get(machine=laser).published_version == 0
         broker.start()
         back = time.monotonic()
@@ -104,7 +105,7 @@ def test_switching_off_a_reservation_whose_time_is_over_never_lengthens_it(laser
     settings.MQTT_URL = "mqtt://127.0.0.1:9"
     start = timezone.now() - timedelta(minutes=30)
     a = reservation(laser, certified_learner(laser, "Nguyễn Thị Lan"), start, timezone.now() - timedelta(seconds=20))
-    checkin.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician, now=start + timedelta(minutes=1))
+    door.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician, now=start + timedelta(minutes=1))
     original_end = a.end
     switched = services.switch_off(a.pk, by=technician)
     assert switched.end == original_end

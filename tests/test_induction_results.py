@@ -9,11 +9,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from fablab_ops.booking import checkin, tickets
 from fablab_ops.booking import services as booking
+from fablab_ops.booking import tickets
 from fablab_ops.booking.models import CertificationAction, CertificationEvent
 from fablab_ops.courses import services
 from fablab_ops.courses.models import InductionResult, SeatBooking, SeatStatus
+from fablab_ops.door import services as door
 from fablab_ops.errors import DomainError
 from tests import factories
 from tests.conftest import client_for
@@ -30,7 +31,7 @@ def induction(lab):
 def checked_in(session, technician, name):
     learner = factories.LearnerFactory(full_name=name)
     seat = factories.SeatBookingFactory(session=session, learner=learner)
-    result = checkin.check_in_token(tickets.sign(tickets.SEAT, seat.ticket_code), lab=session.lab, by=technician)
+    result = door.check_in_token(tickets.sign(tickets.SEAT, seat.ticket_code), lab=session.lab, by=technician)
     assert result.accepted
     return SeatBooking.objects.get(pk=seat.pk)
 

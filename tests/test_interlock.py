@@ -17,10 +17,11 @@ import pytest
 from django.utils import timezone
 
 from devices.simulator import ICT, SimulatedMachine
-from fablab_ops.booking import checkin, interlock, services
+from fablab_ops.booking import interlock, services
 from fablab_ops.booking.interlock import Desired, Facts, Grant, OverrideFact, ReservationFact, decide
 from fablab_ops.booking.models import MachineDesiredState, MachineOverride, ReservationStatus
 from fablab_ops.booking.tasks import finish_reservations, sync_desired_states
+from fablab_ops.door import services as door
 from fablab_ops.machines.commands import broker_settings
 from fablab_ops.machines.models import MachineStatus
 from tests import factories
@@ -109,7 +110,7 @@ def reservation(machine, learner, start, end):
 def test_the_version_grows_only_when_the_decision_changes(laser, technician):
     start = timezone.now() - timedelta(minutes=5)
     a = reservation(laser, certified_learner(laser, "Nguyễn Thị Lan"), start, start + timedelta(hours=1))
-    checkin.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician)
+    door.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician)
     state = MachineDesiredState.objects.get(machine=laser)
     assert (state.version, state.holder_name, state.reservation_id) == (1, "Nguyễn Thị Lan", a.pk)
     assert interlock.refresh([laser.pk]) == []
@@ -176,8 +177,8 @@ def test_a_reservation_ending_never_switches_off_the_next_learner(mqtt_url, desi
     b = reservation(laser, khoa, ten + timedelta(hours=1), ten + timedelta(hours=2))
     device = SimulatedMachine(laser.lab.slug, laser.slug, "laser-cutter", interlock=True, rng=random.Random(4),
                               now=ten, mean_uptime_h=None)
-    checkin.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician, now=ten)
-    checkin.check_in_manually("reservation", b.pk, lab=laser.lab, by=technician, now=ten + timedelta(minutes=40))
+    door.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician, now=ten)
+    door.check_in_manually("reservation", b.pk, lab=laser.lab, by=technician, now=ten + timedelta(minutes=40))
     listener = DesiredListener(mqtt_url, desired_topic)
     try:
         wait_for(lambda: listener.versions()[-1:] == [2], 10, "the retained desired state v2")
@@ -222,7 +223,7 @@ def test_a_technicians_switch_off_is_honoured_and_ending_it_gives_the_machine_ba
         mqtt_url, desired_topic, laser, technician):
     start = timezone.now() - timedelta(minutes=10)
     a = reservation(laser, certified_learner(laser, "Nguyễn Thị Lan"), start, start + timedelta(hours=1))
-    checkin.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician)
+    door.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician)
     device = SimulatedMachine(laser.lab.slug, laser.slug, "laser-cutter", interlock=True, rng=random.Random(2),
                               now=datetime.now(ICT), mean_uptime_h=None)
     listener = DesiredListener(mqtt_url, desired_topic)
@@ -252,7 +253,7 @@ def test_a_certification_revoked_mid_reservation_opens_the_interlock(mqtt_url, d
     lan = certified_learner(laser, "Nguyễn Thị Lan")
     start = timezone.now() - timedelta(minutes=10)
     a = reservation(laser, lan, start, start + timedelta(hours=1))
-    checkin.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician)
+    door.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician)
     device = SimulatedMachine(laser.lab.slug, laser.slug, "laser-cutter", interlock=True, rng=random.Random(2),
                               now=datetime.now(ICT), mean_uptime_h=None)
     listener = DesiredListener(mqtt_url, desired_topic)
@@ -303,7 +304,7 @@ def test_a_failed_publication_is_recorded_and_sent_by_the_next_sync(mqtt_url, de
     settings.MQTT_URL = "mqtt://127.0.0.1:9"  # the broker is away
     start = timezone.now() - timedelta(minutes=10)
     a = reservation(laser, certified_learner(laser, "Nguyễn Thị Lan"), start, start + timedelta(hours=1))
-    checkin.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician)
+    door.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician)
     state = MachineDesiredState.objects.get(machine=laser)
     assert (state.version, state.published_version, state.attempts) == (1, 0, 1) and state.last_error
     sync_desired_states()  # backing off: not tried again yet
@@ -329,9 +330,9 @@ def test_every_edge_only_asks_the_interlock(laser, technician, settings, monkeyp
     monkeypatch.setattr(interlock, "refresh", lambda ids, now=None: asked.append(list(ids)) or real(ids, now))
     start = timezone.now() - timedelta(minutes=5)
     a = reservation(laser, certified_learner(laser, "Nguyễn Thị Lan"), start, start + timedelta(hours=1))
-    result = checkin.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician)
+    result = door.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician)
     assert MachineDesiredState.objects.get(machine=laser).holder_name == "Nguyễn Thị Lan"
-    checkin.undo_check_in(result.record_id, by=technician)
+    door.undo_check_in(result.record_id, by=technician)
     assert MachineDesiredState.objects.get(machine=laser).holder_name is None
     late = reservation(laser, certified_learner(laser, "Lê Văn Ba"), start + timedelta(hours=2),
                        start + timedelta(hours=3))
@@ -346,7 +347,7 @@ def test_every_edge_only_asks_the_interlock(laser, technician, settings, monkeyp
 def test_a_machine_taken_out_of_service_in_the_admin_opens_its_interlock(laser, technician, admin_user):
     start = timezone.now() - timedelta(minutes=5)
     a = reservation(laser, certified_learner(laser, "Nguyễn Thị Lan"), start, start + timedelta(hours=1))
-    checkin.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician)
+    door.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician)
     assert MachineDesiredState.objects.get(machine=laser).holder_name == "Nguyễn Thị Lan"
     laser.status = MachineStatus.OUT_OF_ORDER
     laser.save()
@@ -403,7 +404,7 @@ def test_a_version_stored_while_publishing_is_published_too_so_the_broker_keeps_
 
     monkeypatch.setattr(commands.RetainedPublisher, "publish", slow_publish)
     monkeypatch.setattr(tasks.publish_desired_states, "delay", lambda ids: None)  # only the beat publishes here
-    checkin.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician)
+    door.check_in_manually("reservation", a.pk, lab=laser.lab, by=technician)
     assert tasks.sync_desired_states()["published"] == 2
     assert sent == [1, 2]
     listener = DesiredListener(mqtt_url, desired_topic)

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from fablab_ops.accounts.models import Notification
-from fablab_ops.booking import checkin
 from fablab_ops.booking.models import MachineDesiredState, ReservationStatus
+from fablab_ops.door import services as door
 from tests import factories
 from tests.conftest import client_for
 
@@ -56,7 +56,7 @@ def test_confirming_with_a_reason_revokes_and_switches_off_the_machine_in_use(ce
     now = timezone.now().replace(microsecond=0)
     using = factories.ReservationFactory(machine=laser, user=learner, start=now - timedelta(minutes=5),
                                          end=now + timedelta(hours=1))
-    checkin.check_in_manually("reservation", using.pk, lab=laser.lab, by=technician)
+    door.check_in_manually("reservation", using.pk, lab=laser.lab, by=technician)
     assert MachineDesiredState.objects.get(machine=laser).holder_name == "Nguyễn Thị Lan"
     client = client_for(technician)
     url = f"/booking/certifications/{certification.pk}/revoke/"

@@ -45,7 +45,7 @@ SIGNED = {"accounts/email/confirm/<str:token>/", "accounts/verify/<str:token>/",
 CAPABILITY = {"/courses/calendar/<str:secret>.ics"}
 OWNER_NAME, OWNER_EMAIL, OWNER_PHONE = "Nguyễn Thị Chủ Riêng", "chu.rieng@hocvien.vn", "0912345678"
 OTHER_NAME, OTHER_EMAIL, OTHER_PHONE = "Trần Văn Người Khác", "nguoi.khac@hocvien.vn", "0987654321"
-# The door is where a technician finds a learner by phone (booking.checkin.search_today), so it shows phones to the
+# The door is where a technician finds a learner by phone (door.services.search_today), so it shows phones to the
 # lab's technicians; no other page or endpoint shows a technician a learner's phone.
 DOOR = {"/booking/labs/<slug:lab>/scanner/", "/api/booking/labs/{lab}/door"}
 

@@ -1,5 +1,8 @@
 """Check-in at the door, for seat bookings and machine reservations alike.
 
+The door stands above both courses (seats) and booking (reservations), so neither
+of them imports it.
+
 One function decides, inside a transaction holding the booking's row lock, so two
 doors scanning the same ticket at the same moment check it in once: the second
 sees "already checked in at HH:MM". Every attempt is recorded, refusals with their
@@ -19,10 +22,11 @@ from django.utils.translation import gettext_lazy
 
 from fablab_ops.booking import interlock, tickets
 from fablab_ops.booking.models import CheckInOutcome, CheckInRecord, Reservation, ReservationStatus
-from fablab_ops.booking.services import require_staff, revoke_certification_from_attendance
+from fablab_ops.booking.services import revoke_certification_from_attendance
 from fablab_ops.courses.models import SeatBooking, SeatStatus, SessionStatus
 from fablab_ops.errors import Conflict, NotFound
 from fablab_ops.machines.models import Lab
+from fablab_ops.policy import require_lab_staff as require_staff
 
 REFUSAL_MESSAGES = {
     "invalid_token": gettext_lazy("Mã QR không hợp lệ (bị sửa hoặc giả mạo)."),
