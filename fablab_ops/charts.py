@@ -113,7 +113,7 @@ def grouped_bars(title: str, desc: str, categories: list[str], series: list[tupl
 def progress(title: str, desc: str, rows: list[tuple[str, list[tuple[str, int, int]]]]) -> Chart:
     """Progress against a target: per row (a lab) and per measure, a track for the target and a bar for what is
     done, with "done / target (share)" in words beside. A measure without a target says so."""
-    width, left, span = 400, 4, 230
+    width, left = 400, 4
     body, y = [], 4
     table = []
     for name, measures in rows:
@@ -121,8 +121,7 @@ def progress(title: str, desc: str, rows: list[tuple[str, list[tuple[str, int, i
         y += 18
         for label, done, target in measures:
             body.append(_text(left, y + 11, label, size=12, fill=MUTED))
-            track_x = left + 110
-            track = span - 110 + 60
+            track_x, track = left + 100, 126
             body.append(_rect(track_x, y, track, 14, TRACK))
             if target:
                 body.append(_rect(track_x, y, track * min(done / target, 1), 14, SERIES[0]))

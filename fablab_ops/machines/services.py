@@ -505,7 +505,7 @@ def mark_silent_machines_offline(now: datetime | None = None) -> int:
 
 # What a machine reports (`state` of its telemetry), as people read it: never the raw value on a page.
 STATE_LABELS = {"running": gettext_lazy("Đang chạy"), "idle": gettext_lazy("Đang chờ"),
-                "off": gettext_lazy("Tắt"), "error": gettext_lazy("Lỗi")}
+                "off": gettext_lazy("Đã tắt"), "error": gettext_lazy("Lỗi")}
 
 
 def state_label(state: str) -> str:

@@ -196,7 +196,7 @@ class XlsxExporter(Exporter):
                         _("Giờ sử dụng thực tế")],
               [[lab.name, *metric_values(lab.total, shares_as_text=False), lab.certifications_granted,
                 lab.hours_booked, lab.hours_used] for lab in report.labs],
-              total=[report.network.name, *metric_values(report.network.total, shares_as_text=False),
+              total=[_("Tổng"), *metric_values(report.network.total, shares_as_text=False),
                      report.network.certifications_granted, report.network.hours_booked,
                      report.network.hours_used],
               formats=share_formats)
