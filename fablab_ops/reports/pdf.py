@@ -159,7 +159,8 @@ class PdfExporter(Exporter):
         right = [Paragraph("<b>CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM</b>", centre),
                  Paragraph("<u><b>Độc lập - Tự do - Hạnh phúc</b></u>", centre)]
         number = settings.REPORT_NUMBER_PATTERN.replace("{code}", code)
-        block = Table([[left, right], [para(number, centre), Paragraph(f"<i>{date_line(report)}</i>", centre)]],
+        dated = ParagraphStyle("dated", parent=centre, fontName=SERIF_ITALIC, fontSize=10, leading=13)
+        block = Table([[left, right], [para(number, centre), para(date_line(report), dated)]],
                       colWidths=[width * 0.4, width * 0.6])
         block.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
                                    ("RIGHTPADDING", (0, 0), (-1, -1), 0), ("TOPPADDING", (0, 1), (-1, 1), 6)]))
