@@ -79,6 +79,19 @@ def _rect(x, y, width, height, fill, *, css="") -> str:
             f'fill="{fill}"{extra}/>')
 
 
+def _wrap(text: str, size: float, width: float) -> list[str]:
+    """Words in lines that fit `width` units at `size`, by a generous average glyph width (bold sans-serif),
+    so a long lab name is wrapped, never cut by the SVG's edge."""
+    per_line = max(int(width / (size * 0.66)), 8)
+    lines: list[str] = []
+    for word in str(text).split():
+        if lines and len(lines[-1]) + 1 + len(word) <= per_line:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
 def grouped_bars(title: str, desc: str, categories: list[str], series: list[tuple[str, list[float]]],
                  *, unit: str = "", decimals: int = 1) -> Chart:
     """Horizontal bars, one group per category: the category's name stands above its bars, whole (never cut),
@@ -94,8 +107,10 @@ def grouped_bars(title: str, desc: str, categories: list[str], series: list[tupl
         body.append(_text(x + 16, y + 11, name, size=12))
     y += 26
     for position, category in enumerate(categories):
-        body.append(_text(left, y + 12, category, size=13, weight="bold"))
-        y += 18
+        for line in _wrap(category, 13, width - left):
+            body.append(_text(left, y + 12, line, size=13, weight="bold"))
+            y += 16
+        y += 2
         for index, (_name, values) in enumerate(series):
             value = values[position]
             length = span * value / peak
@@ -117,11 +132,13 @@ def progress(title: str, desc: str, rows: list[tuple[str, list[tuple[str, int, i
     body, y = [], 4
     table = []
     for name, measures in rows:
-        body.append(_text(left, y + 12, name, size=13, weight="bold"))
-        y += 18
+        for line in _wrap(name, 13, width - left):
+            body.append(_text(left, y + 12, line, size=13, weight="bold"))
+            y += 16
+        y += 2
         for label, done, target in measures:
             body.append(_text(left, y + 11, label, size=12, fill=MUTED))
-            track_x, track = left + 100, 126
+            track_x, track = left + 120, 110
             body.append(_rect(track_x, y, track, 14, TRACK))
             if target:
                 body.append(_rect(track_x, y, track * min(done / target, 1), 14, SERIES[0]))
