@@ -93,7 +93,7 @@ class PdfExporter(Exporter):
         centre = ParagraphStyle("centre", parent=body, alignment=TA_CENTER)
         centre_bold = ParagraphStyle("centre-bold", parent=centre, fontName=SERIF_BOLD)
         heading = ParagraphStyle("heading", parent=body, fontName=SERIF_BOLD, fontSize=12, leading=16,
-                                 spaceBefore=8, spaceAfter=4)
+                                 spaceBefore=8, spaceAfter=4, keepWithNext=1)
         small = ParagraphStyle("small", parent=body, fontSize=9, leading=12)
         cell = ParagraphStyle("cell", parent=body, fontSize=8.5, leading=10.5)
         head = ParagraphStyle("head", parent=cell, fontName=SERIF_BOLD, textColor=colors.white)
