@@ -202,6 +202,23 @@ PRIVACY_CONTROLLER_NAME = os.environ.get("PRIVACY_CONTROLLER_NAME", "Sở Khoa h
 PRIVACY_CONTROLLER_ADDRESS = os.environ.get("PRIVACY_CONTROLLER_ADDRESS", "")
 PRIVACY_CONTROLLER_EMAIL = os.environ.get("PRIVACY_CONTROLLER_EMAIL", "") or parseaddr(DEFAULT_FROM_EMAIL)[1]
 
+# The monthly report's PDF follows the layout of an administrative report (Decree 30/2020/ND-CP): who governs
+# and who issues it, where, its number, who signs and who receives it. Names change with administrative
+# reforms, so they are settings. A lab's report is issued by the lab, under its host (Lab.host).
+REPORT_GOVERNING_BODY = os.environ.get("REPORT_GOVERNING_BODY", "Sở Khoa học và Công nghệ Thành phố Hồ Chí Minh")
+REPORT_ISSUING_UNIT = os.environ.get("REPORT_ISSUING_UNIT", "Trung tâm Sáng kiến cộng đồng và Hỗ trợ khởi nghiệp")
+REPORT_NETWORK_NAME = os.environ.get("REPORT_NETWORK_NAME", "Mạng lưới Fablab Bình Dương")
+REPORT_PLACE = os.environ.get("REPORT_PLACE", "Thành phố Hồ Chí Minh")
+# "{code}" is the issuer's code: REPORT_NETWORK_CODE for the network, the lab's slug in capitals for a lab.
+REPORT_NUMBER_PATTERN = os.environ.get("REPORT_NUMBER_PATTERN", "Số: ……/BC-{code}")
+REPORT_NETWORK_CODE = os.environ.get("REPORT_NETWORK_CODE", "BIIC")
+REPORT_SIGNER_POSITION = os.environ.get("REPORT_SIGNER_POSITION", "Giám đốc")
+REPORT_SIGNER_NAME = os.environ.get("REPORT_SIGNER_NAME", "")
+REPORT_LAB_SIGNER_POSITION = os.environ.get("REPORT_LAB_SIGNER_POSITION", "Phụ trách phòng lab")
+# Recipients ("Nơi nhận"), separated by ";". A lab's report goes to the network's issuing unit and is filed.
+REPORT_RECIPIENTS = os.environ.get(
+    "REPORT_RECIPIENTS", f"{REPORT_GOVERNING_BODY} (để báo cáo);Các phòng lab của mạng lưới;Lưu: VT")
+
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CACHES = {
     "default": (

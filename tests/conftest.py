@@ -42,6 +42,18 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def site_language():
+    """Each test starts in the site's language: a language an earlier test's request switched to (the locale
+    middleware leaves it active in the thread) does not leak into reports or e-mails built outside a request."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 @pytest.fixture
 def postgres(db):
     """For behaviour that only PostgreSQL gives: row locks, exclusion constraints."""

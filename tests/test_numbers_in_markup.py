@@ -14,7 +14,8 @@ from tests.conftest import client_for
 STYLE = re.compile(r'style="([^"]*)"')
 DATA = re.compile(r'\sdata-[\w-]+="([^"]*)"')
 SVG = re.compile(r"<svg\b.*?</svg>", re.DOTALL)
-SVG_ATTRIBUTE = re.compile(r'\s(?:x|y|x1|x2|y1|y2|cx|cy|r|width|height|d|points|viewBox|transform)="([^"]*)"')
+SVG_ATTRIBUTE = re.compile(
+    r'\s(?:x|y|x1|x2|y1|y2|cx|cy|r|width|height|d|points|viewBox|transform|font-size|stroke-width)="([^"]*)"')
 DECIMAL_COMMA = re.compile(r"\d,\d")
 
 
@@ -61,6 +62,47 @@ def test_the_reports_bars_are_sized_with_plain_numbers(coordinator, lab, languag
     page = client.get("/reports/", {"month": month, "lab": "all"}).content.decode()
     assert "bar" in page
     assert localized_numbers_in_markup(page) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["vi", "en"])
+def test_the_reports_svg_charts_are_drawn_with_plain_numbers(coordinator, lab, language):
+    """Per-lab bars, the year's progress and a machine's hours by day, with fractions of hours everywhere."""
+    from fablab_ops.machines.models import MachineUsageDay
+    from fablab_ops.reports.models import YearTarget
+
+    machine = factories.MachineFactory(lab=lab)
+    month = timezone.localdate().replace(day=1) - timedelta(days=1)
+    for day, hours in ((3, 2.35), (7, 1.1), (12, 6.666)):
+        MachineUsageDay.objects.create(machine=machine, day=month.replace(day=day), running_seconds=hours * 3600)
+    factories.ReservationFactory(machine=machine, start=timezone.make_aware(datetime.combine(
+        month.replace(day=5), datetime.min.time())) + timedelta(hours=9, minutes=20),
+        end=timezone.make_aware(datetime.combine(month.replace(day=5), datetime.min.time())) + timedelta(hours=11))
+    YearTarget.objects.create(year=month.year, lab=lab, classes=7, participant_turns=33)
+    client = client_for(coordinator)
+    client.cookies["django_language"] = language
+    page = client.get("/reports/", {"month": month.strftime("%Y-%m"), "lab": "all"}).content.decode()
+    assert page.count('role="img"') >= 4  # two per-lab charts, the progress, the machine's days
+    assert localized_numbers_in_markup(page) == []
+    if language == "vi":
+        assert "6,67" in page  # the figures for people keep the Vietnamese decimal comma
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["vi", "en"])
+def test_the_live_boards_day_timeline_is_drawn_with_plain_numbers(technician, lab, language):
+    from fablab_ops.machines.models import UsageSession
+
+    machine = factories.MachineFactory(lab=lab)
+    midnight = timezone.make_aware(datetime.combine(timezone.localdate(), datetime.min.time()))
+    UsageSession.objects.create(machine=machine, start=midnight + timedelta(minutes=7),
+                                end=midnight + timedelta(minutes=53))
+    client = client_for(technician)
+    client.cookies["django_language"] = language
+    for address in ("/machines/live/", "/machines/live/board/"):
+        page = client.get(address).content.decode()
+        assert 'class="chart timeline"' in page and 'class="ran"' in page
+        assert localized_numbers_in_markup(page) == []
 
 
 @pytest.mark.django_db

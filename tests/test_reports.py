@@ -162,7 +162,7 @@ def test_xlsx_has_a_summary_a_sheet_per_lab_totals_and_real_dates(october, lab):
     total_row = next(row for row in summary.iter_rows(values_only=True) if row[0] == "Tổng")
     header = next(row for row in summary.iter_rows(values_only=True) if row[0] == "Phòng lab")
     assert total_row[header.index("Lượt tham gia")] == 7
-    lab_sheet = book[lab.name_vi[:31]]
+    lab_sheet = book[lab.short_name]
     dates = [row[0] for row in lab_sheet.iter_rows(values_only=True) if isinstance(row[0], datetime)]
     assert datetime(2026, 10, 31, 23, 30) in dates
 
@@ -172,7 +172,7 @@ def test_pdf_renders_vietnamese_diacritics(october, other_lab):
     _name, media_type, content = EXPORTERS["pdf"].render(services.monthly_report(OCTOBER), "vi")
     assert media_type == "application/pdf"
     text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(content)).pages)
-    assert "Báo cáo tháng 10/2026" in text
+    assert "Kết quả hoạt động tháng 10/2026" in text
     assert "Lượt tham gia" in text and other_lab.name_vi in text
 
 
@@ -245,3 +245,85 @@ def test_last_months_report_on_the_demo_matches_the_demo_data():
     used = MachineUsageDay.objects.filter(day__gte=start.date(), day__lt=end.date()).aggregate(
         s=Sum("running_seconds"))["s"] / 3600
     assert report.network.hours_used == pytest.approx(used, abs=0.05)
+
+
+# --- the report's year targets, labels and the department's layout --------------------------------------
+
+def pdf_pages(content: bytes) -> list[str]:
+    return [" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(content)).pages]
+
+
+@pytest.fixture
+def network_targets(october, lab, other_lab):
+    """The year's targets as the plan sets them: 24 classes and 100 turns a lab, 96 and 400 for the network."""
+    YearTarget.objects.filter(year=2026).delete()
+    for each in (lab, other_lab):
+        YearTarget.objects.create(year=2026, lab=each, classes=24, participant_turns=100)
+    YearTarget.objects.create(year=2026, lab=None, classes=96, participant_turns=400)
+
+
+@pytest.mark.django_db
+def test_the_online_row_does_not_carry_the_networks_year_target(network_targets):
+    report = services.monthly_report(OCTOBER)
+    online = rows_by_slug(report)[services.NO_LAB].progress
+    assert (online.target_classes, online.target_turns) == (0, 0)
+    assert (online.classes_to_date, online.turns_to_date) == (1, 1)
+    assert (report.network.progress.target_classes, report.network.progress.target_turns) == (96, 400)
+
+
+@pytest.mark.django_db
+def test_a_labs_report_totals_that_lab_and_says_so(network_targets, lab):
+    report = services.monthly_report(OCTOBER, lab=lab)
+    assert report.network.name == f"Tổng {lab.name_vi}"
+    assert (report.network.progress.target_classes, report.network.progress.target_turns) == (24, 100)
+    _name, _type, content = EXPORTERS["csv"].render(report, "vi", lab.slug)
+    assert "Toàn mạng lưới" not in content.decode("utf-8-sig")
+
+
+@pytest.mark.django_db
+def test_xlsx_sheet_names_are_whole_words_within_excels_limit(october):
+    long_named = factories.LabFactory(slug="tdmu-bio", short_name="Công nghệ sinh học ứng dụng Thủ Dầu Một",
+                                      name_vi="Phòng thí nghiệm chế tạo công nghệ sinh học ứng dụng")
+    factories.MachineFactory(lab=long_named)
+    _name, _type, content = EXPORTERS["xlsx"].render(services.monthly_report(OCTOBER), "vi")
+    names = load_workbook(io.BytesIO(content)).sheetnames
+    assert "Công nghệ sinh học ứng dụng Thủ" in names
+    assert all(len(name) <= 31 for name in names)
+    assert "Trực tuyến và chung" in names
+
+
+@pytest.mark.django_db
+def test_the_networks_pdf_has_the_administrative_title_block_targets_and_page_numbers(network_targets, other_lab):
+    pages = pdf_pages(EXPORTERS["pdf"].render(services.monthly_report(OCTOBER), "vi")[2])
+    first, text = pages[0], " ".join(pages)
+    assert first.startswith("SỞ KHOA HỌC VÀ CÔNG NGHỆ THÀNH PHỐ HỒ CHÍ MINH")
+    assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in first and "Độc lập - Tự do - Hạnh phúc" in first
+    assert "Số: ……/BC-BIIC" in first and "Thành phố Hồ Chí Minh, ngày" in first
+    assert "BÁO CÁO Kết quả hoạt động tháng 10/2026 của Mạng lưới Fablab Bình Dương" in first
+    # The year's progress: each lab against its own target, the network against 96 classes and 400 turns.
+    assert "Chỉ tiêu lớp học" in text
+    assert "Trực tuyến và chung chưa đặt 1 — chưa đặt 1 —" in text
+    assert "Toàn mạng lưới 96 5 5,2 % 400 8 2 %" in text
+    assert "GIÁM ĐỐC" in text and "Nơi nhận:" in text
+    assert [page.split()[-1] for page in pages] == [f"{n}/{len(pages)}" for n in range(1, len(pages) + 1)]
+    assert all(page.endswith(f"Trang {n}/{len(pages)}") for n, page in enumerate(pages, 1))
+
+
+@pytest.mark.django_db
+def test_a_labs_pdf_is_issued_by_the_lab_under_its_host(network_targets, lab):
+    pages = pdf_pages(EXPORTERS["pdf"].render(services.monthly_report(OCTOBER, lab=lab), "vi", lab.slug)[2])
+    first, text = pages[0], " ".join(pages)
+    assert first.startswith(f"{lab.host.upper()} {lab.name_vi.upper()}")
+    assert "Số: ……/BC-BIIC" in first and f"tháng 10/2026 của {lab.name_vi}" in first
+    assert "Mạng lưới Fablab Bình Dương" not in text and "Toàn mạng lưới" not in text
+    assert f"Tổng {lab.name_vi}" in text and "PHỤ TRÁCH PHÒNG LAB" in text
+
+
+@pytest.mark.django_db
+def test_the_pdfs_names_follow_the_settings_when_administrative_names_change(october, settings):
+    settings.REPORT_GOVERNING_BODY = "Ủy ban nhân dân Thành phố Thủ Đức"
+    settings.REPORT_PLACE = "Thủ Đức"
+    settings.REPORT_NUMBER_PATTERN = "Số: {code}-……/BC"
+    first = pdf_pages(EXPORTERS["pdf"].render(services.monthly_report(OCTOBER), "vi")[2])[0]
+    assert first.startswith("ỦY BAN NHÂN DÂN THÀNH PHỐ THỦ ĐỨC") and "Thủ Đức, ngày" in first
+    assert "Số: BIIC-……/BC" in first

@@ -249,6 +249,7 @@ PAGES = {
     # machines
     "machines/": public,
     "machines/live/": signed_in(any_staff),
+    "machines/live/board/": signed_in(any_staff),
     "machines/labs/<slug:lab>/": signed_in(biic_staff),
     "machines/labs/<slug:lab>/alerts/<int:alert_id>/acknowledge/": signed_in(post_only),
     "machines/labs/<slug:lab>/alerts/<int:alert_id>/resolve/": signed_in(post_only),

@@ -12,6 +12,7 @@ from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F,
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from fablab_ops import policy
 from fablab_ops.errors import Conflict, DomainError, NotFound
@@ -493,6 +494,40 @@ def mark_silent_machines_offline(now: datetime | None = None) -> int:
 
 # --- reading ---------------------------------------------------------------
 
+# What a machine reports (`state` of its telemetry), as people read it: never the raw value on a page.
+STATE_LABELS = {"running": gettext_lazy("Đang chạy"), "idle": gettext_lazy("Đang chờ"),
+                "off": gettext_lazy("Đã tắt"), "error": gettext_lazy("Lỗi")}
+
+
+def state_label(state: str) -> str:
+    return str(STATE_LABELS.get(state, gettext_lazy("Chưa có dữ liệu")))
+
+
+def live_board_today(lab: Lab | None = None, *, now: datetime | None = None) -> list[dict]:
+    """The live board with, per machine, who holds it now (the name the interlock shows, as on the lab's
+    machines page: no contact details) and the periods it ran today (local time), for the day's timeline."""
+    now = now or timezone.now()
+    board = live_board(lab)
+    ids = [row["machine"].pk for row in board]
+    holders = {machine_id: (state.holder_name, state.until)
+               for machine_id, state in entitlements.desired_states(ids).items() if state.holder_name}
+    start = timezone.make_aware(datetime.combine(timezone.localdate(now), datetime.min.time()))
+    runs: dict[int, list] = {}
+    for machine_id, begin, end in (UsageSession.objects.filter(machine_id__in=ids, start__lt=now)
+                                   .filter(Q(end__isnull=True) | Q(end__gt=start))
+                                   .order_by("start").values_list("machine_id", "start", "end")):
+        runs.setdefault(machine_id, []).append((timezone.localtime(max(begin, start)),
+                                                timezone.localtime(min(end or now, now))))
+    for row in board:
+        machine_id = row["machine"].pk
+        row["holder"], row["holder_until"] = holders.get(machine_id, (None, None))
+        row["runs"] = runs.get(machine_id, [])
+        row["day_start"] = timezone.localtime(start)
+        interval = row["machine"].maintenance_interval_hours
+        row["to_maintenance"] = round(max(interval - row["since_maintenance"], 0), 1) if interval else None
+    return board
+
+
 def live_board(lab: Lab | None = None) -> list[dict]:
     """Every machine with its live status, today's running hours and open alerts.
 
@@ -525,6 +560,7 @@ def live_board(lab: Lab | None = None) -> list[dict]:
         online = bool(live and live.online and live.last_seen_at and now - live.last_seen_at <= HEARTBEAT_TIMEOUT)
         board.append({
             "machine": machine, "online": online, "state": live.state if live else "",
+            "state_label": state_label(live.state if live else ""),
             "power_w": live.power_w if live else None, "last_seen_at": live.last_seen_at if live else None,
             "today_hours": round((today_hours.get(machine.pk, 0.0)) / 3600 + open_now.get(machine.pk, 0.0), 2),
             "since_maintenance": round(since_maintenance[machine.pk], 1),

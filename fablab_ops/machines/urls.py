@@ -7,6 +7,7 @@ app_name = "machines"
 urlpatterns = [
     path("", views.lab_list, name="lab_list"),
     path("live/", views.live, name="live"),
+    path("live/board/", views.live_board, name="live_board"),
     path("labs/<slug:lab>/", views.lab_machines, name="lab_machines"),
     path("labs/<slug:lab>/alerts/<int:alert_id>/acknowledge/", views.acknowledge_alert, name="acknowledge_alert"),
     path("labs/<slug:lab>/alerts/<int:alert_id>/resolve/", views.resolve_alert, name="resolve_alert"),

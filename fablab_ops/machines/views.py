@@ -6,10 +6,11 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from fablab_ops import errors, policy
+from fablab_ops import charts, errors, policy
 from fablab_ops.machines import services
 from fablab_ops.machines.models import Lab
 
@@ -19,14 +20,39 @@ def lab_list(request):
     return render(request, "machines/lab_list.html", {"labs": labs})
 
 
+def _live_context(request) -> dict:
+    """Every lab the user staffs, each with its machines now and their day's timeline (staff only)."""
+    labs = list(policy.staffed_labs(request.user))
+    if not labs:
+        raise PermissionDenied
+    now = timezone.now()
+    boards = []
+    for lab in labs:
+        rows = services.live_board_today(lab, now=now)
+        for row in rows:
+            row["timeline"] = charts.day_timeline(
+                _("%(machine)s hôm nay") % {"machine": row["machine"].name},
+                _("Các khoảng thời gian máy chạy hôm nay, từ 0 giờ đến 24 giờ."), row["day_start"], row["runs"],
+                now=timezone.localtime(now))
+            row["timeline"].ident = f"timeline-{lab.slug}-{row['machine'].slug}"
+            row["timeline"].headers = [_("Từ"), _("Đến")]
+        boards.append((lab, rows))
+    return {"boards": boards, "ingest_stale_minutes": services.ingest_stale_minutes(), "updated_at": now}
+
+
 @login_required
 def live(request):
-    """The machines of every lab the user staffs at a glance; each lab's own page has the work."""
-    labs = policy.staffed_labs(request.user)
-    if not labs.exists():
-        raise PermissionDenied
-    return render(request, "machines/live.html", {"boards": [(lab, services.live_board(lab)) for lab in labs],
-                                                  "ingest_stale_minutes": services.ingest_stale_minutes()})
+    """The machines of every lab the user staffs at a glance; each lab's own page has the work. The page
+    updates itself from `live_board` (static/js/live.js), without reloading."""
+    return render(request, "machines/live.html", _live_context(request))
+
+
+@login_required
+def live_board(request):
+    """The live board alone, as an HTML fragment the live page fetches every 30 seconds."""
+    response = render(request, "machines/_live_board.html", _live_context(request))
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 # --- a lab's pages, for its technicians and the network's coordinators ----------------------------

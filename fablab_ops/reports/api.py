@@ -21,7 +21,8 @@ def lab_json(lab) -> dict:
     return {
         "lab": lab.slug, "name": lab.name, "total": figures(lab.total),
         "by_kind": {kind: figures(cell) for kind, cell in lab.by_kind.items()},
-        "machines": [m.__dict__ for m in lab.machines], "hours_booked": lab.hours_booked,
+        "machines": [{**m.__dict__, "by_day": {day.isoformat(): hours for day, hours in m.by_day.items()}}
+                     for m in lab.machines], "hours_booked": lab.hours_booked,
         "hours_used": lab.hours_used, "no_show_reservations": lab.no_show_reservations,
         "certifications_granted": lab.certifications_granted,
         "progress": lab.progress.__dict__ if lab.progress else None,

@@ -8,7 +8,7 @@ import csv
 import io
 from pathlib import Path
 
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -62,6 +62,35 @@ def figure_rows(report: MonthlyReport) -> list[tuple[LabReport, str, ClassFigure
 
 def month_label(report: MonthlyReport) -> str:
     return f"{report.month:%m/%Y}"
+
+
+def scope_name(report: MonthlyReport) -> str:
+    """Whom the report is about: the network by its name, or the one lab."""
+    from django.conf import settings
+
+    return settings.REPORT_NETWORK_NAME if report.is_network else report.lab.name
+
+
+SHEET_NAME_MAX = 31  # Excel's limit
+SHEET_FORBIDDEN = str.maketrans(dict.fromkeys("[]:*?/\\", " "))
+
+
+def sheet_name(text: str, taken: set) -> str:
+    """A worksheet name within Excel's 31 characters, cut between whole words, unique in the workbook."""
+    words = " ".join(str(text).translate(SHEET_FORBIDDEN).split()).split(" ")
+    name = ""
+    for word in words:
+        candidate = f"{name} {word}".strip()
+        if len(candidate) > SHEET_NAME_MAX:
+            break
+        name = candidate
+    name = name or words[0][:SHEET_NAME_MAX]
+    unique, number = name, 2
+    while unique.casefold() in taken:
+        suffix = f" {number}"
+        unique, number = name[:SHEET_NAME_MAX - len(suffix)].rstrip() + suffix, number + 1
+    taken.add(unique.casefold())
+    return unique
 
 
 def file_stem(report: MonthlyReport, scope: str) -> str:
@@ -158,8 +187,9 @@ class XlsxExporter(Exporter):
         share_formats = {i + 2: "0.0%" for i, (_n, _l, share) in enumerate(METRICS) if share}
         workbook = Workbook()
         summary = workbook.active
-        summary.title = _("Tổng hợp")[:31]
-        summary["A1"] = f"{_('Báo cáo tháng')} {month_label(report)} — {_('Mạng lưới Fablab Bình Dương')}"
+        taken: set = set()
+        summary.title = sheet_name(_("Tổng hợp"), taken)
+        summary["A1"] = f"{_('Báo cáo tháng')} {month_label(report)} — {scope_name(report)}"
         summary["A1"].font = Font(bold=True, size=14)
         metric_headers = [str(label) for _n, label, _s in METRICS]
         table(summary, [_("Phòng lab"), *metric_headers, _("Chứng nhận đã cấp"), _("Giờ đặt máy"),
@@ -176,7 +206,8 @@ class XlsxExporter(Exporter):
                 lab.progress.turns_to_date] for lab in [*report.labs, report.network]])
         widths(summary)
         for lab in report.labs:
-            sheet = workbook.create_sheet(lab.name[:31].replace("/", "-"))
+            # Sheet names are the labs' short names (Excel cuts at 31 characters; never mid-word here).
+            sheet = workbook.create_sheet(sheet_name(lab.short_name or lab.name, taken))
             sheet["A1"] = f"{lab.name} — {month_label(report)}"
             sheet["A1"].font = Font(bold=True, size=13)
             table(sheet, [_("Loại khóa học"), *metric_headers],
@@ -198,104 +229,6 @@ class XlsxExporter(Exporter):
         return buffer.getvalue()
 
 
-class PdfExporter(Exporter):
-    identifier = "pdf"
-    name = "PDF"
-    media_type = "application/pdf"
-    extension = "pdf"
-
-    def build(self, report):
-        from reportlab.graphics.charts.barcharts import VerticalBarChart
-        from reportlab.graphics.charts.legends import Legend
-        from reportlab.graphics.shapes import Drawing
-        from reportlab.lib import colors
-        from reportlab.lib.pagesizes import A4, landscape
-        from reportlab.lib.styles import ParagraphStyle
-        from reportlab.lib.units import cm
-        from reportlab.pdfbase import pdfmetrics
-        from reportlab.pdfbase.ttfonts import TTFont
-        from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
-
-        # DejaVu Sans has every Vietnamese diacritic; the PDF embeds it.
-        pdfmetrics.registerFont(TTFont("DejaVuSans", str(FONTS / "DejaVuSans.ttf")))
-        pdfmetrics.registerFont(TTFont("DejaVuSans-Bold", str(FONTS / "DejaVuSans-Bold.ttf")))
-        body = ParagraphStyle("body", fontName="DejaVuSans", fontSize=9, leading=12)
-        title = ParagraphStyle("title", parent=body, fontName="DejaVuSans-Bold", fontSize=16, leading=20)
-        heading = ParagraphStyle("heading", parent=body, fontName="DejaVuSans-Bold", fontSize=12, leading=16)
-        cell_style = ParagraphStyle("cell", parent=body, fontSize=7, leading=9)
-        header_style = ParagraphStyle("header", parent=cell_style, fontName="DejaVuSans-Bold",
-                                      textColor=colors.white)
-
-        def grid(headers, rows, total=None):
-            data = [[Paragraph(str(h), header_style) for h in headers]]
-            data += [[Paragraph(str(v), cell_style) for v in row] for row in rows]
-            if total:
-                data.append([Paragraph(f"<b>{v}</b>", cell_style) for v in total])
-            table = Table(data, repeatRows=1)
-            table.setStyle(TableStyle([
-                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#0B6E4F")),
-                ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#F2F4F7")]),
-            ]))
-            return table
-
-        def chart(labels, series, names, caption):
-            drawing = Drawing(24 * cm, 7 * cm)
-            bars = VerticalBarChart()
-            bars.x, bars.y, bars.width, bars.height = 1.5 * cm, 1.2 * cm, 17 * cm, 5 * cm
-            bars.data = series or [[0]]
-            bars.categoryAxis.categoryNames = labels
-            bars.categoryAxis.labels.fontName = "DejaVuSans"
-            bars.categoryAxis.labels.fontSize = 7
-            bars.valueAxis.labels.fontName = "DejaVuSans"
-            bars.valueAxis.valueMin = 0
-            palette = [colors.HexColor("#0B6E4F"), colors.HexColor("#F59E0B"), colors.HexColor("#64748B")]
-            for index in range(len(series)):
-                bars.bars[index].fillColor = palette[index % len(palette)]
-            legend = Legend()
-            legend.x, legend.y = 19 * cm, 5.5 * cm
-            legend.fontName = "DejaVuSans"
-            legend.fontSize = 7
-            legend.colorNamePairs = [(palette[i], names[i]) for i in range(len(series))]
-            drawing.add(bars)
-            drawing.add(legend)
-            return [Paragraph(caption, heading), drawing]
-
-        short = [lab.name if len(lab.name) < 26 else lab.name[:24] + "…" for lab in report.labs]
-        metric_headers = [label for _n, label, _s in METRICS]
-        story = [
-            Paragraph(f"{_('Báo cáo tháng')} {month_label(report)} — {_('Mạng lưới Fablab Bình Dương')}", title),
-            Paragraph(_("Lập lúc %(time)s") % {
-                "time": timezone.localtime(report.generated_at).strftime("%d/%m/%Y %H:%M")}, body),
-            Spacer(1, 0.4 * cm),
-            grid([_("Phòng lab"), *metric_headers, _("Giờ đặt máy"), _("Giờ sử dụng thực tế")],
-                 [[lab.name, *metric_values(lab.total, shares_as_text=True), lab.hours_booked, lab.hours_used]
-                  for lab in report.labs],
-                 total=[_("Tổng"), *metric_values(report.network.total, shares_as_text=True),
-                        report.network.hours_booked, report.network.hours_used]),
-            Spacer(1, 0.4 * cm),
-            *chart(short, [[lab.total.registrations for lab in report.labs],
-                           [lab.total.attendance for lab in report.labs]],
-                   [_("Lượt đăng ký"), _("Điểm danh có mặt")], _("Lượt đăng ký và điểm danh theo phòng lab")),
-            *chart(short, [[lab.hours_booked for lab in report.labs], [lab.hours_used for lab in report.labs]],
-                   [_("Giờ đặt máy"), _("Giờ sử dụng thực tế")], _("Giờ sử dụng máy theo phòng lab")),
-        ]
-        for lab in report.labs:
-            story += [PageBreak(), Paragraph(f"{lab.name} — {month_label(report)}", title), Spacer(1, 0.3 * cm),
-                      grid([_("Loại khóa học"), *metric_headers],
-                           [[kind_label(k), *metric_values(c, shares_as_text=True)] for k, c in lab.by_kind.items()],
-                           total=[_("Tổng"), *metric_values(lab.total, shares_as_text=True)]),
-                      Spacer(1, 0.3 * cm), Paragraph(_("Máy"), heading),
-                      grid(MACHINE_COLUMNS, [[m.machine, m.machine_type, m.hours_booked, m.hours_used,
-                                              m.no_show_reservations] for m in lab.machines],
-                           total=[_("Tổng"), "", lab.hours_booked, lab.hours_used, lab.no_show_reservations])]
-        buffer = io.BytesIO()
-        document = SimpleDocTemplate(buffer, pagesize=landscape(A4), leftMargin=1.2 * cm, rightMargin=1.2 * cm,
-                                     topMargin=1.2 * cm, bottomMargin=1.2 * cm,
-                                     title=f"{_('Báo cáo tháng')} {month_label(report)}", author="fablab-ops")
-        document.build(story)
-        return buffer.getvalue()
-
+from fablab_ops.reports.pdf import PdfExporter  # noqa: E402  (the PDF has a module of its own)
 
 EXPORTERS = {exporter.identifier: exporter for exporter in (CsvExporter(), XlsxExporter(), PdfExporter())}

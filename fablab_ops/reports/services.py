@@ -91,6 +91,8 @@ class MachineRow:
     hours_booked: float = 0.0
     hours_used: float = 0.0
     no_show_reservations: int = 0
+    # Hours used per local day of the month (telemetry roll-up), for the usage-by-day chart.
+    by_day: dict[date, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -109,6 +111,7 @@ class Progress:
 class LabReport:
     slug: str
     name: str
+    short_name: str = ""
     total: ClassFigures = field(default_factory=ClassFigures)
     by_kind: dict[str, ClassFigures] = field(default_factory=dict)
     sessions: list[SessionRow] = field(default_factory=list)
@@ -135,6 +138,12 @@ class MonthlyReport:
     generated_at: datetime
     labs: list[LabReport]
     network: LabReport
+    # The one lab the report is about, or None for the whole network: it decides the title and who issues it.
+    lab: Lab | None = None
+
+    @property
+    def is_network(self) -> bool:
+        return self.lab is None
 
     @property
     def kinds(self) -> list[tuple[str, str]]:
@@ -236,10 +245,12 @@ def _machine_figures(start: datetime, end: datetime, labs: set) -> dict:
         if status == ReservationStatus.NO_SHOW and start <= r_start < end:
             target.no_show_reservations += 1
     used = (MachineUsageDay.objects.filter(day__gte=start.date(), day__lt=end.date())
-            .values("machine_id").annotate(seconds=Sum("running_seconds")))
+            .values("machine_id", "day").annotate(seconds=Sum("running_seconds")))
     for entry in used:
         if machines[entry["machine_id"]].lab_id in labs:
-            row(entry["machine_id"]).hours_used += entry["seconds"] / 3600
+            target = row(entry["machine_id"])
+            target.hours_used += entry["seconds"] / 3600
+            target.by_day[entry["day"]] = round(target.by_day.get(entry["day"], 0.0) + entry["seconds"] / 3600, 2)
     for lab_rows in rows.values():
         for machine_row in lab_rows.values():
             machine_row.hours_booked = round(machine_row.hours_booked, 2)
@@ -268,7 +279,8 @@ def _progress(year: int, up_to: datetime, lab_ids: list) -> dict:
             .annotate(turns_here=Coalesce(Subquery(attended), 0)).order_by().values("lab_id")
             .annotate(classes=Count("id"), turns=Sum("turns_here")))
     by_lab = {_lab_key(row["lab_id"]): row for row in done}
-    targets = {_lab_key(t.lab_id): t for t in YearTarget.objects.filter(year=year)}
+    # A target without a lab is the whole network's: the online and network-wide row has none of its own.
+    targets = {t.lab_id: t for t in YearTarget.objects.filter(year=year, lab__isnull=False)}
     progress = {}
     for key in lab_ids:
         target = targets.get(key)
@@ -290,8 +302,8 @@ def monthly_report(month: date, *, lab: Lab | None = None, now: datetime | None 
     certifications = _certifications(start, end)
     progress = _progress(month.year, end, keys)
 
-    def build(key, slug, name) -> LabReport:
-        report = LabReport(slug=slug, name=str(name))
+    def build(key, slug, name, short_name) -> LabReport:
+        report = LabReport(slug=slug, name=str(name), short_name=str(short_name))
         for kind, _label in CourseKind.choices:
             cell = figures[key][kind] if key in figures and kind in figures[key] else ClassFigures()
             report.by_kind[kind] = cell
@@ -305,10 +317,14 @@ def monthly_report(month: date, *, lab: Lab | None = None, now: datetime | None 
         report.progress = progress.get(key)
         return report
 
-    reports = [build(item.pk, item.slug, item.name) for item in chosen]
+    reports = [build(item.pk, item.slug, item.name, item.short_name) for item in chosen]
     if lab is None:
-        reports.append(build(NO_LAB, NO_LAB, NO_LAB_NAME))
-    network = LabReport(slug="network", name=str(_("Toàn mạng lưới")))
+        reports.append(build(NO_LAB, NO_LAB, NO_LAB_NAME, NO_LAB_NAME))
+    # A lab's report totals that lab alone: its total row says so, and never "the whole network".
+    if lab is None:
+        network = LabReport(slug="network", name=str(_("Toàn mạng lưới")), short_name=str(_("Toàn mạng lưới")))
+    else:
+        network = LabReport(slug=lab.slug, name=str(_("Tổng %(lab)s") % {"lab": lab.name}), short_name=str(_("Tổng")))
     for report in reports:
         network.total.add(report.total)
         for kind, cell in report.by_kind.items():
@@ -321,14 +337,15 @@ def monthly_report(month: date, *, lab: Lab | None = None, now: datetime | None 
                 if kind is None or k == kind for learner in ids}
         cell = network.total if kind is None else network.by_kind[kind]
         cell.unique_learners, cell.first_time_learners = len(seen), len(seen - returning)
-    network_targets = YearTarget.objects.filter(year=month.year, lab__isnull=True).first()
+    network_targets = None if lab is not None else YearTarget.objects.filter(year=month.year,
+                                                                             lab__isnull=True).first()
     network.progress = Progress(
         network_targets.classes if network_targets else sum(r.progress.target_classes for r in reports),
         sum(r.progress.classes_to_date for r in reports),
         network_targets.participant_turns if network_targets else sum(r.progress.target_turns for r in reports),
         sum(r.progress.turns_to_date for r in reports),
     )
-    return MonthlyReport(month=month.replace(day=1), generated_at=now, labs=reports, network=network)
+    return MonthlyReport(month=month.replace(day=1), generated_at=now, labs=reports, network=network, lab=lab)
 
 
 def last_month(today: date | None = None) -> date:

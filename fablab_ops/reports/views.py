@@ -9,7 +9,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from fablab_ops import policy
+from fablab_ops import charts, policy
 from fablab_ops.errors import DomainError
 from fablab_ops.machines.models import Lab
 from fablab_ops.reports import access, services
@@ -32,16 +32,50 @@ def _scope(request):
         raise BadRequest(error.message) from error
 
 
+def report_charts(report: services.MonthlyReport) -> dict:
+    """The report's charts: per-lab figures, progress against the year's targets, each machine's hours by day."""
+    names = [lab.name for lab in report.labs]
+    figures = charts.grouped_bars(
+        _("Lượt đăng ký và điểm danh theo phòng lab"),
+        _("Số lượt đăng ký và số lượt điểm danh có mặt của mỗi phòng lab trong tháng."), names,
+        [(_("Lượt đăng ký"), [lab.total.registrations for lab in report.labs]),
+         (_("Điểm danh có mặt"), [lab.total.attendance for lab in report.labs])], decimals=0)
+    figures.headers = [_("Phòng lab"), _("Lượt đăng ký"), _("Điểm danh có mặt")]
+    hours = charts.grouped_bars(
+        _("Giờ sử dụng máy theo phòng lab"),
+        _("Số giờ đặt máy và số giờ máy chạy thực tế của mỗi phòng lab trong tháng."), names,
+        [(_("Giờ đặt máy"), [lab.hours_booked for lab in report.labs]),
+         (_("Giờ sử dụng thực tế"), [lab.hours_used for lab in report.labs])], unit="h")
+    hours.headers = [_("Phòng lab"), _("Giờ đặt máy"), _("Giờ sử dụng thực tế")]
+    rows = [*report.labs, report.network] if report.is_network else report.labs
+    progress = charts.progress(
+        _("Tiến độ so với chỉ tiêu năm %(year)d") % {"year": report.month.year},
+        _("Số lớp học và lượt tham gia từ đầu năm đến hết tháng, so với chỉ tiêu năm của từng phòng lab."),
+        [(lab.name, [(_("Lớp học"), lab.progress.classes_to_date, lab.progress.target_classes),
+                     (_("Lượt tham gia"), lab.progress.turns_to_date, lab.progress.target_turns)])
+         for lab in rows if lab.progress])
+    progress.headers = [_("Phòng lab"), _("Chỉ số"), _("Từ đầu năm"), _("Chỉ tiêu"), _("Tỷ lệ hoàn thành")]
+    usage = {}
+    for lab in report.labs:
+        for machine in lab.machines:
+            chart = charts.daily_columns(
+                _("%(machine)s: giờ sử dụng theo ngày, tháng %(month)s") % {
+                    "machine": machine.machine, "month": f"{report.month:%m/%Y}"},
+                _("Số giờ máy chạy mỗi ngày trong tháng, theo dữ liệu máy gửi về."), report.month, machine.by_day,
+                unit="h")
+            chart.headers = [_("Ngày"), _("Giờ sử dụng thực tế")]
+            usage.setdefault(lab.slug, []).append(chart)
+    return {"figures": figures, "hours": hours, "progress": progress, "usage": usage}
+
+
 @login_required
 def monthly(request):
     month_text, lab_slug, month, lab = _scope(request)
     report = services.monthly_report(month, lab=lab)
     labs = Lab.objects.all() if request.user.is_coordinator else request.user.staffed_labs.all()
-    peak = max([row.total.registrations for row in report.labs] + [1])
-    peak_hours = max([max(row.hours_booked, row.hours_used) for row in report.labs] + [1])
     return render(request, "reports/monthly.html", {
         "report": report, "month_text": month_text, "lab_slug": lab_slug, "labs": labs,
-        "metrics": METRICS, "exporters": EXPORTERS.values(), "peak": peak, "peak_hours": peak_hours,
+        "metrics": METRICS, "exporters": EXPORTERS.values(), "charts": report_charts(report),
         "is_coordinator": request.user.is_coordinator, "today": timezone.localdate(),
     })
 
