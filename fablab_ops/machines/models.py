@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 
@@ -16,6 +16,23 @@ class Weekday(models.IntegerChoices):
     FRIDAY = 4, _("Thứ Sáu")
     SATURDAY = 5, _("Thứ Bảy")
     SUNDAY = 6, _("Chủ Nhật")
+
+
+class MachineState(models.TextChoices):
+    """What a machine says it is doing, in its telemetry (`state`)."""
+
+    OFF = "off", pgettext_lazy("machine state", "Tắt")
+    IDLE = "idle", _("Đang chờ")
+    RUNNING = "running", _("Đang chạy")
+    ERROR = "error", _("Báo lỗi")
+
+
+def machine_state_label(state: str) -> str:
+    """The state a machine reported, in the reader's words; an unknown one as it came."""
+    try:
+        return str(MachineState(state).label)
+    except ValueError:
+        return state
 
 
 class BilingualName(models.Model):

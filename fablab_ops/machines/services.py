@@ -30,6 +30,7 @@ from fablab_ops.machines.models import (
     QuarantinedMessage,
     UsageCounter,
     UsageSession,
+    machine_state_label,
 )
 from fablab_ops.machines.sql import update_many
 from fablab_ops.notifications import notify
@@ -534,6 +535,7 @@ def live_board(lab: Lab | None = None) -> list[dict]:
         online = bool(live and live.online and live.last_seen_at and now - live.last_seen_at <= HEARTBEAT_TIMEOUT)
         board.append({
             "machine": machine, "online": online, "state": live.state if live else "",
+            "state_label": machine_state_label(live.state) if live else "",
             "power_w": live.power_w if live else None, "last_seen_at": live.last_seen_at if live else None,
             "today_hours": round((today_hours.get(machine.pk, 0.0)) / 3600 + open_now.get(machine.pk, 0.0), 2),
             "since_maintenance": round(since_maintenance[machine.pk], 1),
