@@ -215,8 +215,9 @@ def schedule(request):
                 return redirect("courses:manage_sessions")
             preview = services.preview_series(**arguments)
         except DomainError as error:
-            form.add_error(None, error.message)
-    return render(request, "courses/schedule.html", {"form": form, "preview": preview})
+            form.add_error("rule" if error.code == "invalid_rule" else None, error.message)
+    rule = form.cleaned_data.get("rule", "") if form.is_bound and not form.errors else ""
+    return render(request, "courses/schedule.html", {"form": form, "preview": preview, "rule": rule})
 
 
 def manage_sessions(request):
