@@ -190,6 +190,8 @@ EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Fablab Bình Dương <fablab@localhost>")
 # Where the site is served, for links in e-mails.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
+# Where learners write to the labs: the ORGANIZER of every calendar event (by default the sender address).
+FABLAB_CONTACT_EMAIL = os.environ.get("FABLAB_CONTACT_EMAIL", "") or parseaddr(DEFAULT_FROM_EMAIL)[1]
 
 # Bumped whenever the notice's text changes: each consent keeps the version it answered.
 PRIVACY_NOTICE_VERSION = "2026-11"
