@@ -103,9 +103,21 @@ def has_offer(booking: SeatBooking, now: datetime | None = None) -> bool:
             and booking.offer_expires_at > now)
 
 
+def waiting_place(now: datetime | None = None) -> Subquery:
+    """A waitlisted booking's place among those still waiting, as `waiting_count` counts them: the people ahead
+    who hold an offer are not waiting any more, so "3 waiting" and "you are 4th" are never shown together.
+    (`waitlist_position` keeps the order, offers included.) For `.annotate(waiting_place=…)` on bookings."""
+    now = now or timezone.now()
+    return Subquery(
+        SeatBooking.objects.filter(session=OuterRef("session"), status=SeatStatus.WAITLISTED,
+                                   waitlist_position__lte=OuterRef("waitlist_position"))
+        .exclude(offer_expires_at__gt=now).order_by().values("session").annotate(n=Count("pk")).values("n")[:1])
+
+
 def bookings_of(learner, *, upcoming: bool, now: datetime | None = None):
     now = now or timezone.now()
-    bookings = SeatBooking.objects.filter(learner=learner).select_related("session__course", "session__lab")
+    bookings = (SeatBooking.objects.filter(learner=learner).select_related("session__course", "session__lab")
+                .annotate(waiting_place=waiting_place(now)))
     if upcoming:
         return bookings.filter(session__end__gte=now).order_by("session__start")
     return bookings.filter(session__end__lt=now).order_by("-session__start")
@@ -114,7 +126,7 @@ def bookings_of(learner, *, upcoming: bool, now: datetime | None = None):
 def booking_for(learner, booking_id: int) -> SeatBooking:
     """A learner's own booking; anyone else's is simply not found."""
     booking = (SeatBooking.objects.select_related("session__course", "session__lab", "learner")
-               .filter(pk=booking_id, learner=learner).first())
+               .annotate(waiting_place=waiting_place()).filter(pk=booking_id, learner=learner).first())
     if booking is None:
         raise NotFound(_("Không tìm thấy lượt đăng ký."))
     return booking
@@ -209,7 +221,7 @@ def book_seat(session_id: int, learner, *, now: datetime | None = None) -> Booki
         session = _locked_session(session_id)
         _count_seats(session, now, learner=learner)
         if session.mine is not None:
-            existing = SeatBooking.objects.get(pk=session.mine)
+            existing = SeatBooking.objects.annotate(waiting_place=waiting_place(now)).get(pk=session.mine)
             existing.session, existing.learner = session, learner
             return BookingResult(existing, False, existing.waitlist_position)
         if session.status == SessionStatus.CANCELLED:
@@ -233,8 +245,9 @@ def book_seat(session_id: int, learner, *, now: datetime | None = None) -> Booki
             session.last_position, session.waiting, session.waitlisted, session.unoffered = (
                 position, session.waiting + 1, session.waitlisted + 1, session.unoffered + 1)
             _record_waitlist_length(session)
+            booking.waiting_place = session.waiting  # the last of those waiting
             outbox.add(learner, "seat_waitlisted", dedup_key=f"seat-waitlisted-{booking.pk}",
-                       context={"booking": booking, "session": session, "position": position})
+                       context={"booking": booking, "session": session, "position": session.waiting})
         outbox.write()
     return BookingResult(booking, True, position)
 
