@@ -950,11 +950,13 @@ def certification_overview(learner, now: datetime | None = None) -> tuple[list, 
     lacking = (MachineType.objects.filter(requires_induction=True)
                .filter(machines__status__in=[s for s in MachineStatus.values if s != MachineStatus.RETIRED])
                .exclude(pk__in=[c.certification.machine_type_id for c in held]).distinct().order_by("name_vi"))
-    missing = []
-    for machine_type in lacking:
-        upcoming = (with_availability(Session.objects.filter(
-            course__certifies=machine_type, course__is_published=True, status=SessionStatus.SCHEDULED,
-            start__gt=now).select_related("course", "lab"), now).order_by("start"))
-        found = next((s for s in upcoming[:50] if s.taken < s.capacity), None)
-        missing.append(MissingType(machine_type, found))
-    return held, missing
+    return held, [MissingType(machine_type, next_induction(machine_type, now)) for machine_type in lacking]
+
+
+def next_induction(machine_type, now: datetime | None = None) -> Session | None:
+    """The next published induction certifying this machine type that still has a free seat."""
+    now = now or timezone.now()
+    upcoming = (with_availability(Session.objects.filter(
+        course__certifies=machine_type, course__is_published=True, status=SessionStatus.SCHEDULED,
+        start__gt=now).select_related("course", "lab"), now).order_by("start"))
+    return next((s for s in upcoming[:50] if s.taken < s.capacity), None)
