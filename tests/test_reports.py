@@ -245,3 +245,22 @@ def test_last_months_report_on_the_demo_matches_the_demo_data():
     used = MachineUsageDay.objects.filter(day__gte=start.date(), day__lt=end.date()).aggregate(
         s=Sum("running_seconds"))["s"] / 3600
     assert report.network.hours_used == pytest.approx(used, abs=0.05)
+
+
+@pytest.mark.django_db
+def test_the_xlsx_says_each_sessions_state_in_words(october, lab):
+    for language, held in (("vi", "Đã tổ chức"), ("en", "Held")):
+        _name, _type, content = EXPORTERS["xlsx"].render(services.monthly_report(OCTOBER), language)
+        sheet = load_workbook(io.BytesIO(content))[lab.name_vi[:31]]
+        states = {row[2] for row in sheet.iter_rows(values_only=True) if isinstance(row[0], datetime)}
+        assert held in states
+        assert not states & {"held", "scheduled", "cancelled"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language, share, other", [("vi", "15,0%", "15.0%"), ("en", "15.0%", "15,0%")])
+def test_shares_on_the_report_page_are_written_like_the_other_figures(october, coordinator, language, share, other):
+    client = client_for(coordinator)
+    client.cookies["django_language"] = language
+    page = client.get("/reports/", {"month": "2026-10"}).content.decode()
+    assert share in page and other not in page
