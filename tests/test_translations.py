@@ -285,3 +285,18 @@ def test_a_short_password_at_sign_up_is_refused_in_the_pages_language(client, la
 def test_the_language_menu_names_english_in_english_on_a_vietnamese_page(client):
     page = client.get("/courses/").content.decode()
     assert ">English</option>" in page and "Tiếng Anh" not in page
+
+
+@pytest.mark.parametrize("status", [405, 413, 429, 418])
+def test_an_api_refusal_of_the_framework_is_said_in_our_words_not_its_own(rf, status):
+    import json
+
+    from ninja.errors import HttpError
+
+    from fablab_ops.api import on_http_error
+
+    request = rf.get("/api/courses/sessions")
+    with translation.override("vi"):
+        body = json.loads(on_http_error(request, HttpError(status, "Method not allowed by the framework")).content)
+    assert body["message"] and "framework" not in body["message"]
+    assert VIETNAMESE.search(body["message"])
