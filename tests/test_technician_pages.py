@@ -141,7 +141,7 @@ def test_the_machines_page_shows_state_desired_state_and_open_alerts(lab, laser,
     MachineDesiredState.objects.create(machine=laser, version=4, published_version=3, holder_name="Nguyễn Thị Lan",
                                        until=local(0, 16))
     page = client_for(technician).get(f"/machines/labs/{lab.slug}/").content.decode()
-    assert "Máy cắt laser CO2" in page and "running" in page
+    assert "Máy cắt laser CO2" in page and "Đang chạy" in page
     assert "Nguyễn Thị Lan" in page and "đến 16:00" in page
     assert "Phiên bản 4 · đã gửi 3 · máy đã áp dụng 3" in page and "Chưa gửi tới máy" in page
     assert "Máy mất kết nối từ 08:00" in page and f"/alerts/{alert.pk}/acknowledge/" in page
