@@ -302,3 +302,16 @@ def test_an_api_refusal_of_the_framework_is_said_in_our_words_not_its_own(rf, st
         body = json.loads(on_http_error(request, HttpError(status, "Method not allowed by the framework")).content)
     assert body["message"] and "framework" not in body["message"]
     assert VIETNAMESE.search(body["message"])
+
+
+@pytest.mark.django_db
+def test_a_refused_scan_is_listed_in_words_without_its_code(lab, technician):
+    from fablab_ops.booking.models import CheckInOutcome, CheckInRecord
+
+    CheckInRecord.objects.create(lab=lab, by=technician, at=timezone.now(), outcome=CheckInOutcome.REFUSED,
+                                 reason="too_early", method="qr")
+    page = Client()
+    page.force_login(technician)
+    chunks = visible_chunks(page.get(f"/booking/labs/{lab.slug}/absences/").content.decode())
+    assert any("Chưa đến giờ check-in." in chunk for chunk in chunks)
+    assert not raw_values_in(chunks, {"too_early"})
