@@ -246,3 +246,16 @@ def test_a_waiting_learner_reads_a_place_that_agrees_with_the_number_waiting(lab
     newcomer = factories.LearnerFactory()
     response = client_for(newcomer).post(f"/courses/sessions/{session.pk}/book/", follow=True)
     assert "bạn đứng thứ 4 trong danh sách chờ" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_api_gives_the_place_among_those_still_waiting(lab):
+    session = factories.SessionFactory(course=factories.CourseFactory(lab=lab), capacity=1)
+    first = factories.LearnerFactory()
+    services.book_seat(session.pk, first)
+    second, third = factories.LearnerFactory(), factories.LearnerFactory()
+    services.book_seat(session.pk, second)
+    booking = services.book_seat(session.pk, third).booking
+    services.cancel_booking(SeatBooking.objects.get(learner=first).pk, first)  # the seat is held for `second`
+    body = client_for(third).get(f"/api/courses/bookings/{booking.pk}").json()
+    assert body["session"]["waiting"] == 1 and body["waiting_place"] == 1
