@@ -147,8 +147,12 @@ def on_http_error(request, exc: HttpError):
         return on_domain_error(request, validation.MalformedJson())
     status = exc.status_code
     messages = {400: _("Dữ liệu gửi lên không hợp lệ."), 401: _("Hãy đăng nhập hoặc gửi khóa API hợp lệ."),
-                403: _("Bạn không có quyền thực hiện thao tác này."), 404: _("Không tìm thấy.")}
-    return _error(request, status, HTTP_ERROR_CODES.get(status, "invalid_request"), messages.get(status, str(exc)))
+                403: _("Bạn không có quyền thực hiện thao tác này."), 404: _("Không tìm thấy."),
+                405: _("Địa chỉ này không nhận yêu cầu kiểu này."), 413: _("Dữ liệu gửi lên quá lớn."),
+                429: _("Quá nhiều yêu cầu; hãy thử lại sau ít phút.")}
+    # Never ninja's own (English) words: a status without a sentence of ours gets the general one.
+    return _error(request, status, HTTP_ERROR_CODES.get(status, "invalid_request"),
+                  messages.get(status, _("Không thể thực hiện yêu cầu này.")))
 
 
 def _error_detail(error: dict) -> dict:

@@ -12,7 +12,6 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -145,13 +144,14 @@ AUTH_PASSWORD_VALIDATORS = [
      "OPTIONS": {"user_attributes": ["email", "full_name", "phone"]}},
     {"NAME": "fablab_ops.accounts.passwords.PersonalPasswordValidator"},
     {"NAME": "fablab_ops.accounts.passwords.VietnameseCommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "fablab_ops.accounts.passwords.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "vi"
-LANGUAGES = [("vi", _("Tiếng Việt")), ("en", _("English"))]
+# Each language under its own name, whatever the page's language (Django's catalogue would call English "Tiếng Anh").
+LANGUAGES = [("vi", "Tiếng Việt"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "fablab_ops" / "locale"]
 TIME_ZONE = "Asia/Ho_Chi_Minh"
 USE_I18N = True
@@ -190,6 +190,8 @@ EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Fablab Bình Dương <fablab@localhost>")
 # Where the site is served, for links in e-mails.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
+# Where learners write to the labs: the ORGANIZER of every calendar event (by default the sender address).
+FABLAB_CONTACT_EMAIL = os.environ.get("FABLAB_CONTACT_EMAIL", "") or parseaddr(DEFAULT_FROM_EMAIL)[1]
 
 # Bumped whenever the notice's text changes: each consent keeps the version it answered.
 PRIVACY_NOTICE_VERSION = "2026-11"

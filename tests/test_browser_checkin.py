@@ -104,3 +104,32 @@ def test_learner_books_and_technician_scans_the_ticket_green_then_already_checke
     first, second = in_browser(story)
     assert "Phạm Thị Hồng Nhung" in first and "Check-in thành công" in first
     assert "Đã check-in lúc" in second
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_door_without_a_camera_says_so_and_what_to_do_instead(live_server):
+    if not shutil.which(CHROMIUM):
+        service_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    lab = factories.LabFactory(slug="biic", short_name="BIIC")
+    technician = factories.TechnicianFactory(labs=[lab])
+
+    def story(browser):
+        said = {}
+        for language, locale in (("vi", "vi-VN"), ("en", "en-GB")):
+            # Camera allowed, but the machine has none: the browser answers NotFoundError.
+            door = browser.new_context(locale=locale, permissions=["camera"]).new_page()
+            log_in(door, live_server.url, technician)
+            if language == "en":
+                door.select_option("#lang-select", "en")
+                door.wait_for_load_state()
+            door.goto(f"{live_server.url}/booking/labs/{lab.slug}/scanner/")
+            door.click("#scan-camera")
+            said[language] = door.wait_for_selector("#scan-result.refused").inner_text()
+        return said
+
+    said = in_browser(story)
+    assert "Không tìm thấy camera" in said["vi"] and "nhập mã trên vé" in said["vi"]
+    assert "No camera was found" in said["en"] and "find the person by name" in said["en"]
+    for text in said.values():
+        assert "NotFoundError" not in text and "Requested device" not in text

@@ -84,3 +84,62 @@ def test_public_lab_and_course_feeds_list_sessions_without_learners(client, lab,
     lab_events = parse_both(client.get(f"/courses/calendar/labs/{lab.slug}.ics").content)[1].vevent_list
     assert {e.uid.value for e in lab_events} == {f"session-{booked.session.pk}@fablab-ops.binhduong",
                                                  f"session-{other.pk}@fablab-ops.binhduong"}
+
+
+# --- what the event says ---------------------------------------------------------------------------
+
+@pytest.fixture
+def soldering(lab):
+    course = factories.CourseFactory(lab=lab, title_vi="Hàn mạch cơ bản", title_en="Basic soldering",
+                                     what_to_bring="Máy tính xách tay và cáp USB",
+                                     what_to_bring_en="A laptop and a USB cable")
+    return factories.SessionFactory(course=course, lab=lab)
+
+
+def only_event(content: bytes):
+    return Calendar.from_ical(content.decode()).walk("VEVENT")[0]
+
+
+@pytest.mark.django_db
+def test_a_booking_event_says_what_to_bring_where_and_links_the_ticket(soldering, lab, settings):
+    settings.SITE_URL, settings.FABLAB_CONTACT_EMAIL = "https://fablab.example.vn", "lienhe@fablab.example.vn"
+    learner = factories.LearnerFactory()
+    booking = services.book_seat(soldering.pk, learner).booking
+    event = only_event(client_for(learner).get(f"/courses/bookings/{booking.pk}/calendar.ics").content)
+    description = str(event["description"])
+    assert "Cần mang theo: Máy tính xách tay và cáp USB" in description
+    assert lab.address in description
+    assert f"https://fablab.example.vn/courses/bookings/{booking.pk}/" in description
+    organizer = event["organizer"]
+    assert str(organizer) == "mailto:lienhe@fablab.example.vn"
+    assert organizer.params["CN"] == lab.name_vi
+
+
+@pytest.mark.django_db
+def test_an_english_speaking_learner_reads_the_event_in_english(soldering, lab):
+    learner = factories.LearnerFactory(language="en")
+    booking = services.book_seat(soldering.pk, learner).booking
+    feed = Calendar.from_ical(client_for(learner).get(f"/courses/calendar/{learner.feed_secret}.ics").content)
+    description = str(feed.walk("VEVENT")[0]["description"])
+    assert "What to bring: A laptop and a USB cable" in description and "Basic soldering" in description
+    assert "Cần mang theo" not in description
+    assert f"/courses/bookings/{booking.pk}/" in description
+
+
+@pytest.mark.django_db
+def test_a_reservation_event_names_the_lab_as_organizer_and_links_the_reservation(lab):
+    reservation = factories.ReservationFactory(machine=factories.MachineFactory(lab=lab))
+    event = only_event(client_for(reservation.user).get(
+        f"/booking/reservations/{reservation.pk}/calendar.ics").content)
+    assert str(event["organizer"]).startswith("mailto:") and event["organizer"].params["CN"] == lab.name_vi
+    assert lab.address in str(event["description"])
+    assert f"/booking/reservations/{reservation.pk}/" in str(event["description"])
+
+
+@pytest.mark.django_db
+def test_a_labs_public_feed_links_each_class_and_names_no_learner(soldering, lab, client):
+    factories.SeatBookingFactory(session=soldering)
+    event = Calendar.from_ical(client.get(f"/courses/calendar/labs/{lab.slug}.ics").content).walk("VEVENT")[0]
+    description = str(event["description"])
+    assert f"/courses/sessions/{soldering.pk}/" in description and "Máy tính xách tay" in description
+    assert "/courses/bookings/" not in description

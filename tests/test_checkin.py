@@ -3,7 +3,7 @@
 import json
 import threading
 import uuid
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -278,3 +278,20 @@ def test_when_a_reservation_ends_it_is_completed_and_its_machine_decided_again(l
     state = MachineDesiredState.objects.get(machine=reservation.machine)
     assert (state.version, state.holder_name, state.published_version) == (5, None, 4)
     assert state.last_error and state.attempts == 1
+
+
+@pytest.mark.django_db
+def test_too_early_says_the_local_time_check_in_opens(technician, lab):
+    soon = timezone.now() + timedelta(hours=2)
+    today_later = factories.SeatBookingFactory(session__course__lab=lab, session__lab=lab, session__start=soon,
+                                               session__end=soon + timedelta(hours=1))
+    body = scan(technician, seat_token(today_later), lab).json()
+    assert body["code"] == "too_early"
+    assert timezone.localtime(soon - timedelta(minutes=30)).strftime("%H:%M") in body["message"]
+
+    day = timezone.localdate() + timedelta(days=3)
+    start = timezone.make_aware(datetime.combine(day, time(14, 0)))
+    in_three_days = factories.SeatBookingFactory(session__course__lab=lab, session__lab=lab, session__start=start,
+                                                 session__end=start + timedelta(hours=2))
+    body = scan(technician, seat_token(in_three_days), lab).json()
+    assert body["message"] == f"Chưa đến giờ check-in: mở lúc 13:30 ngày {day:%d/%m/%Y}."

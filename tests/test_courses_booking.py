@@ -224,3 +224,38 @@ def test_a_learner_books_and_cancels_through_the_pages(small_class, learner):
     assert small_class.course.title_vi in page
     client.post(f"/courses/bookings/{booking.pk}/cancel/")
     assert SeatBooking.objects.get(pk=booking.pk).status == SeatStatus.CANCELLED
+
+
+@pytest.mark.django_db
+def test_a_waiting_learner_reads_a_place_that_agrees_with_the_number_waiting(lab):
+    session = factories.SessionFactory(course=factories.CourseFactory(lab=lab), capacity=1)
+    first = factories.LearnerFactory()
+    services.book_seat(session.pk, first)
+    waiting = [factories.LearnerFactory() for _ in range(4)]
+    for person in waiting:
+        services.book_seat(session.pk, person)
+    # The seat comes free: it is held for the first person waiting, who is no longer waiting.
+    services.cancel_booking(SeatBooking.objects.get(learner=first).pk, first)
+    last = waiting[-1]
+    page = client_for(last).get(f"/courses/sessions/{session.pk}/").content.decode()
+    assert "3 người chờ" in page
+    assert "Bạn đứng thứ 3 trong danh sách chờ." in page
+    assert "Bạn đứng thứ 4" not in page
+    assert "vị trí 3" in client_for(last).get("/courses/my/").content.decode()
+    # The next to join is told the place they will read on the page.
+    newcomer = factories.LearnerFactory()
+    response = client_for(newcomer).post(f"/courses/sessions/{session.pk}/book/", follow=True)
+    assert "bạn đứng thứ 4 trong danh sách chờ" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_api_gives_the_place_among_those_still_waiting(lab):
+    session = factories.SessionFactory(course=factories.CourseFactory(lab=lab), capacity=1)
+    first = factories.LearnerFactory()
+    services.book_seat(session.pk, first)
+    second, third = factories.LearnerFactory(), factories.LearnerFactory()
+    services.book_seat(session.pk, second)
+    booking = services.book_seat(session.pk, third).booking
+    services.cancel_booking(SeatBooking.objects.get(learner=first).pk, first)  # the seat is held for `second`
+    body = client_for(third).get(f"/api/courses/bookings/{booking.pk}").json()
+    assert body["session"]["waiting"] == 1 and body["waiting_place"] == 1

@@ -143,3 +143,72 @@ def test_a_coordinator_schedules_through_the_page_with_a_preview_first(coordinat
     saved = coordinator_client.post("/courses/manage/schedule/", {**form, "save": "1"})
     assert saved.status_code == 302
     assert Session.objects.filter(course=arduino, status=SessionStatus.SCHEDULED).count() == 5
+
+
+# --- the recurrence picker -------------------------------------------------------------------------
+
+def picker_form(arduino, lab, **changes):
+    form = {"course": arduino.pk, "first_date": "2027-01-01", "start_time": "08:00", "end_time": "11:30",
+            "weekdays": ["1", "5"], "interval": "2", "ends": "count", "count": "5", "until": "",
+            "exception_dates": "02/01/2027", "rule": "", "capacity": 20, "lab": lab.pk, "place": "Phòng 101"}
+    form.update(changes)
+    return form
+
+
+@pytest.mark.django_db
+def test_a_coordinator_picks_tuesdays_and_saturdays_every_other_week_and_skips_a_holiday(
+        coordinator_client, arduino, lab):
+    form = picker_form(arduino, lab)
+    preview = coordinator_client.post("/courses/manage/schedule/", {**form, "preview": "1"}).content.decode()
+    shown = preview[preview.index('id="series-preview"'):]
+    # Saturday 2 January is a holiday; then every other week, Tuesdays and Saturdays: five sittings in all.
+    for day in ("12/01/2027", "16/01/2027", "26/01/2027", "30/01/2027", "09/02/2027"):
+        assert day in shown
+    assert "02/01/2027 08:00" not in shown and "05/01/2027" not in shown
+    assert "FREQ=WEEKLY" in shown and "INTERVAL=2" in shown and "BYDAY=TU,SA" in shown
+    assert not Session.objects.exists()
+
+    assert coordinator_client.post("/courses/manage/schedule/", {**form, "save": "1"}).status_code == 302
+    starts = [local(s.start).date() for s in Session.objects.filter(course=arduino).order_by("start")]
+    assert starts == [date(2027, 1, 12), date(2027, 1, 16), date(2027, 1, 26), date(2027, 1, 30), date(2027, 2, 9)]
+
+
+@pytest.mark.django_db
+def test_a_series_picked_to_end_on_a_date_stops_there(coordinator_client, arduino, lab):
+    form = picker_form(arduino, lab, weekdays=["5"], interval="1", ends="until", until="2027-01-31",
+                       exception_dates="")
+    assert coordinator_client.post("/courses/manage/schedule/", {**form, "save": "1"}).status_code == 302
+    assert [local(s.start).day for s in Session.objects.order_by("start")] == [2, 9, 16, 23, 30]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("changes, field, said", [
+    ({"weekdays": []}, "weekdays", "Chọn ít nhất một ngày trong tuần."),
+    ({"ends": "until", "until": "2026-12-01"}, "until", "Ngày kết thúc phải từ ngày bắt đầu trở đi."),
+    ({"ends": "count", "count": ""}, "count", "Nhập số buổi."),
+    ({"rule": "FREQ"}, "rule", "Quy tắc lặp không hợp lệ. Hãy viết theo dạng FREQ=WEEKLY;BYDAY=SA;COUNT=12"),
+    ({"rule": "FREQ=WEEKLY;BYDAY=XX"}, "rule", "Quy tắc lặp không hợp lệ."),
+])
+def test_bad_choices_in_the_picker_are_said_beside_their_field(coordinator_client, arduino, lab, changes, field,
+                                                               said):
+    response = coordinator_client.post("/courses/manage/schedule/", {**picker_form(arduino, lab, **changes),
+                                                                     "preview": "1"})
+    page = response.content.decode()
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert any(said in message for message in errors.get(field, [])), errors
+    assert said in page
+    for leaked in ("unpack", "expected 2", "Error", "invalid literal", "Traceback"):
+        assert leaked not in page
+    assert not Session.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_typo_in_a_rule_sent_to_the_api_is_answered_without_the_parsers_words(coordinator_client, arduino):
+    response = coordinator_client.post("/api/courses/series/preview", {
+        "course": "arduino-biic", "rule": "FREQ", "first_date": "2027-01-01",
+        "start_time": "08:00", "end_time": "11:30", "capacity": 20,
+    }, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_rule"
+    assert "unpack" not in response.json()["message"]

@@ -327,3 +327,21 @@ def test_the_pdfs_names_follow_the_settings_when_administrative_names_change(oct
     first = pdf_pages(EXPORTERS["pdf"].render(services.monthly_report(OCTOBER), "vi")[2])[0]
     assert first.startswith("ỦY BAN NHÂN DÂN THÀNH PHỐ THỦ ĐỨC") and "Thủ Đức, ngày" in first
     assert "Số: BIIC-……/BC" in first
+
+@pytest.mark.django_db
+def test_the_xlsx_says_each_sessions_state_in_words(october, lab):
+    for language, held in (("vi", "Đã tổ chức"), ("en", "Held")):
+        _name, _type, content = EXPORTERS["xlsx"].render(services.monthly_report(OCTOBER), language)
+        sheet = load_workbook(io.BytesIO(content))[lab.short_name]
+        states = {row[2] for row in sheet.iter_rows(values_only=True) if isinstance(row[0], datetime)}
+        assert held in states
+        assert not states & {"held", "scheduled", "cancelled"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language, share, other", [("vi", "15,0%", "15.0%"), ("en", "15.0%", "15,0%")])
+def test_shares_on_the_report_page_are_written_like_the_other_figures(october, coordinator, language, share, other):
+    client = client_for(coordinator)
+    client.cookies["django_language"] = language
+    page = client.get("/reports/", {"month": "2026-10"}).content.decode()
+    assert share in page and other not in page

@@ -226,3 +226,34 @@ def test_reservation_ticket_and_calendar(certified, laser):
     assert "<svg" in page and 'id="ticket-token"' in page
     ics = client.get(f"/api/booking/reservations/{reservation.pk}/calendar.ics").content.decode()
     assert f"UID:reservation-{reservation.pk}@" in ics and "TZID=Asia/Ho_Chi_Minh" in ics
+
+
+@pytest.mark.django_db
+def test_an_uncertified_learner_is_pointed_to_the_next_induction_that_still_has_a_seat(learner, laser, laser_type,
+                                                                                      lab):
+    induction = factories.InductionCourseFactory(lab=lab, certifies=laser_type, title_vi="Hướng dẫn máy cắt laser")
+    full = factories.SessionFactory(course=induction, lab=lab, start=at(2, 9), end=at(2, 11), capacity=1)
+    factories.SeatBookingFactory(session=full)
+    open_one = factories.SessionFactory(course=induction, lab=lab, start=at(5, 14), end=at(5, 16), capacity=10)
+
+    refused = reserve_via_api(learner, laser, at(1, 10), at(1, 11))
+    body = refused.json()
+    assert refused.status_code == 409 and body["code"] == "not_certified"
+    day = timezone.localtime(open_one.start)
+    assert f"Hướng dẫn máy cắt laser, 14:00 ngày {day:%d/%m/%Y}, {lab.name_vi}" in body["message"]
+    assert body["details"]["next_induction"]["url"] == f"/courses/sessions/{open_one.pk}/"
+
+    page = client_for(learner).get("/booking/search/", {"machine_type": laser_type.slug, "minutes": 60})
+    assert f'href="/courses/sessions/{open_one.pk}/"' in page.content.decode()
+    assert f"/courses/sessions/{full.pk}/" not in page.content.decode()
+
+    followed = client_for(learner).post("/booking/reserve/", {
+        "lab": lab.slug, "machine": laser.slug, "start": at(1, 10).isoformat(), "end": at(1, 11).isoformat()},
+        follow=True)
+    assert f'<a href="/courses/sessions/{open_one.pk}/">' in followed.content.decode()
+
+
+@pytest.mark.django_db
+def test_with_no_induction_open_the_refusal_says_so(learner, laser):
+    body = reserve_via_api(learner, laser, at(1, 10), at(1, 11)).json()
+    assert "Hiện chưa có buổi hướng dẫn nào còn chỗ" in body["message"]

@@ -15,7 +15,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Prefetch, Q
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format, time_format
 from django.utils.translation import gettext as _
 
 from fablab_ops import policy
@@ -43,6 +45,30 @@ class Refused(DomainError):
     """A reservation rule says no; `code` names the rule."""
 
     status = 409
+
+
+# The courses app (above this one) says which induction comes next for a machine type, with a seat still free:
+# a callable (machine_type, now) → session or None, set in CoursesConfig.ready().
+next_induction_finder = None
+
+
+def not_certified(machine_type: MachineType, now: datetime) -> Refused:
+    """The refusal for someone not certified, naming the next induction for this type that still has a seat
+    (its course, local date and time and lab) and, in `details`, the link to book it."""
+    message = _("Bạn cần tham gia buổi hướng dẫn sử dụng %(type)s trước khi đặt máy này.") % {
+        "type": machine_type.name}
+    session = next_induction_finder(machine_type, now) if next_induction_finder else None
+    if session is None:
+        return Refused(f"{message} " + _("Hiện chưa có buổi hướng dẫn nào còn chỗ; hãy xem lại sau hoặc hỏi kỹ "
+                                         "thuật viên của phòng lab."), code="not_certified")
+    start = timezone.localtime(session.start)
+    where = session.lab.name if session.lab is not None else _("trực tuyến")
+    url = reverse("courses:session_detail", args=[session.pk])
+    message = f"{message} " + _("Buổi hướng dẫn gần nhất còn chỗ: %(course)s, %(time)s ngày %(day)s, %(where)s.") % {
+        "course": session.course.title, "time": time_format(start, "H:i"), "day": date_format(start, "d/m/Y"),
+        "where": where}
+    return Refused(message, code="not_certified", next_induction={
+        "session_id": session.pk, "course": session.course.title, "start": session.start.isoformat(), "url": url})
 
 
 # --- certifications ------------------------------------------------------
@@ -252,8 +278,7 @@ def check_rules(user, machine: Machine, start: datetime, end: datetime, now: dat
         raise Refused(_("Máy đang không sẵn sàng (%(status)s).") % {"status": machine.get_status_display()},
                       code="machine_unavailable")
     if not is_certified(user, machine_type):
-        raise Refused(_("Bạn cần tham gia buổi hướng dẫn sử dụng %(type)s trước khi đặt máy này.")
-                      % {"type": machine_type.name}, code="not_certified")
+        raise not_certified(machine_type, now)
     if minutes < machine_type.min_reservation_minutes:
         raise Refused(_("Thời lượng tối thiểu là %(n)d phút.") % {"n": machine_type.min_reservation_minutes},
                       code="too_short")
@@ -610,8 +635,7 @@ def find_free_slots(user, machine_type: MachineType, minutes: int, *, now: datet
     """The earliest free slots of the wanted length on every such machine of the network, soonest first."""
     now = now or timezone.now()
     if not is_certified(user, machine_type):
-        raise Refused(_("Bạn cần tham gia buổi hướng dẫn sử dụng %(type)s trước khi đặt máy này.")
-                      % {"type": machine_type.name}, code="not_certified")
+        raise not_certified(machine_type, now)
     if not machine_type.min_reservation_minutes <= minutes <= machine_type.max_reservation_minutes:
         raise Refused(_("Thời lượng phải từ %(low)d đến %(high)d phút.")
                       % {"low": machine_type.min_reservation_minutes, "high": machine_type.max_reservation_minutes},

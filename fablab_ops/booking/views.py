@@ -9,6 +9,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -91,14 +92,16 @@ def machine_detail(request, lab: str, machine: str):
 @login_required
 def search(request):
     form = SearchForm(request.GET or None)
-    slots, error = None, None
+    slots, error, induction = None, None, None
     if form.is_valid():
         try:
             slots = services.find_free_slots(request.user, form.cleaned_data["machine_type"],
                                              form.cleaned_data["minutes"])
         except DomainError as refused:
             error = refused.message
-    return render(request, "booking/search.html", {"form": form, "slots": slots, "error": error})
+            induction = refused.details.get("next_induction")
+    return render(request, "booking/search.html", {"form": form, "slots": slots, "error": error,
+                                                   "induction": induction})
 
 
 @login_required
@@ -114,6 +117,9 @@ def reserve_slot(request):
         return redirect("booking:search")
     except DomainError as error:
         messages.error(request, error.message)
+        if induction := error.details.get("next_induction"):
+            label = _("Đăng ký buổi hướng dẫn: %(course)s") % {"course": induction["course"]}
+            messages.info(request, format_html('<a href="{}">{}</a>', induction["url"], label))
         return redirect("booking:search")
     messages.success(request, _("Đã đặt máy."))
     return redirect("booking:reservation", reservation_id=reservation.pk)

@@ -48,7 +48,9 @@ class BookingOut(Schema):
     id: int
     session: SessionOut
     status: str
-    waitlist_position: int | None
+    waitlist_position: int | None = Field(description="The order on the waiting list, offers held included")
+    waiting_place: int | None = Field(
+        None, description="Your place among those still waiting (as `waiting` counts them): the one to show people")
     offer_expires_at: datetime | None = Field(description="Set while a freed seat is held for you")
     ticket: str | None = Field(description="The signed QR token, once the seat is confirmed")
     calendar_url: str
@@ -140,7 +142,8 @@ def booking_out(booking: SeatBooking, created: bool = False) -> BookingOut:
     confirmed = booking.status in (SeatStatus.CONFIRMED, SeatStatus.ATTENDED)
     return BookingOut(
         id=booking.id, session=session_out(booking.session), status=booking.status,
-        waitlist_position=booking.waitlist_position, offer_expires_at=booking.offer_expires_at,
+        waitlist_position=booking.waitlist_position, waiting_place=getattr(booking, "waiting_place", None),
+        offer_expires_at=booking.offer_expires_at,
         ticket=tickets.sign(tickets.SEAT, booking.ticket_code) if confirmed else None,
         calendar_url=f"/api/courses/bookings/{booking.id}/calendar.ics", created=created,
     )

@@ -4,11 +4,13 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from fablab_ops.courses import services
 from fablab_ops.courses.models import Course, CourseKind, Session
-from fablab_ops.machines.models import Lab
+from fablab_ops.errors import DomainError
+from fablab_ops.machines.models import Lab, Weekday
 from fablab_ops.validation import PlanDateField, PlanDateTimeField, in_calendar
 
-RULE_HELP = _("Quy tắc lặp RFC 5545. Ví dụ: thứ Bảy tuần 2 và 4 mỗi tháng, 12 buổi: "
+RULE_HELP = _("Quy tắc lặp RFC 5545, thay cho các lựa chọn ở trên. Ví dụ: thứ Bảy tuần 2 và 4 mỗi tháng, 12 buổi: "
               "FREQ=MONTHLY;BYDAY=SA;BYSETPOS=2,4;COUNT=12")
 
 
@@ -48,18 +50,78 @@ class SessionFilterForm(forms.Form):
 
 
 class SeriesForm(forms.Form):
+    """A series of sittings: the weekdays, how often and until when (the picker), or a raw RFC 5545 rule for
+    those who want one. The picker's choices become the rule in courses.services.weekly_rule."""
+
+    ENDS = [("count", _("Sau một số buổi")), ("until", _("Đến một ngày"))]
+    # Which field a refusal of the picker belongs to.
+    FIELD_OF = {"no_weekday": "weekdays", "invalid_interval": "interval", "until_before_start": "until",
+                "invalid_count": "count", "no_end": "ends", "invalid_rule": "rule"}
+
     course = forms.ModelChoiceField(label=_("Khóa học"), queryset=Course.objects.all())
-    rule = forms.CharField(label=_("Quy tắc lặp"), help_text=RULE_HELP,
-                           initial="FREQ=MONTHLY;BYDAY=SA;BYSETPOS=2,4;COUNT=12")
     first_date = PlanDateField(label=_("Từ ngày"), widget=forms.DateInput(attrs={"type": "date"}))
     start_time = forms.TimeField(label=_("Giờ bắt đầu"), widget=forms.TimeInput(attrs={"type": "time"}))
     end_time = forms.TimeField(label=_("Giờ kết thúc"), widget=forms.TimeInput(attrs={"type": "time"}))
+    weekdays = forms.TypedMultipleChoiceField(label=_("Học vào các ngày"), choices=Weekday.choices, coerce=int,
+                                              required=False, initial=[Weekday.SATURDAY],
+                                              widget=forms.CheckboxSelectMultiple)
+    interval = forms.IntegerField(label=_("Lặp lại mỗi (tuần)"), min_value=1, max_value=52, initial=1,
+                                  required=False, help_text=_("1: mỗi tuần; 2: cách một tuần học một lần."))
+    ends = forms.ChoiceField(label=_("Kết thúc"), choices=ENDS, initial="count", widget=forms.RadioSelect,
+                             required=False)
+    count = forms.IntegerField(label=_("Số buổi"), min_value=1, max_value=200, initial=12, required=False,
+                               help_text=_("Không tính các ngày nghỉ bên dưới."))
+    until = PlanDateField(label=_("Đến ngày"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    exception_dates = DateListField(label=_("Ngày nghỉ (dd/mm/yyyy, cách nhau bởi dấu phẩy)"), required=False,
+                                    widget=forms.Textarea(attrs={"rows": 2}))
+    rule = forms.CharField(label=_("Quy tắc lặp (RRULE)"), help_text=RULE_HELP, required=False, max_length=300)
     capacity = forms.IntegerField(label=_("Số chỗ"), min_value=1, max_value=10_000)
     lab = forms.ModelChoiceField(label=_("Phòng lab"), queryset=Lab.objects.filter(is_active=True), required=False,
                                  empty_label=_("Trực tuyến"))
     place = forms.CharField(label=_("Địa điểm / đường dẫn"), required=False)
-    exception_dates = DateListField(label=_("Ngày nghỉ (dd/mm/yyyy, cách nhau bởi dấu phẩy)"), required=False,
-                                    widget=forms.Textarea(attrs={"rows": 2}))
+
+    PICKER = ("weekdays", "interval", "ends", "count", "until")
+    WHEN = ("course", "first_date", "start_time", "end_time")
+    WHERE = ("capacity", "lab", "place")
+
+    def _fields(self, names):
+        return [self[name] for name in names]
+
+    def when_fields(self):
+        return self._fields(self.WHEN)
+
+    def picker_fields(self):
+        return self._fields(self.PICKER)
+
+    def where_fields(self):
+        return self._fields(self.WHERE)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("rule"):  # the coordinator wrote the rule: the picker is not used
+            return cleaned
+        if not self.is_valid_so_far("first_date", "weekdays", "interval", "ends", "count", "until",
+                                    "exception_dates"):
+            return cleaned
+        ends = cleaned.get("ends") or "count"
+        if ends == "count" and cleaned.get("count") is None:
+            self.add_error("count", _("Nhập số buổi."))
+            return cleaned
+        if ends == "until" and cleaned.get("until") is None:
+            self.add_error("until", _("Chọn ngày kết thúc."))
+            return cleaned
+        try:
+            cleaned["rule"] = services.weekly_rule(
+                weekdays=cleaned.get("weekdays") or [], first_date=cleaned["first_date"],
+                interval=cleaned.get("interval") or 1, until=cleaned.get("until") if ends == "until" else None,
+                count=cleaned.get("count") if ends == "count" else None,
+                exception_dates=cleaned.get("exception_dates"))
+        except DomainError as error:
+            self.add_error(self.FIELD_OF.get(error.code), error.message)
+        return cleaned
+
+    def is_valid_so_far(self, *names) -> bool:
+        return not any(name in self.errors for name in names) and "first_date" in self.cleaned_data
 
 
 class SessionForm(forms.Form):

@@ -15,13 +15,15 @@ offer lapses, and nobody else may book it meanwhile.
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from dateutil.rrule import rrulestr
+from dateutil.rrule import WEEKLY, rrule, rrulestr
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from icalendar import vRecur
 
 from fablab_ops import policy
 from fablab_ops.accounts.services import require_verified_email
@@ -101,9 +103,21 @@ def has_offer(booking: SeatBooking, now: datetime | None = None) -> bool:
             and booking.offer_expires_at > now)
 
 
+def waiting_place(now: datetime | None = None) -> Subquery:
+    """A waitlisted booking's place among those still waiting, as `waiting_count` counts them: the people ahead
+    who hold an offer are not waiting any more, so "3 waiting" and "you are 4th" are never shown together.
+    (`waitlist_position` keeps the order, offers included.) For `.annotate(waiting_place=…)` on bookings."""
+    now = now or timezone.now()
+    return Subquery(
+        SeatBooking.objects.filter(session=OuterRef("session"), status=SeatStatus.WAITLISTED,
+                                   waitlist_position__lte=OuterRef("waitlist_position"))
+        .exclude(offer_expires_at__gt=now).order_by().values("session").annotate(n=Count("pk")).values("n")[:1])
+
+
 def bookings_of(learner, *, upcoming: bool, now: datetime | None = None):
     now = now or timezone.now()
-    bookings = SeatBooking.objects.filter(learner=learner).select_related("session__course", "session__lab")
+    bookings = (SeatBooking.objects.filter(learner=learner).select_related("session__course", "session__lab")
+                .annotate(waiting_place=waiting_place(now)))
     if upcoming:
         return bookings.filter(session__end__gte=now).order_by("session__start")
     return bookings.filter(session__end__lt=now).order_by("-session__start")
@@ -112,7 +126,7 @@ def bookings_of(learner, *, upcoming: bool, now: datetime | None = None):
 def booking_for(learner, booking_id: int) -> SeatBooking:
     """A learner's own booking; anyone else's is simply not found."""
     booking = (SeatBooking.objects.select_related("session__course", "session__lab", "learner")
-               .filter(pk=booking_id, learner=learner).first())
+               .annotate(waiting_place=waiting_place()).filter(pk=booking_id, learner=learner).first())
     if booking is None:
         raise NotFound(_("Không tìm thấy lượt đăng ký."))
     return booking
@@ -207,7 +221,7 @@ def book_seat(session_id: int, learner, *, now: datetime | None = None) -> Booki
         session = _locked_session(session_id)
         _count_seats(session, now, learner=learner)
         if session.mine is not None:
-            existing = SeatBooking.objects.get(pk=session.mine)
+            existing = SeatBooking.objects.annotate(waiting_place=waiting_place(now)).get(pk=session.mine)
             existing.session, existing.learner = session, learner
             return BookingResult(existing, False, existing.waitlist_position)
         if session.status == SessionStatus.CANCELLED:
@@ -231,8 +245,9 @@ def book_seat(session_id: int, learner, *, now: datetime | None = None) -> Booki
             session.last_position, session.waiting, session.waitlisted, session.unoffered = (
                 position, session.waiting + 1, session.waitlisted + 1, session.unoffered + 1)
             _record_waitlist_length(session)
+            booking.waiting_place = session.waiting  # the last of those waiting
             outbox.add(learner, "seat_waitlisted", dedup_key=f"seat-waitlisted-{booking.pk}",
-                       context={"booking": booking, "session": session, "position": position})
+                       context={"booking": booking, "session": session, "position": session.waiting})
         outbox.write()
     return BookingResult(booking, True, position)
 
@@ -450,16 +465,62 @@ def _local(day: date, at: time) -> datetime:
     return datetime.combine(day, at, timezone.get_default_timezone())
 
 
+INVALID_RULE = _lazy("Quy tắc lặp không hợp lệ. Hãy viết theo dạng FREQ=WEEKLY;BYDAY=SA;COUNT=12 "
+                     "(xem RFC 5545), hoặc để trống ô này và chọn các ngày trong tuần ở trên.")
+RULE_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")  # by Python's weekday(): Monday is 0
+
+
+def _recurrence(rule: str, dtstart: datetime):
+    """The rule as dateutil reads it; a rule it cannot read is refused in the coordinator's words, never with
+    the parser's own message (which is in English and speaks of Python)."""
+    text = (rule or "").strip().removeprefix("RRULE:")
+    if not text:
+        raise DomainError(INVALID_RULE, code="invalid_rule")
+    try:
+        return rrulestr(text, dtstart=dtstart)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as error:
+        raise DomainError(INVALID_RULE, code="invalid_rule") from error
+
+
+def weekly_rule(*, weekdays, first_date: date, interval: int = 1, until: date | None = None,
+                count: int | None = None, exception_dates: list[date] | None = None) -> str:
+    """The RRULE of the coordinator's picker: on these weekdays, every `interval` weeks, ending on a date or
+    after `count` sittings. A sitting that falls on a skipped date (a holiday) is not one of the `count`: the
+    rule's COUNT (which RFC 5545 counts before exclusions) takes the skipped ones in as well."""
+    days = sorted({int(day) for day in weekdays})
+    if not days or any(not 0 <= day <= 6 for day in days):
+        raise DomainError(_("Chọn ít nhất một ngày trong tuần."), code="no_weekday")
+    if not 1 <= interval <= 52:
+        raise DomainError(_("Số tuần giữa hai lần học phải từ 1 đến 52."), code="invalid_interval")
+    if (until is None) == (count is None):
+        raise DomainError(_("Chọn một cách kết thúc: đến một ngày, hoặc sau một số buổi."), code="no_end")
+    parts = {"FREQ": "WEEKLY", "INTERVAL": interval, "BYDAY": [RULE_DAYS[day] for day in days], "WKST": "MO"}
+    if until is not None:
+        if until < first_date:
+            raise DomainError(_("Ngày kết thúc phải từ ngày bắt đầu trở đi."), code="until_before_start")
+        parts["UNTIL"] = datetime.combine(until, time(23, 59, 59))
+    else:
+        if not 1 <= count <= MAX_SERIES_OCCURRENCES:
+            raise DomainError(_("Số buổi phải từ 1 đến %(n)d.") % {"n": MAX_SERIES_OCCURRENCES}, code="invalid_count")
+        skipped = set(exception_dates or [])
+        shape = rrule(WEEKLY, dtstart=datetime.combine(first_date, time()), interval=interval, byweekday=days,
+                      wkst=0)
+        kept = total = 0
+        for occurrence in shape:
+            total += 1
+            kept += occurrence.date() not in skipped
+            if kept == count or total > MAX_SERIES_OCCURRENCES:
+                break
+        parts["COUNT"] = total
+    return vRecur(parts).to_ical().decode()
+
+
 def preview_series(*, rule: str, first_date: date, start_time: time, end_time: time,
                    exception_dates: list[date] | None = None) -> list[tuple[datetime, datetime]]:
     """The sittings a recurrence rule gives, in local time, without saving anything."""
     if end_time <= start_time:
         raise DomainError(_("Giờ kết thúc phải sau giờ bắt đầu."), code="end_before_start")
-    try:
-        recurrence = rrulestr(rule.strip().removeprefix("RRULE:"),
-                              dtstart=datetime.combine(first_date, start_time))
-    except (ValueError, TypeError) as error:
-        raise DomainError(_("Quy tắc lặp không hợp lệ: %(error)s") % {"error": error}, code="invalid_rule") from error
+    recurrence = _recurrence(rule, datetime.combine(first_date, start_time))
     skipped = set(exception_dates or [])
     sittings = []
     for occurrence in recurrence:
@@ -889,11 +950,13 @@ def certification_overview(learner, now: datetime | None = None) -> tuple[list, 
     lacking = (MachineType.objects.filter(requires_induction=True)
                .filter(machines__status__in=[s for s in MachineStatus.values if s != MachineStatus.RETIRED])
                .exclude(pk__in=[c.certification.machine_type_id for c in held]).distinct().order_by("name_vi"))
-    missing = []
-    for machine_type in lacking:
-        upcoming = (with_availability(Session.objects.filter(
-            course__certifies=machine_type, course__is_published=True, status=SessionStatus.SCHEDULED,
-            start__gt=now).select_related("course", "lab"), now).order_by("start"))
-        found = next((s for s in upcoming[:50] if s.taken < s.capacity), None)
-        missing.append(MissingType(machine_type, found))
-    return held, missing
+    return held, [MissingType(machine_type, next_induction(machine_type, now)) for machine_type in lacking]
+
+
+def next_induction(machine_type, now: datetime | None = None) -> Session | None:
+    """The next published induction certifying this machine type that still has a free seat."""
+    now = now or timezone.now()
+    upcoming = (with_availability(Session.objects.filter(
+        course__certifies=machine_type, course__is_published=True, status=SessionStatus.SCHEDULED,
+        start__gt=now).select_related("course", "lab"), now).order_by("start"))
+    return next((s for s in upcoming[:50] if s.taken < s.capacity), None)

@@ -63,7 +63,8 @@ def session_detail(request, session_id: int):
     session.seats_left = max(session.capacity - session.taken, 0)
     booking = None
     if request.user.is_authenticated:
-        booking = (session.bookings.filter(learner=request.user).exclude(status=SeatStatus.CANCELLED).first())
+        booking = (session.bookings.filter(learner=request.user).exclude(status=SeatStatus.CANCELLED)
+                   .annotate(waiting_place=services.waiting_place()).first())
     return render(request, "courses/session_detail.html", {
         "session": session, "booking": booking,
         "offer": booking is not None and services.has_offer(booking),
@@ -85,7 +86,7 @@ def _act(request, action, success_message):
 def book(request, session_id: int):
     result = _act(request, lambda: services.book_seat(session_id, request.user), lambda r: (
         _("Bạn đã có chỗ trong buổi học này.") if r.booking.status == SeatStatus.CONFIRMED
-        else _("Lớp đã hết chỗ: bạn đứng thứ %(n)d trong danh sách chờ.") % {"n": r.booking.waitlist_position}
+        else _("Lớp đã hết chỗ: bạn đứng thứ %(n)d trong danh sách chờ.") % {"n": r.booking.waiting_place}
     ))
     if result and result.booking.status == SeatStatus.CONFIRMED:
         return redirect("courses:ticket", booking_id=result.booking.pk)
@@ -215,8 +216,9 @@ def schedule(request):
                 return redirect("courses:manage_sessions")
             preview = services.preview_series(**arguments)
         except DomainError as error:
-            form.add_error(None, error.message)
-    return render(request, "courses/schedule.html", {"form": form, "preview": preview})
+            form.add_error("rule" if error.code == "invalid_rule" else None, error.message)
+    rule = form.cleaned_data.get("rule", "") if form.is_bound and not form.errors else ""
+    return render(request, "courses/schedule.html", {"form": form, "preview": preview, "rule": rule})
 
 
 def manage_sessions(request):

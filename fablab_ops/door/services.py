@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.formats import time_format
+from django.utils.formats import date_format, time_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -96,6 +96,18 @@ def _refusal(booking, now: datetime) -> str:
     return ""
 
 
+def _refusal_message(booking, reason: str, now: datetime) -> str:
+    """The refusal as the door says it; too early says when check-in opens, in local time."""
+    if reason != "too_early":
+        return str(REFUSAL_MESSAGES[reason])
+    start = booking.session.start if isinstance(booking, SeatBooking) else booking.start
+    opens = timezone.localtime(_window(start, start)[0])
+    if opens.date() == timezone.localtime(now).date():
+        return _("Chưa đến giờ check-in: mở lúc %(time)s.") % {"time": time_format(opens, "H:i")}
+    return _("Chưa đến giờ check-in: mở lúc %(time)s ngày %(day)s.") % {
+        "time": time_format(opens, "H:i"), "day": date_format(opens, "d/m/Y")}
+
+
 def _lock(kind: str, code: str):
     if kind == tickets.SEAT:
         return (SeatBooking.objects.select_for_update(of=("self",))
@@ -146,8 +158,8 @@ def _decide(booking, *, lab, by, now, method, token="") -> CheckInResult:
     if reason:
         record = _record(lab=lab, by=by, now=now, outcome=CheckInOutcome.REFUSED, reason=reason, method=method,
                          booking=booking, token=token)
-        return CheckInResult(CheckInOutcome.REFUSED, reason, str(REFUSAL_MESSAGES[reason]), person, what, None,
-                             record.pk)
+        return CheckInResult(CheckInOutcome.REFUSED, reason, _refusal_message(booking, reason, now), person, what,
+                             None, record.pk)
     _admit(booking, by, now)
     record = _record(lab=lab, by=by, now=now, outcome=CheckInOutcome.CHECKED_IN, method=method, booking=booking,
                      token=token)

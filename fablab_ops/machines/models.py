@@ -18,6 +18,23 @@ class Weekday(models.IntegerChoices):
     SUNDAY = 6, _("Chủ Nhật")
 
 
+class MachineState(models.TextChoices):
+    """What a machine says it is doing, in its telemetry (`state`)."""
+
+    OFF = "off", _("Đã tắt")
+    IDLE = "idle", _("Đang chờ")
+    RUNNING = "running", _("Đang chạy")
+    ERROR = "error", _("Lỗi")
+
+
+def machine_state_label(state: str) -> str:
+    """The state a machine reported, in the reader's words; an unknown one as it came."""
+    try:
+        return str(MachineState(state).label)
+    except ValueError:
+        return state
+
+
 class BilingualName(models.Model):
     name_vi = models.CharField(_("tên (tiếng Việt)"), max_length=200)
     name_en = models.CharField(_("tên (tiếng Anh)"), max_length=200, blank=True)

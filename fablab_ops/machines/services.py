@@ -12,7 +12,6 @@ from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F,
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from fablab_ops import policy
 from fablab_ops.errors import Conflict, DomainError, NotFound
@@ -31,6 +30,7 @@ from fablab_ops.machines.models import (
     QuarantinedMessage,
     UsageCounter,
     UsageSession,
+    machine_state_label,
 )
 from fablab_ops.machines.sql import update_many
 from fablab_ops.notifications import notify
@@ -494,15 +494,6 @@ def mark_silent_machines_offline(now: datetime | None = None) -> int:
 
 # --- reading ---------------------------------------------------------------
 
-# What a machine reports (`state` of its telemetry), as people read it: never the raw value on a page.
-STATE_LABELS = {"running": gettext_lazy("Đang chạy"), "idle": gettext_lazy("Đang chờ"),
-                "off": gettext_lazy("Đã tắt"), "error": gettext_lazy("Lỗi")}
-
-
-def state_label(state: str) -> str:
-    return str(STATE_LABELS.get(state, gettext_lazy("Chưa có dữ liệu")))
-
-
 def live_board_today(lab: Lab | None = None, *, now: datetime | None = None) -> list[dict]:
     """The live board with, per machine, who holds it now (the name the interlock shows, as on the lab's
     machines page: no contact details) and the periods it ran today (local time), for the day's timeline."""
@@ -560,7 +551,7 @@ def live_board(lab: Lab | None = None) -> list[dict]:
         online = bool(live and live.online and live.last_seen_at and now - live.last_seen_at <= HEARTBEAT_TIMEOUT)
         board.append({
             "machine": machine, "online": online, "state": live.state if live else "",
-            "state_label": state_label(live.state if live else ""),
+            "state_label": machine_state_label(live.state) if live and live.state else _("Chưa có dữ liệu"),
             "power_w": live.power_w if live else None, "last_seen_at": live.last_seen_at if live else None,
             "today_hours": round((today_hours.get(machine.pk, 0.0)) / 3600 + open_now.get(machine.pk, 0.0), 2),
             "since_maintenance": round(since_maintenance[machine.pk], 1),

@@ -34,6 +34,18 @@ MACHINE_COLUMNS = [gettext_lazy("Máy"), gettext_lazy("Loại máy"), gettext_la
                    gettext_lazy("Giờ sử dụng thực tế"), gettext_lazy("Lượt đặt máy vắng mặt")]
 
 
+def status_label(status: str) -> str:
+    """A session's state in the report: held (it took place), scheduled (still to come) or cancelled."""
+    from fablab_ops.courses.models import SessionStatus
+
+    if status == "held":
+        return _("Đã tổ chức")
+    try:
+        return str(SessionStatus(status).label)
+    except ValueError:
+        return status
+
+
 def kind_label(kind: str) -> str:
     from fablab_ops.courses.models import CourseKind
 
@@ -216,8 +228,8 @@ class XlsxExporter(Exporter):
                   total=[_("Tổng"), *metric_values(lab.total, shares_as_text=False)], formats=share_formats)
             table(sheet, [_("Bắt đầu"), _("Khóa học"), _("Trạng thái"), _("Số chỗ"), _("Lượt đăng ký"),
                           _("Điểm danh có mặt"), _("Vắng mặt"), _("Danh sách chờ dài nhất")],
-                  [[row.start.replace(tzinfo=None), row.course, row.status, row.capacity, row.registrations,
-                    row.attendance, row.no_shows, row.peak_waitlist] for row in lab.sessions],
+                  [[row.start.replace(tzinfo=None), row.course, status_label(row.status), row.capacity,
+                    row.registrations, row.attendance, row.no_shows, row.peak_waitlist] for row in lab.sessions],
                   formats={1: "DD/MM/YYYY HH:MM"})
             table(sheet, [str(c) for c in MACHINE_COLUMNS],
                   [[m.machine, m.machine_type, m.hours_booked, m.hours_used, m.no_show_reservations]

@@ -65,7 +65,8 @@
       });
       if (response.ok) refreshDoorList();
     } catch (error) {
-      show({ tone: "refused", title: root.dataset.errorText, message: String(error) });
+      // The request never got an answer: say so in the page's words, not the browser's.
+      show({ tone: "refused", title: root.dataset.errorText, message: root.dataset.networkErrorText });
     } finally {
       busy = false;
       input.value = "";
@@ -114,7 +115,7 @@
   async function startCamera() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
       cameraButton.disabled = true;
-      return;
+      throw { name: "Unavailable" };
     }
     const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
     video.srcObject = stream;
@@ -132,10 +133,24 @@
     requestAnimationFrame(tick);
   }
 
+  // Why the camera did not open, and what to do instead, in the page's language (data-camera-* on #scanner).
+  const CAMERA_PROBLEMS = {
+    NotFoundError: "cameraMissingText", OverconstrainedError: "cameraMissingText", DevicesNotFoundError: "cameraMissingText",
+    NotAllowedError: "cameraDeniedText", PermissionDeniedError: "cameraDeniedText", SecurityError: "cameraDeniedText",
+    NotReadableError: "cameraBusyText", TrackStartError: "cameraBusyText", AbortError: "cameraBusyText",
+    Unavailable: "cameraUnavailableText",
+  };
+
+  function cameraProblem(error) {
+    const key = CAMERA_PROBLEMS[(error && error.name) || ""] || "cameraOtherText";
+    return root.dataset[key];
+  }
+
   if (cameraButton) {
     cameraButton.addEventListener("click", function () {
       startCamera().catch(function (error) {
-        show({ tone: "refused", title: root.dataset.cameraErrorText, message: String(error) });
+        video.hidden = true;
+        show({ tone: "refused", outcome: "camera", title: root.dataset.cameraErrorText, message: cameraProblem(error) });
       });
     });
   }
