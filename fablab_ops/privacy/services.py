@@ -27,7 +27,6 @@ from django.utils.translation import gettext as _
 
 from fablab_ops.accounts.models import ApiToken, Notification, NotificationState, User, new_feed_secret
 from fablab_ops.errors import DomainError, PermissionDenied
-from fablab_ops.notifications import Outbox
 from fablab_ops.privacy.models import (
     REQUIRED_PURPOSES,
     AccessKind,
@@ -48,6 +47,8 @@ OPTIONAL_KINDS = {"seat_reminder": Purpose.REMINDERS, "certification_lapsing": P
 GUARDIAN_SALT = "fablab_ops.privacy.guardian"
 ERASED_NAME = "—"
 ERASED_DOMAIN = "erased.invalid"
+# Pupils registered by their school have no address of their own: theirs is here, and is never mailed.
+NO_EMAIL_DOMAIN = "no-email.invalid"
 
 
 def notice_version() -> str:
@@ -83,7 +84,7 @@ def consents_to(user, purpose: str) -> bool | None:
 
 def may_send(user, kind: str) -> bool:
     """Whether an e-mail of `kind` may go to `user`: never to an erased person; optional kinds with consent."""
-    if getattr(user, "email", "").endswith("@" + ERASED_DOMAIN):
+    if getattr(user, "email", "").endswith(("@" + ERASED_DOMAIN, "@" + NO_EMAIL_DOMAIN)):
         return False
     purpose = OPTIONAL_KINDS.get(kind)
     return purpose is None or consents_to(user, purpose) is not False
@@ -175,16 +176,37 @@ def awaits_guardian(user, today: date | None = None) -> bool:
         return False
     if age_on(data.date_of_birth, today or timezone.localdate()) >= ADULT_AGE:
         return False
+    if data.school_consent_id is not None:
+        return False  # registered by the school, on its written consent (`register_class`)
     return data.guardian_confirmed_at is None or data.guardian_withdrawn_at is not None
 
 
+def needs_consent(user) -> bool:
+    """A learner's account older than the consent question (no decision recorded, no date of birth asked):
+    never treated as consenting; asked at the next login, and refused a booking until they answer."""
+    if not (getattr(user, "is_authenticated", False) and user.is_active and user.role == "learner"):
+        return False
+    return consents_to(user, Purpose.BOOKINGS) is None and not awaits_guardian(user) and not is_erased(user)
+
+
 def require_may_book(user) -> None:
-    if getattr(user, "is_authenticated", False) and awaits_guardian(user):
+    if not getattr(user, "is_authenticated", False):
+        return
+    if needs_consent(user):
+        raise PermissionDenied(
+            _("Trước khi đăng ký lớp hoặc đặt máy, hãy cho chúng tôi biết ngày sinh của bạn và đồng ý với cách "
+              "chúng tôi xử lý dữ liệu cá nhân (trang Dữ liệu cá nhân → Xác nhận)."),
+            code="consent_needed",
+        )
+    if awaits_guardian(user):
         raise PermissionDenied(
             _("Tài khoản của bạn đang chờ cha mẹ hoặc người giám hộ xác nhận qua liên kết chúng tôi đã gửi tới "
               "email của họ. Sau khi họ xác nhận, bạn có thể đăng ký lớp và đặt máy."),
             code="guardian_consent_pending",
         )
+    if user.role == "learner" and consents_to(user, Purpose.BOOKINGS) is False:
+        raise PermissionDenied(_("Sự đồng ý cho việc đăng ký lớp và đặt máy đã được rút lại."),
+                               code="consent_withdrawn")
 
 
 def validate_signup_age(born: date | None, *, child_agrees: bool, guardian: dict, today: date | None = None) -> list:
@@ -222,7 +244,8 @@ def record_signup(user, *, born: date, reminders: bool, child_agrees: bool = Fal
     now = now or timezone.now()
     guardian = guardian or {}
     child = age_on(born, timezone.localdate(now)) < ADULT_AGE
-    data = PersonalData.objects.create(user=user, date_of_birth=born)
+    # Update: an account older than the question answers it at its next login (`confirm_legacy`).
+    data, _created = PersonalData.objects.update_or_create(user=user, defaults={"date_of_birth": born})
     if child:
         data.guardian_name = " ".join(guardian.get("guardian_name", "").split())
         data.guardian_email = User.objects.normalize_email(guardian.get("guardian_email", "").strip()).lower()
@@ -235,6 +258,25 @@ def record_signup(user, *, born: date, reminders: bool, child_agrees: bool = Fal
     else:
         record_consent(user, Purpose.BOOKINGS, True, channel=channel, now=now)
         record_consent(user, Purpose.REMINDERS, reminders, channel=channel, now=now)
+    return data
+
+
+def confirm_legacy(user, *, born: date, bookings: bool, reminders: bool, child_agrees: bool = False,
+                   guardian: dict | None = None, now: datetime | None = None) -> PersonalData:
+    """An account older than the consent question answers it (at its next login): the date of birth and the
+    consents, as at sign-up; a child's guardian is asked by e-mail once this is committed."""
+    if not needs_consent(user):
+        raise DomainError(_("Bạn đã trả lời câu hỏi này."), code="already_answered")
+    errors = validate_signup_age(born, child_agrees=child_agrees, guardian={**(guardian or {}), "email": user.email})
+    if not bookings:
+        errors.append(("consent_bookings", consequence_of_withdrawing(Purpose.BOOKINGS)))
+    if errors:
+        raise DomainError(errors[0][1], code="consent_incomplete")
+    with transaction.atomic():
+        data = record_signup(user, born=born, reminders=reminders, child_agrees=child_agrees, guardian=guardian,
+                             channel=Channel.LOGIN, now=now)
+    if data.guardian_email:
+        send_guardian_request(data)
     return data
 
 
@@ -289,15 +331,16 @@ def read_guardian_link(token: str) -> PersonalData:
 
 
 def guardian_confirm(token: str, *, now: datetime | None = None) -> PersonalData:
-    """The guardian consents for the child: bookings (required), and reminders as the child chose."""
+    """The guardian consents for the child: bookings (required), and reminders as the child chose.
+
+    After a withdrawal the guardian may confirm again: the child may book again from then on.
+    """
     now = now or timezone.now()
     with transaction.atomic():
         data = PersonalData.objects.select_for_update().get(pk=read_guardian_link(token).pk)
-        if data.guardian_withdrawn_at is not None:
-            raise GuardianLinkRefused(_("Sự đồng ý đã được rút lại."), code="consent_withdrawn")
-        if data.guardian_confirmed_at is None:
-            data.guardian_confirmed_at = now
-            data.save(update_fields=["guardian_confirmed_at"])
+        if data.guardian_confirmed_at is None or data.guardian_withdrawn_at is not None:
+            data.guardian_confirmed_at, data.guardian_withdrawn_at = now, None
+            data.save(update_fields=["guardian_confirmed_at", "guardian_withdrawn_at"])
             record_consent(data.user, Purpose.BOOKINGS, True, channel=Channel.GUARDIAN, by_guardian=True, now=now)
             reminders = consents_to(data.user, Purpose.REMINDERS)
             record_consent(data.user, Purpose.REMINDERS, bool(reminders), channel=Channel.GUARDIAN,
@@ -305,12 +348,35 @@ def guardian_confirm(token: str, *, now: datetime | None = None) -> PersonalData
     return data
 
 
-def guardian_withdraw(token: str, *, now: datetime | None = None) -> None:
-    """The guardian withdraws consent: the child's processing stops and their data is erased."""
+def guardian_withdraw(token: str, *, now: datetime | None = None) -> int:
+    """The guardian withdraws consent: from now on the child's data is not processed for anything new.
+
+    The child may not book, gets no e-mail beyond the essential, and their seats in sessions still to come are
+    given to the waiting list (how many is returned). What already happened stays, as it is part of the
+    lab's records and reports, until the guardian asks for erasure (`guardian_erase`) or the account is
+    anonymised after its retention period. The guardian may confirm again later from the same link.
+    """
+    from fablab_ops.courses import services as courses
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        data = PersonalData.objects.select_for_update().get(pk=read_guardian_link(token).pk)
+        if data.guardian_withdrawn_at is not None:
+            return 0
+        data.guardian_withdrawn_at = now
+        data.save(update_fields=["guardian_withdrawn_at"])
+        record_consent(data.user, Purpose.BOOKINGS, False, channel=Channel.GUARDIAN, by_guardian=True, now=now)
+        record_consent(data.user, Purpose.REMINDERS, False, channel=Channel.GUARDIAN, by_guardian=True, now=now)
+        return courses.drop_future_seats(data.user, now=now)
+
+
+def guardian_erase(token: str, *, now: datetime | None = None) -> None:
+    """The guardian asks for the child's data to be erased: done at once, as the child's own erasure (`erase`);
+    the link stops working."""
     now = now or timezone.now()
     data = read_guardian_link(token)
     with transaction.atomic():
-        PersonalData.objects.filter(pk=data.pk).update(guardian_withdrawn_at=now)
+        PersonalData.objects.filter(pk=data.pk, guardian_withdrawn_at__isnull=True).update(guardian_withdrawn_at=now)
         erase(data.user, channel=Channel.GUARDIAN, now=now)
 
 
@@ -427,7 +493,7 @@ def erase(user, *, channel: str = Channel.PROFILE, now: datetime | None = None) 
         ReservationStatus,
     )
     from fablab_ops.courses import services as courses
-    from fablab_ops.courses.models import SeatBooking, SeatStatus, Session
+    from fablab_ops.courses.models import SeatBooking
     from fablab_ops.machines.models import MachineCommand, UsageSession
 
     now = now or timezone.now()
@@ -436,17 +502,7 @@ def erase(user, *, channel: str = Channel.PROFILE, now: datetime | None = None) 
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         # Future seats and places in line: given up, as a cancellation would.
-        live = [SeatStatus.CONFIRMED, SeatStatus.WAITLISTED]
-        session_ids = set(SeatBooking.objects.filter(learner=user, status__in=live, session__start__gt=now)
-                          .values_list("session_id", flat=True))
-        future_sessions = list(Session.objects.select_for_update().filter(pk__in=session_ids).order_by("pk"))
-        for session in future_sessions:
-            courses._count_seats(session, now)
-            outbox = Outbox()
-            for booking in SeatBooking.objects.filter(session=session, learner=user, status__in=live):
-                courses._drop(session, booking, now)
-            courses._settle(session, now, outbox)
-            outbox.write()
+        courses.drop_future_seats(user, now=now)
         reservations = Reservation.objects.filter(user=user)
         machines = list(reservations.filter(start__gt=now, status=ReservationStatus.CONFIRMED)
                         .values_list("machine_id", flat=True))
@@ -475,7 +531,7 @@ def erase(user, *, channel: str = Channel.PROFILE, now: datetime | None = None) 
             state=NotificationState.FAILED, claimed_until=None)
         PersonalData.objects.update_or_create(user=user, defaults={
             "date_of_birth": None, "guardian_name": "", "guardian_email": "", "guardian_relation": "",
-            "guardian_key": new_guardian_key(), "erased_at": now})
+            "school_class": "", "guardian_key": new_guardian_key(), "erased_at": now})
         user.email = f"erased-{user.pk}@{ERASED_DOMAIN}"
         user.full_name = ERASED_NAME
         user.phone = ""
