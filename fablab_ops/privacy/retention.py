@@ -15,7 +15,7 @@ prepared and sent keeps its rows. Each account is handled in its own transaction
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -64,7 +64,7 @@ def with_last_activity(users):
             .annotate(last=Max("session__start")).values("last"))
     slot = (Reservation.objects.filter(user=OuterRef("pk")).order_by().values("user")
             .annotate(last=Max("start")).values("last"))
-    epoch = Value(datetime(1970, 1, 1, tzinfo=timezone.UTC), output_field=DateTimeField())
+    epoch = Value(datetime(1970, 1, 1, tzinfo=UTC), output_field=DateTimeField())
     return users.annotate(last_activity=Greatest(
         F("date_joined"), Coalesce(F("last_login"), epoch), Coalesce(Subquery(seat), epoch),
         Coalesce(Subquery(slot), epoch)))
