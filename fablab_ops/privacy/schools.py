@@ -233,7 +233,7 @@ def register(*, by, school: str, reference: str, document_date: date, signatory:
             consent.purposes = sorted(set(consent.purposes) | set(purposes))
             consent.save(update_fields=["purposes"])
         if scan is not None and not consent.scan:
-            consent.scan.save(f"{secrets.token_hex(8)}{_extension(scan.name)}", scan, save=True)
+            consent.scan.save(f"{secrets.token_hex(8)}{extension(scan.name)}", scan, save=True)
         for line in checked.lines:
             pupil = line.existing
             if pupil is None:
@@ -253,7 +253,7 @@ def register(*, by, school: str, reference: str, document_date: date, signatory:
     return ClassRegistration(consent=consent, pupils=pupils, results=results)
 
 
-def _extension(name: str) -> str:
+def extension(name: str) -> str:
     match = re.search(r"\.(pdf|jpe?g|png)$", (name or "").lower())
     return "." + match.group(1) if match else ""
 

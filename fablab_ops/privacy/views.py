@@ -1,10 +1,11 @@
 import json
+import mimetypes
 
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -229,7 +230,10 @@ def school_consent_scan(request, consent_id: int):
     consent = SchoolConsent.objects.filter(pk=consent_id).first()
     if not policy.may_register_school_classes(request.user) or consent is None or not consent.scan:
         raise Http404
-    response = FileResponse(consent.scan.open("rb"), as_attachment=True,
-                            filename=f"van-ban-{consent.pk}{schools._extension(consent.scan.name)}")
+    extension = schools.extension(consent.scan.name)
+    with consent.scan.open("rb") as scan:  # at most 10 MB (the form's limit)
+        response = HttpResponse(scan.read(), content_type=mimetypes.types_map.get(extension,
+                                                                                  "application/octet-stream"))
+    response["Content-Disposition"] = f'attachment; filename="van-ban-{consent.pk}{extension}"'
     response["Cache-Control"] = "no-store"
     return response
