@@ -418,6 +418,12 @@ def export(user) -> dict:
             "date_joined": _iso(user.date_joined), "email_verified_at": _iso(user.email_verified_at),
             "last_login": _iso(user.last_login),
             "date_of_birth": _iso(data.date_of_birth) if data else None,
+            "school_class": data.school_class if data else "",
+        },
+        "school_consent": None if data is None or data.school_consent is None else {
+            "school": data.school_consent.school, "reference": data.school_consent.reference,
+            "document_date": _iso(data.school_consent.document_date), "signatory": data.school_consent.signatory,
+            "purposes": data.school_consent.purposes,
         },
         "guardian": None if data is None or not data.guardian_email else {
             "name": data.guardian_name, "email": data.guardian_email, "relation": data.guardian_relation,
