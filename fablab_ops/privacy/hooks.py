@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 
 from fablab_ops.accounts import hooks
 from fablab_ops.privacy import services
-from fablab_ops.privacy.models import AccessKind
+from fablab_ops.privacy.models import AccessKind, Purpose
 
 
 def signup_errors(cleaned) -> list:
@@ -44,6 +44,10 @@ def record_access(viewer, subject, context) -> None:
     services.record_access(viewer, [subject], AccessKind.PROFILE, context=context)
 
 
+def token_user_annotations(user_ref: str) -> dict:
+    return {services.LOADED_BOOKINGS_CONSENT: services.latest_decision(user_ref, Purpose.BOOKINGS)}
+
+
 def register() -> None:
     hooks.register("signup_errors", signup_errors)
     hooks.register("signup_recorded", signup_recorded)
@@ -52,3 +56,4 @@ def register() -> None:
     hooks.register("login_destination", login_destination)
     hooks.register("profile_context", profile_context)
     hooks.register("record_access", record_access)
+    hooks.register("token_user_annotations", token_user_annotations)

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -76,8 +77,20 @@ def current_consents(user) -> dict[str, Consent]:
     return latest
 
 
+# The API's token lookup loads the latest bookings decision with the user, under this name (`hooks`).
+LOADED_BOOKINGS_CONSENT = "privacy_bookings_consent"
+
+
+def latest_decision(user_ref: str, purpose: str) -> Subquery:
+    """The latest decision about `purpose` of the user at `user_ref` (an `OuterRef` path), as a subquery."""
+    return Subquery(Consent.objects.filter(user=OuterRef(user_ref), purpose=purpose).order_by("-at", "-pk")
+                    .values("granted")[:1])
+
+
 def consents_to(user, purpose: str) -> bool | None:
     """True or False as the person last decided; None for accounts older than the question."""
+    if purpose == Purpose.BOOKINGS and hasattr(user, LOADED_BOOKINGS_CONSENT):
+        return getattr(user, LOADED_BOOKINGS_CONSENT)
     consent = Consent.objects.filter(user=user, purpose=purpose).order_by("-at", "-pk").first()
     return None if consent is None else consent.granted
 
@@ -183,28 +196,33 @@ def awaits_guardian(user, today: date | None = None) -> bool:
 
 def needs_consent(user) -> bool:
     """A learner's account older than the consent question (no decision recorded, no date of birth asked):
-    never treated as consenting; asked at the next login, and refused a booking until they answer."""
+    never treated as consenting; asked at the next login, and refused a booking until they answer.
+    (An erased account is inactive, and its decisions are recorded: never asked.)"""
     if not (getattr(user, "is_authenticated", False) and user.is_active and user.role == "learner"):
         return False
-    return consents_to(user, Purpose.BOOKINGS) is None and not awaits_guardian(user) and not is_erased(user)
+    return consents_to(user, Purpose.BOOKINGS) is None and not awaits_guardian(user)
 
 
 def require_may_book(user) -> None:
+    """Before a booking: a learner's consent is recorded (one query; the child's guardian data comes with the
+    user where the caller loaded it), a child's guardian has confirmed and not withdrawn."""
     if not getattr(user, "is_authenticated", False):
         return
-    if needs_consent(user):
+    decision = consents_to(user, Purpose.BOOKINGS) if user.role == "learner" else True
+    pending = awaits_guardian(user)
+    if decision is None and not pending:
         raise PermissionDenied(
             _("Trước khi đăng ký lớp hoặc đặt máy, hãy cho chúng tôi biết ngày sinh của bạn và đồng ý với cách "
               "chúng tôi xử lý dữ liệu cá nhân (trang Dữ liệu cá nhân → Xác nhận)."),
             code="consent_needed",
         )
-    if awaits_guardian(user):
+    if pending:
         raise PermissionDenied(
             _("Tài khoản của bạn đang chờ cha mẹ hoặc người giám hộ xác nhận qua liên kết chúng tôi đã gửi tới "
               "email của họ. Sau khi họ xác nhận, bạn có thể đăng ký lớp và đặt máy."),
             code="guardian_consent_pending",
         )
-    if user.role == "learner" and consents_to(user, Purpose.BOOKINGS) is False:
+    if decision is False:
         raise PermissionDenied(_("Sự đồng ý cho việc đăng ký lớp và đặt máy đã được rút lại."),
                                code="consent_withdrawn")
 
