@@ -365,6 +365,7 @@ def test_an_account_older_than_consent_is_asked_at_login_and_cannot_book_until_i
     assert response["Location"] == "/privacy/confirm/"
     for page in ("/privacy/confirm/", "/accounts/profile/", "/courses/", "/privacy/export/"):
         assert client.get(page).status_code == 200, page  # nothing crashes for them
+    assert "chưa có sự đồng ý về dữ liệu cá nhân" in client.get("/accounts/profile/").content.decode()
     response = client.post(f"/courses/sessions/{session.pk}/book/", follow=True)
     assert not session.bookings.exists()
     assert "hãy cho chúng tôi biết ngày sinh của bạn" in response.content.decode()

@@ -97,6 +97,10 @@ def test_saving_creates_pupils_without_email_with_the_schools_consent_and_books_
     assert client_for(factories.TechnicianFactory()).get(
         f"/privacy/schools/consents/{document.pk}/scan/").status_code == 404
     assert Client().get(f"/privacy/schools/consents/{document.pk}/scan/").status_code == 302
+    # The admin lists the document with its pupils, and links the scan through the same checked page.
+    page = client_for(factories.AdminFactory()).get(f"/admin/privacy/schoolconsent/{document.pk}/change/")
+    assert f"/privacy/schools/consents/{document.pk}/scan/" in page.content.decode()
+    assert "2</td>" in client_for(factories.AdminFactory()).get("/admin/privacy/schoolconsent/").content.decode()
 
 
 @pytest.mark.django_db
