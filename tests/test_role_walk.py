@@ -227,6 +227,7 @@ PAGES = {
     "privacy/erase/": signed_in(everyone),
     "privacy/guardian-resend/": signed_in(post_only),
     "privacy/learners/<int:user_id>/export/": signed_in(learner_exporter),
+    "privacy/learners/<int:user_id>/erase/": signed_in(post_only),
     # asked of accounts older than the consent question; everyone here has answered it, so is sent on
     "privacy/confirm/": signed_in(lambda w, user: REDIRECT),
     "privacy/schools/": signed_in(school_registrar),

@@ -14,7 +14,7 @@ from fablab_ops import notifications
 from fablab_ops.accounts.models import Notification, User
 from fablab_ops.courses.models import SeatStatus
 from fablab_ops.privacy import services as privacy
-from fablab_ops.privacy.models import Consent, PersonalData, SchoolConsent
+from fablab_ops.privacy.models import AccessLogEntry, Consent, PersonalData, SchoolConsent
 from tests import factories
 from tests.conftest import client_for
 
@@ -155,3 +155,22 @@ def test_only_coordinators_register_school_classes(technician_client, learner_cl
         assert client.get("/privacy/schools/").status_code == 403
         client.post("/privacy/schools/", {**form(summer, PUPILS.format(a=born(12), b=born(12))), "save": "1"})
     assert not SchoolConsent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_school_asks_for_a_pupils_data_to_be_erased_and_a_coordinator_does_it(coordinator, coordinator_client,
+                                                                                  summer, technician_client):
+    coordinator_client.post("/privacy/schools/", {**form(summer, PUPILS.format(a=born(12), b=born(12))), "save": "1"})
+    an = User.objects.get(full_name="Lê Minh An")
+    page = coordinator_client.get(f"/privacy/learners/{an.pk}/export/").content.decode()
+    assert "Xóa dữ liệu theo yêu cầu" in page and "Trường THCS Chánh Nghĩa" in page and "7A" in page
+
+    assert technician_client.post(f"/privacy/learners/{an.pk}/erase/", {"confirm": "yes"}).status_code == 404
+    coordinator_client.post(f"/privacy/learners/{an.pk}/erase/")  # not confirmed: nothing happens
+    assert User.objects.get(pk=an.pk).full_name == "Lê Minh An"
+    coordinator_client.post(f"/privacy/learners/{an.pk}/erase/", {"confirm": "yes"})
+    an.refresh_from_db()
+    assert (an.full_name, an.is_active, an.personal_data.school_class, an.personal_data.date_of_birth) == (
+        "—", False, "", None)
+    assert summer.bookings.get(learner=an).status == SeatStatus.CANCELLED
+    assert AccessLogEntry.objects.filter(viewer=coordinator, subject=an, what="erasure").exists()

@@ -143,6 +143,7 @@ class AccessKind(models.TextChoices):
     ROSTER_CONTACTS = "roster_contacts", _("Danh sách lớp kèm email và số điện thoại")
     EXPORT = "export", _("Bản xuất toàn bộ dữ liệu")
     PROFILE = "profile", _("Hồ sơ cá nhân")
+    ERASURE = "erasure", _("Xóa dữ liệu theo yêu cầu")
 
 
 class AccessLogEntry(models.Model):

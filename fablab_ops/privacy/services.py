@@ -619,3 +619,18 @@ def staff_export(viewer, learner_id: int) -> tuple[User, dict]:
     record_access(viewer, [learner], AccessKind.EXPORT, context=f"export user {learner.pk}")
     return learner, export(learner)
 
+
+
+def staff_erase(viewer, learner_id: int, *, now: datetime | None = None) -> User:
+    """A coordinator erases a learner on request (made in person or in writing; a school pupil's by the school
+    or a parent): the same erasure as the learner's own, recorded with channel "erasure" and in the access log."""
+    from fablab_ops import policy
+    from fablab_ops.errors import NotFound
+
+    if not policy.may_erase_for(viewer):
+        raise PermissionDenied(_("Chỉ điều phối viên mới được xóa dữ liệu của học viên."), code="coordinators_only")
+    learner = User.objects.filter(pk=learner_id, is_active=True).first()
+    if learner is None:
+        raise NotFound(_("Không tìm thấy học viên."))
+    record_access(viewer, [learner], AccessKind.ERASURE, context=f"erase user {learner.pk}", now=now)
+    return erase(learner, channel=Channel.ERASURE, now=now)

@@ -93,6 +93,21 @@ def staff_export(request, user_id: int):
 
 
 @login_required
+@require_POST
+def staff_erase(request, user_id: int):
+    """A coordinator erases a learner's data on their request (or a school pupil's, who has no login)."""
+    if request.POST.get("confirm") != "yes":
+        messages.error(request, _("Hãy đánh dấu ô xác nhận để xóa dữ liệu."))
+        return redirect("privacy:staff_export", user_id=user_id)
+    try:
+        services.staff_erase(request.user, user_id)
+    except DomainError as error:
+        raise Http404 from error
+    messages.success(request, _("Đã xóa dữ liệu của học viên #%(id)s.") % {"id": user_id})
+    return redirect("courses:manage_sessions")
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def erase(request):
     """Asks once more and says what follows; only then erases."""
