@@ -199,7 +199,20 @@ def _learners(rng: random.Random) -> list[User]:
             user.set_unusable_password()
             user.save(update_fields=["password"])
         learners.append(user)
+    _consented(learners)
     return learners
+
+
+def _consented(learners) -> None:
+    """The demo's learners signed up as today's sign-up asks: the required consent, recorded once."""
+    from fablab_ops.privacy.models import Channel, Consent, Purpose
+    from fablab_ops.privacy.services import record_consent
+
+    answered = set(Consent.objects.filter(user__in=learners, purpose=Purpose.BOOKINGS).values_list("user_id",
+                                                                                                    flat=True))
+    for user in learners:
+        if user.pk not in answered:
+            record_consent(user, Purpose.BOOKINGS, True, channel=Channel.SIGNUP)
 
 
 def _courses(labs, types) -> list[tuple[Course, rrule, time, time]]:

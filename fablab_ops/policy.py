@@ -162,3 +162,15 @@ def may_set_targets(user) -> bool:
 def may_export_for(user) -> bool:
     """A copy of a learner's whole data, made by staff (the access is logged): network staff only."""
     return is_network_staff(user)
+
+
+def may_register_school_classes(user) -> bool:
+    """Register a school's class of pupils on the school's written consent, and read the consent's scan:
+    coordinators and administrators (they manage courses for the network)."""
+    return may_manage_courses(user)
+
+
+def may_erase_for(user) -> bool:
+    """Erase a learner's data on their request, or a school pupil's (who has no login) on the school's or a
+    parent's: network staff only, logged."""
+    return is_network_staff(user)

@@ -169,6 +169,8 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
+# Files no URL serves (schools' scanned consent documents): outside MEDIA_ROOT, read through a checked view.
+PRIVATE_MEDIA_ROOT = Path(os.environ.get("PRIVATE_MEDIA_ROOT", BASE_DIR / "private"))
 
 # Production hardening; `manage.py check --deploy` passes once DEBUG is off.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -203,6 +205,16 @@ PRIVACY_CONTROLLER_NAME = os.environ.get("PRIVACY_CONTROLLER_NAME", "Sở Khoa h
 # guessed here. Without them the notice names the controller and the service's own sender address.
 PRIVACY_CONTROLLER_ADDRESS = os.environ.get("PRIVACY_CONTROLLER_ADDRESS", "")
 PRIVACY_CONTROLLER_EMAIL = os.environ.get("PRIVACY_CONTROLLER_EMAIL", "") or parseaddr(DEFAULT_FROM_EMAIL)[1]
+# Retention (fablab_ops/privacy/retention.py, run daily by beat), in days: a learner inactive for
+# INACTIVE_WARN_DAYS is warned by e-mail, and anonymised INACTIVE_GRACE_DAYS later unless they came back;
+# refused door scans, sent or failed e-mails are deleted after their own period (never before last month ends,
+# so the monthly report being prepared keeps its rows).
+PRIVACY_RETENTION = {
+    "INACTIVE_WARN_DAYS": int(os.environ.get("PRIVACY_INACTIVE_WARN_DAYS", "730")),
+    "INACTIVE_GRACE_DAYS": int(os.environ.get("PRIVACY_INACTIVE_GRACE_DAYS", "30")),
+    "REFUSED_SCANS_DAYS": int(os.environ.get("PRIVACY_REFUSED_SCANS_DAYS", "90")),
+    "NOTIFICATIONS_DAYS": int(os.environ.get("PRIVACY_NOTIFICATIONS_DAYS", "365")),
+}
 
 # The monthly report's PDF follows the layout of an administrative report (Decree 30/2020/ND-CP): who governs
 # and who issues it, where, its number, who signs and who receives it. Names change with administrative
@@ -281,6 +293,7 @@ CELERY_BEAT_SCHEDULE = {
     "lapse-unused-certifications": {
         "task": "fablab_ops.booking.tasks.lapse_unused_certifications", "schedule": 86400.0,
     },
+    "apply-retention": {"task": "fablab_ops.privacy.tasks.apply_retention", "schedule": crontab(minute=30, hour=2)},
 }
 
 # Operators' endpoints (fablab_ops/health.py, fablab_ops/metrics.py, docs/operations.md, "Monitoring").

@@ -8,4 +8,10 @@ import os
 
 os.environ.setdefault("DEBUG", "1")
 
+# Scanned documents the tests store go to a directory of their own, not the checkout's.
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 from fablab_ops.settings import *  # noqa: E402, F403
+
+PRIVATE_MEDIA_ROOT = Path(tempfile.gettempdir()) / f"fablab-private-{os.getpid()}"

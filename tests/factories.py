@@ -16,6 +16,7 @@ from fablab_ops.machines.models import (
     OpeningHours,
     UsageSession,
 )
+from fablab_ops.privacy.models import Channel, Consent, Purpose
 
 TEST_PASSWORD = "correct-horse-battery-staple"
 # What the sign-up form asks of an adult besides name, e-mail and password: a date of birth and the
@@ -43,7 +44,12 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 class LearnerFactory(UserFactory):
-    pass
+    @factory.post_generation
+    def consented(obj, create, extracted, **kwargs):
+        """The required consent, as sign-up records it; `consented=False` makes an account older than the question."""
+        if create and extracted is not False:
+            Consent.objects.create(user=obj, purpose=Purpose.BOOKINGS, granted=True, notice_version="2026-11",
+                                   at=timezone.now(), channel=Channel.SIGNUP)
 
 
 class TechnicianFactory(UserFactory):

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import fablab_ops.accounts
 
-HIGHER_APPS = ("fablab_ops.courses", "fablab_ops.booking", "fablab_ops.machines", "fablab_ops.reports")
+HIGHER_APPS = ("fablab_ops.courses", "fablab_ops.booking", "fablab_ops.machines", "fablab_ops.reports",
+               "fablab_ops.privacy")
 
 
 def imported_modules(path: Path) -> set[str]:

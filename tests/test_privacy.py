@@ -145,7 +145,6 @@ def lan_with_history(learner, lab):
     UsageSession.objects.create(machine=machine, user=learner, reservation=reservation, start=reservation.start,
                                 end=reservation.end, job="hop-go.svg")
     notify(learner, "seat_confirmed", dedup_key="lan-1", context={"booking": seat, "session": seat.session})
-    privacy.record_consent(learner, Purpose.BOOKINGS, True, channel="signup")
     ApiToken.issue(learner, "Máy tính ở nhà")
     return learner
 
@@ -295,21 +294,104 @@ def test_turning_16_makes_the_pupil_their_own_account_holder(client):
     assert not privacy.awaits_guardian(minh, today=timezone.localdate() + timedelta(days=366))
 
 
-@pytest.mark.django_db
-def test_the_guardian_withdraws_consent_and_the_childs_data_is_erased(client):
+def guardian_of_minh(client):
+    """Minh (12) signed up and the mother confirmed; Minh holds a seat in a session to come."""
     child_sign_up(client)
     minh = User.objects.get(email="minh@example.vn")
+    User.objects.filter(pk=minh.pk).update(email_verified_at=timezone.now())
+    minh.refresh_from_db()
     letter = next(m for m in mail.outbox if m.to == ["mai@example.vn"])
     guardian = Client()
     guardian.post(link_path(letter), {"action": "confirm"})
-    guardian.post(link_path(letter), {"action": "withdraw"})  # unconfirmed: nothing happens
+    session = factories.SessionFactory(capacity=1)
+    seat = courses.book_seat(session.pk, minh).booking
+    waiting = factories.LearnerFactory()
+    courses.book_seat(session.pk, waiting)
+    return minh, guardian, link_path(letter), seat, waiting
+
+
+@pytest.mark.django_db
+def test_the_guardian_withdraws_consent_processing_stops_and_the_data_stays(client):
+    minh, guardian, link, seat, waiting = guardian_of_minh(client)
+    page = guardian.get(link).content.decode()
+    assert "Dữ liệu đã có (tài khoản, lịch sử học) vẫn được giữ" in page  # says what follows, before
+
+    response = guardian.post(link, {"action": "withdraw"}, follow=True)
+    assert "Đã rút lại sự đồng ý." in response.content.decode()
+    minh.refresh_from_db()
+    assert minh.is_active and minh.full_name == "Trần Minh"  # nothing erased
+    seat.refresh_from_db()
+    assert seat.status == SeatStatus.CANCELLED
+    assert waiting.seat_bookings.get().offer_expires_at is not None  # the seat goes to the next in line
+    with pytest.raises(PermissionDenied):
+        courses.book_seat(factories.SessionFactory().pk, minh)
+    assert not privacy.may_send(minh, "seat_reminder")
+    assert [c.granted for c in Consent.objects.filter(user=minh, by_guardian=True).order_by("at", "pk")] == [
+        True, False, False, False]  # confirmed (bookings, reminders), then withdrawn (bookings, reminders)
+
+    # The mother changes her mind: the child may book again.
+    guardian.post(link, {"action": "confirm"})
+    assert courses.book_seat(factories.SessionFactory().pk, minh).booking.status == SeatStatus.CONFIRMED
+
+
+@pytest.mark.django_db
+def test_the_guardian_asks_for_erasure_and_the_childs_data_is_erased(client):
+    minh, guardian, link, seat, _waiting = guardian_of_minh(client)
+    guardian.post(link, {"action": "erase"})  # unconfirmed: nothing happens
     assert User.objects.get(pk=minh.pk).is_active
-    response = guardian.post(link_path(letter), {"action": "withdraw", "confirm": "yes"})
+    response = guardian.post(link, {"action": "erase", "confirm": "yes"})
     assert "dữ liệu cá nhân của em đã được xóa" in response.content.decode()
     erased = User.objects.get(pk=minh.pk)
     assert not erased.is_active and erased.full_name == "—" and "minh" not in erased.email
     assert erased.personal_data.date_of_birth is None and erased.personal_data.guardian_email == ""
-    assert guardian.get(link_path(letter)).status_code == 400  # the link is spent
+    seat.refresh_from_db()
+    assert seat.status == SeatStatus.CANCELLED
+    assert guardian.get(link).status_code == 400  # the link is spent
+
+
+# --- accounts older than the consent question --------------------------------------------
+
+@pytest.mark.django_db
+def test_an_account_older_than_consent_is_asked_at_login_and_cannot_book_until_it_answers(client):
+    old = factories.LearnerFactory(email="cu@example.vn", full_name="Võ Văn Cũ", consented=False)
+    session = factories.SessionFactory()
+    assert privacy.consents_to(old, Purpose.BOOKINGS) is None
+    assert privacy.may_send(old, "seat_confirmed")  # essential mail still reaches them
+    with pytest.raises(PermissionDenied) as refusal:
+        courses.book_seat(session.pk, old)
+    assert refusal.value.code == "consent_needed"  # never silently treated as consenting
+
+    response = client.post("/accounts/login/", {"username": "cu@example.vn", "password": factories.TEST_PASSWORD})
+    assert response["Location"] == "/privacy/confirm/"
+    for page in ("/privacy/confirm/", "/accounts/profile/", "/courses/", "/privacy/export/"):
+        assert client.get(page).status_code == 200, page  # nothing crashes for them
+    assert "chưa có sự đồng ý về dữ liệu cá nhân" in client.get("/accounts/profile/").content.decode()
+    response = client.post(f"/courses/sessions/{session.pk}/book/", follow=True)
+    assert not session.bookings.exists()
+    assert "hãy cho chúng tôi biết ngày sinh của bạn" in response.content.decode()
+
+    response = client.post("/privacy/confirm/", {"date_of_birth": years_ago(30).isoformat()})
+    assert response.status_code == 400 and not Consent.objects.filter(user=old).exists()
+    client.post("/privacy/confirm/", {"date_of_birth": years_ago(30).isoformat(), "consent_bookings": "on"})
+    consent = Consent.objects.get(user=old, purpose="bookings")
+    assert consent.granted and consent.channel == "login"
+    assert privacy.personal_data(old).date_of_birth == years_ago(30)
+    assert courses.book_seat(session.pk, old).booking.status == SeatStatus.CONFIRMED
+    assert client.get("/privacy/confirm/")["Location"] == "/accounts/profile/"  # asked once
+
+
+@pytest.mark.django_db
+def test_an_old_account_of_a_child_is_held_until_the_guardian_confirms(client):
+    old = factories.LearnerFactory(email="be.cu@example.vn", consented=False)
+    client.force_login(old)
+    client.post("/privacy/confirm/", {"date_of_birth": years_ago(11).isoformat(), "consent_bookings": "on",
+                                      "child_agrees": "on", "guardian_name": "Võ Thị Mẹ",
+                                      "guardian_email": "me.cu@example.vn", "guardian_relation": "mẹ"})
+    assert privacy.awaits_guardian(old)
+    assert any(m.to == ["me.cu@example.vn"] for m in mail.outbox)
+    with pytest.raises(PermissionDenied) as refusal:
+        courses.book_seat(factories.SessionFactory().pk, old)
+    assert refusal.value.code == "guardian_consent_pending"
 
 
 # --- 6. access log ---------------------------------------------------------------------------------

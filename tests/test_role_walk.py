@@ -20,6 +20,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
@@ -31,6 +32,7 @@ from fablab_ops.booking import tickets
 from fablab_ops.booking.models import CheckInRecord, ReservationStatus
 from fablab_ops.courses.models import SeatStatus
 from fablab_ops.machines.models import AlertKind, MachineAlert, QuarantinedMessage
+from fablab_ops.privacy.models import SchoolConsent
 from fablab_ops.reports import services as reports
 from tests import factories
 
@@ -64,6 +66,7 @@ class World:
     certification: object
     alert: object
     token: object
+    school_consent: object
     users: dict
 
     @property
@@ -112,9 +115,13 @@ def world(db):
                                       payload='{"holder": "x"', payload_size=14, reason="bad_json",
                                       detail="Expecting value")
     token, _secret = ApiToken.issue(owner, "điện thoại")
+    school_consent = SchoolConsent.objects.create(
+        school="Trường THCS Chánh Nghĩa", reference="12/CV", document_date=timezone.localdate(),
+        signatory="Hiệu trưởng", purposes=["bookings"], recorded_at=timezone.now())
+    school_consent.scan.save("cong-van.pdf", ContentFile(b"%PDF-1.4"), save=True)
     return World(biic=biic, tdmu=tdmu, laser=laser, cabinet=cabinet, course=course, session=session,
                  induction=induction, seat=seat, reservation=reservation, certification=certification,
-                 alert=alert, token=token, users=users)
+                 alert=alert, token=token, school_consent=school_consent, users=users)
 
 
 # --- expectations, from the policy -----------------------------------------------------------------
@@ -186,6 +193,15 @@ def learner_exporter(w, user):
     return 200 if policy.may_export_for(user) else 404
 
 
+def school_registrar(w, user):
+    return 200 if policy.may_register_school_classes(user) else 403
+
+
+def school_document_reader(w, user):
+    """A school's scanned consent: coordinators; to anyone else it is not there."""
+    return 200 if policy.may_register_school_classes(user) else 404
+
+
 def same_for_everyone(w, user):
     """Operators' endpoints: a login changes nothing; the answer is the anonymous one."""
     return None
@@ -211,6 +227,11 @@ PAGES = {
     "privacy/erase/": signed_in(everyone),
     "privacy/guardian-resend/": signed_in(post_only),
     "privacy/learners/<int:user_id>/export/": signed_in(learner_exporter),
+    "privacy/learners/<int:user_id>/erase/": signed_in(post_only),
+    # asked of accounts older than the consent question; everyone here has answered it, so is sent on
+    "privacy/confirm/": signed_in(lambda w, user: REDIRECT),
+    "privacy/schools/": signed_in(school_registrar),
+    "privacy/schools/consents/<int:consent_id>/scan/": signed_in(school_document_reader),
     "accounts/profile/email/": signed_in(post_only),
     "accounts/verify/resend/": signed_in(post_only),
     "accounts/tokens/": signed_in(everyone),
@@ -316,6 +337,7 @@ def path_values(w: World) -> dict:
         "reservation_id": w.reservation.pk, "course_id": w.course.pk, "token_id": w.token.pk,
         "certification_id": w.certification.pk, "alert_id": w.alert.pk, "secret": w.owner.feed_secret,
         "slug": w.biic.slug, "user_id": w.owner.pk, "purpose": "reminders", "action": "withdraw",
+        "consent_id": w.school_consent.pk,
     }
 
 

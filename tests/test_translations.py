@@ -178,6 +178,7 @@ def names_in(w) -> set[str]:
     from fablab_ops.accounts.models import User
     from fablab_ops.courses.models import Course
     from fablab_ops.machines.models import Lab, Machine, MachineType
+    from fablab_ops.privacy.models import SchoolConsent
 
     words = set()
     for text in [*User.objects.values_list("full_name", flat=True), settings.PRIVACY_CONTROLLER_NAME,
@@ -189,6 +190,8 @@ def names_in(w) -> set[str]:
                  *Course.objects.values_list("description", flat=True),
                  *Course.objects.values_list("prerequisites", flat=True),
                  *Course.objects.values_list("what_to_bring", flat=True),
+                 *SchoolConsent.objects.values_list("school", flat=True),
+                 *SchoolConsent.objects.values_list("signatory", flat=True),
                  *(alert.detail for alert in [w.alert]), "điện thoại", "Tiếng Việt",
                  "NĐ-CP"]:  # a decree's number, as the law writes it
         words |= set(re.findall(r"\w+", text or ""))

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from fablab_ops import notifications
-from fablab_ops.accounts import services
+from fablab_ops.accounts import hooks, services
 from fablab_ops.accounts.models import ApiToken, Notification, Role, User
 from fablab_ops.errors import DomainError
 
@@ -42,12 +42,9 @@ class UserAdmin(DjangoUserAdmin):
         """A learner's record shows their personal data: who opened it is logged (Law 91/2025/QH15)."""
         response = super().change_view(request, object_id, form_url, extra_context)
         if request.method == "GET" and response.status_code == 200:
-            from fablab_ops.privacy.models import AccessKind
-            from fablab_ops.privacy.services import record_access
-
             subject = self.get_object(request, unquote(object_id))
             if subject is not None and subject.role == Role.LEARNER:
-                record_access(request.user, [subject], AccessKind.PROFILE, context="admin")
+                hooks.call("record_access", request.user, subject, "admin")
         return response
 
     @admin.action(description=_("Đánh dấu email đã xác nhận"), permissions=["change"])

@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.utils import timezone
 from ninja.security import HttpBearer, SessionAuth
 
+from fablab_ops.accounts import hooks
 from fablab_ops.accounts.models import ApiToken
 
 LAST_USED_PRECISION = timedelta(minutes=1)
@@ -12,14 +13,19 @@ LAST_USED_PRECISION = timedelta(minutes=1)
 
 class ApiTokenAuth(HttpBearer):
     def authenticate(self, request, token):
+        # With the learner's personal data and what the layers above load with it (`accounts.hooks`): booking
+        # asks whether a child's guardian has confirmed and whether the learner consented, in this one statement.
+        annotations = {name: expression for extra in hooks.call("token_user_annotations", "user")
+                       for name, expression in extra.items()}
         token_row = (
-            # With the learner's personal data: booking asks whether a child's guardian has confirmed.
-            ApiToken.objects.select_related("user", "user__personal_data")
+            ApiToken.objects.select_related("user", "user__personal_data").annotate(**annotations)
             .filter(digest=ApiToken.hash(token), revoked_at__isnull=True, user__is_active=True)
             .first()
         )
         if token_row is None:
             return None
+        for name in annotations:
+            setattr(token_row.user, name, getattr(token_row, name))
         now = timezone.now()
         # "Last used" to the minute is enough; writing it on every call would make reads into writes.
         if token_row.last_used_at is None or now - token_row.last_used_at > LAST_USED_PRECISION:

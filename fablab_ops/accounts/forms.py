@@ -8,6 +8,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from fablab_ops.accounts import hooks
 from fablab_ops.accounts.models import User
 
 PHONE = re.compile(r"^\+?[0-9]{8,15}$")
@@ -61,13 +62,10 @@ class SignupForm(forms.Form):
             except forms.ValidationError as error:
                 self.add_error("password", error)
         if "date_of_birth" not in self.errors:
-            from fablab_ops.privacy.services import validate_signup_age
-
-            for field, message in validate_signup_age(cleaned.get("date_of_birth"),
-                                                      child_agrees=bool(cleaned.get("child_agrees")),
-                                                      guardian=cleaned):
-                if field not in self.errors:
-                    self.add_error(field, message)
+            for errors in hooks.call("signup_errors", cleaned):
+                for field, message in errors:
+                    if field not in self.errors:
+                        self.add_error(field, message)
         return cleaned
 
 

@@ -24,6 +24,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from fablab_ops.accounts import hooks
 from fablab_ops.accounts.models import ApiToken, Role, User, new_feed_secret
 from fablab_ops.errors import Conflict, DomainError, NotFound, PermissionDenied
 
@@ -43,11 +44,11 @@ def register_learner(*, email: str, password: str, full_name: str, phone: str = 
                      guardian: dict | None = None, **_consents) -> User:
     """A new learner account, not yet verified; the verification link is mailed once the account is stored.
 
-    With a date of birth (the sign-up page always gives one) the consents are recorded with it, and for a
-    child under 16 the parent or guardian is mailed a link to confirm (`fablab_ops.privacy`).
+    What the sign-up form asked besides the account (date of birth, consents, a child's guardian) is recorded
+    by the layer that owns it (`accounts.hooks`, registered by `fablab_ops.privacy`), in the same transaction.
     """
-    from fablab_ops.privacy import services as privacy
-
+    fields = {"date_of_birth": date_of_birth, "consent_reminders": consent_reminders,
+              "child_agrees": child_agrees, "guardian": guardian or {}}
     email = User.objects.normalize_email(email).lower()
     with transaction.atomic():
         if User.objects.filter(email__iexact=email).exists():
@@ -57,13 +58,10 @@ def register_learner(*, email: str, password: str, full_name: str, phone: str = 
         validate_password(password, user)
         user.set_password(password)
         user.save()
-        data = None
-        if date_of_birth is not None:
-            data = privacy.record_signup(user, born=date_of_birth, reminders=consent_reminders,
-                                         child_agrees=child_agrees, guardian=guardian)
+        after_commit = [then for then in hooks.call("signup_recorded", user, fields) if then is not None]
     send_verification(user)
-    if data is not None and data.guardian_email:
-        privacy.send_guardian_request(data)
+    for then in after_commit:
+        then()
     return user
 
 
@@ -104,16 +102,20 @@ def _read_link(token: str, *, salt: str, max_age: timedelta, expired: str, inval
 
 def require_verified_email(user) -> None:
     """Booking a seat or reserving a machine asks here first: browsing is free, booking needs a proven address,
-    and a child's account the consent of a parent or guardian."""
-    from fablab_ops.privacy.services import require_may_book
-
+    and what the layers above ask (`require_booking_consent`)."""
     if not getattr(user, "email_verified_at", None):
         raise PermissionDenied(
             _("Hãy xác nhận email của bạn trước khi đăng ký lớp hoặc đặt máy: mở liên kết chúng tôi đã gửi tới "
               "%(email)s, hoặc gửi lại email xác nhận.") % {"email": user.email},
             code="email_unverified",
         )
-    require_may_book(user)
+    require_booking_consent(user)
+
+
+def require_booking_consent(user) -> None:
+    """What the layers above accounts ask before a booking (`booking_check` hooks: a child's guardian, a
+    consent not yet given); each refuses with a `PermissionDenied`."""
+    hooks.call("booking_check", user)
 
 
 def send_verification(user) -> bool:

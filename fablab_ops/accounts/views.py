@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from fablab_ops.accounts import services, throttle
+from fablab_ops.accounts import hooks, services, throttle
 from fablab_ops.accounts.forms import (
     EmailChangeForm,
     LocalisedPasswordResetForm,
@@ -22,7 +22,6 @@ from fablab_ops.accounts.forms import (
     TokenForm,
 )
 from fablab_ops.errors import DomainError
-from fablab_ops.privacy import services as privacy
 
 THROTTLED = _lazy("Bạn đã thử đăng nhập sai quá nhiều lần. Vui lòng thử lại sau ít phút.")
 
@@ -31,6 +30,10 @@ class LoginView(auth_views.LoginView):
     """Django's login view; failed guesses are throttled inside authentication (accounts/throttle.py)."""
 
     template_name = "accounts/login.html"
+
+    def get_success_url(self):
+        # A page the layers above must show first (an account older than the consent question is asked it).
+        return hooks.first("login_destination", self.request.user) or super().get_success_url()
 
     def form_invalid(self, form):
         if getattr(self.request, "login_throttled", False):
@@ -56,10 +59,9 @@ def signup(request):
         login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
         messages.success(request, _("Chào mừng bạn! Chúng tôi đã gửi email xác nhận tới %(email)s: hãy mở liên kết "
                                     "trong email để có thể đăng ký lớp và đặt máy.") % {"email": user.email})
-        if privacy.awaits_guardian(user):
-            messages.info(request, _("Vì em dưới 16 tuổi, chúng tôi đã gửi email tới %(email)s để cha mẹ hoặc người "
-                                     "giám hộ xác nhận. Trong lúc chờ, em vẫn xem được lịch học.")
-                          % {"email": guardian["guardian_email"]})
+        for notices in hooks.call("signup_notices", user):
+            for notice in notices:
+                messages.info(request, notice)
         return redirect("courses:session_list")
     return render(request, "accounts/signup.html", {"form": form})
 
@@ -122,7 +124,7 @@ def _profile_page(request, *, form=None, email_form=None, status=200):
     return render(request, "accounts/profile.html", {
         "form": form, "email_form": email_form or EmailChangeForm(request=request),
         "feed_url": feed_url, "token_count": services.active_tokens(user).count(),
-        "consents": privacy.consent_rows(user), "awaits_guardian": privacy.awaits_guardian(user),
+        **{key: value for extra in hooks.call("profile_context", user) for key, value in extra.items()},
     }, status=status)
 
 

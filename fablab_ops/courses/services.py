@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from icalendar import vRecur
 
 from fablab_ops import policy
-from fablab_ops.accounts.services import require_verified_email
+from fablab_ops.accounts.services import require_booking_consent, require_verified_email
 from fablab_ops.courses.models import (
     SEAT_HOLDING,
     Course,
@@ -214,8 +214,19 @@ def book_seat(session_id: int, learner, *, now: datetime | None = None) -> Booki
     a double click or a retried request books once. The returned booking's session carries
     `taken` and `waiting` as they stand after the booking.
     """
-    now = now or timezone.now()
     require_verified_email(learner)
+    return _book(session_id, learner, now or timezone.now())
+
+
+def book_seat_for_pupil(session_id: int, pupil, *, by, now: datetime | None = None) -> BookingResult:
+    """A coordinator books a seat for a pupil their school registered: the same capacity and waiting-list
+    rules, and the same consent checks, but no e-mail address of the pupil's own to prove."""
+    require_coordinator(by)
+    require_booking_consent(pupil)
+    return _book(session_id, pupil, now or timezone.now())
+
+
+def _book(session_id: int, learner, now: datetime) -> BookingResult:
     outbox = Outbox()
     with transaction.atomic():
         session = _locked_session(session_id)
@@ -444,6 +455,30 @@ def _settle(session: Session, now: datetime, outbox: Outbox) -> int:
             outbox.add(learner_id, "seat_offered", dedup_key=f"seat-offered-{booking_id}-{expires.isoformat()}",
                        context={"booking": SeatBooking(pk=booking_id), "session": session, "expires": expires})
     return len(lapsed)
+
+
+def drop_future_seats(learner, *, now: datetime | None = None) -> int:
+    """Give up every seat and waiting-list place `learner` holds in sessions still to come, as cancellations
+    would (the freed seats are offered to the next in line); past seats stay as they were. How many were dropped.
+
+    For a person whose processing stops (erasure, a guardian's withdrawal); the learner is not told.
+    """
+    now = now or timezone.now()
+    live = [SeatStatus.CONFIRMED, SeatStatus.WAITLISTED]
+    dropped = 0
+    with transaction.atomic():
+        session_ids = set(SeatBooking.objects.filter(learner=learner, status__in=live, session__start__gt=now)
+                          .values_list("session_id", flat=True))
+        # Locked in a fixed order, as every seat change locks its session first.
+        for session in Session.objects.select_for_update(of=("self",)).filter(pk__in=session_ids).order_by("pk"):
+            _count_seats(session, now)
+            outbox = Outbox()
+            for booking in SeatBooking.objects.filter(session=session, learner=learner, status__in=live):
+                _drop(session, booking, now)
+                dropped += 1
+            _settle(session, now, outbox)
+            outbox.write()
+    return dropped
 
 
 # --- coordinators ----------------------------------------------------------

@@ -1,6 +1,10 @@
 from django.contrib import admin
+from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
-from fablab_ops.privacy.models import AccessLogEntry, Consent
+from fablab_ops.privacy.models import AccessLogEntry, Consent, SchoolConsent
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -35,3 +39,30 @@ class ConsentAdmin(ReadOnly):
     list_filter = ["purpose", "granted", "channel"]
     search_fields = ["user__email"]
     list_select_related = ["user"]
+
+
+@admin.register(SchoolConsent)
+class SchoolConsentAdmin(ReadOnly):
+    """Schools' written consents (recorded from the school-class page). The scan has no URL of its own: the
+    link goes to the page that asks the policy."""
+
+    list_display = ["school", "reference", "document_date", "signatory", "pupil_count", "recorded_by", "recorded_at"]
+    search_fields = ["school", "reference"]
+    fields = ["school", "reference", "document_date", "signatory", "purposes", "scan_link", "recorded_by",
+              "recorded_at"]
+    readonly_fields = fields
+    list_select_related = ["recorded_by"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(pupils_count=Count("pupils"))
+
+    @admin.display(description=_("Học sinh"), ordering="pupils_count")
+    def pupil_count(self, obj):
+        return obj.pupils_count
+
+    @admin.display(description=_("Bản scan"))
+    def scan_link(self, obj):
+        if not obj.scan:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("privacy:school_consent_scan", args=[obj.pk]),
+                           _("Bản scan"))

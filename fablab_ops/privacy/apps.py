@@ -8,8 +8,11 @@ class PrivacyConfig(AppConfig):
     verbose_name = _("Dữ liệu cá nhân")
 
     def ready(self):
+        # What sign-up, booking, login, the profile and the admin also do about personal data: accounts is the
+        # lower layer and imports nothing of this app, so this app registers it there.
         from fablab_ops import notifications
-        from fablab_ops.privacy import services
+        from fablab_ops.privacy import hooks, services
 
+        hooks.register()
         # The outbox asks, when a message is written and again when it is sent, whether the person consented.
         notifications.register_consent_check(services.may_send)

@@ -6,9 +6,11 @@ consent, and the child's own from age 7; and the controller must be able to show
 who looked at a person's data.
 """
 
+import os
 import secrets
 
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -29,6 +31,8 @@ class Channel(models.TextChoices):
     SCHOOL = "school", _("Trường đăng ký")
     GUARDIAN = "guardian", _("Phụ huynh hoặc người giám hộ")
     ERASURE = "erasure", _("Xóa dữ liệu")
+    LOGIN = "login", _("Khi đăng nhập")
+    RETENTION = "retention", _("Hết thời hạn lưu trữ")
 
 
 class Consent(models.Model):
@@ -56,6 +60,50 @@ class Consent(models.Model):
         return f"{self.get_purpose_display()}: {'+' if self.granted else '−'} ({self.notice_version})"
 
 
+class PrivateFiles(FileSystemStorage):
+    """Where scanned consent documents are kept: PRIVATE_MEDIA_ROOT, outside MEDIA_ROOT, with no URL at all
+    (a coordinator reads a scan through a view that asks the policy)."""
+
+    @property
+    def base_location(self):
+        return str(settings.PRIVATE_MEDIA_ROOT)
+
+    @property
+    def location(self):
+        return os.path.abspath(self.base_location)
+
+    @property
+    def base_url(self):
+        return None
+
+
+def private_files():
+    return PrivateFiles()
+
+
+class SchoolConsent(models.Model):
+    """A school's written consent for a class of its pupils: the document, who signed it, for which purposes."""
+
+    school = models.CharField(_("trường"), max_length=200)
+    reference = models.CharField(_("số văn bản"), max_length=100)
+    document_date = models.DateField(_("ngày văn bản"))
+    signatory = models.CharField(_("người ký"), max_length=150)
+    purposes = models.JSONField(_("mục đích"), default=list)
+    scan = models.FileField(_("bản scan"), storage=private_files, upload_to="school-consents/%Y/%m/", blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                    related_name="+", verbose_name=_("người ghi nhận"))
+    recorded_at = models.DateTimeField(_("ghi nhận lúc"))
+
+    class Meta:
+        verbose_name = _("văn bản đồng ý của trường")
+        verbose_name_plural = _("văn bản đồng ý của trường")
+        ordering = ["-recorded_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["school", "reference"], name="school_consent_once")]
+
+    def __str__(self):
+        return f"{self.school} — {self.reference} ({self.document_date:%d/%m/%Y})"
+
+
 def new_guardian_key() -> str:
     return secrets.token_urlsafe(16)
 
@@ -76,6 +124,12 @@ class PersonalData(models.Model):
     guardian_confirmed_at = models.DateTimeField(_("người giám hộ xác nhận lúc"), null=True, blank=True)
     guardian_withdrawn_at = models.DateTimeField(_("người giám hộ rút lại lúc"), null=True, blank=True)
     erased_at = models.DateTimeField(_("đã xóa dữ liệu lúc"), null=True, blank=True)
+    # A pupil registered by their school: the school's written consent, and the pupil's class.
+    school_consent = models.ForeignKey(SchoolConsent, on_delete=models.PROTECT, null=True, blank=True,
+                                       related_name="pupils", verbose_name=_("văn bản đồng ý của trường"))
+    school_class = models.CharField(_("lớp"), max_length=40, blank=True)
+    # The retention job told the person their inactive account will be anonymised (cleared on activity).
+    inactivity_warned_at = models.DateTimeField(_("đã báo sắp ẩn danh lúc"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("dữ liệu cá nhân")
@@ -89,6 +143,7 @@ class AccessKind(models.TextChoices):
     ROSTER_CONTACTS = "roster_contacts", _("Danh sách lớp kèm email và số điện thoại")
     EXPORT = "export", _("Bản xuất toàn bộ dữ liệu")
     PROFILE = "profile", _("Hồ sơ cá nhân")
+    ERASURE = "erasure", _("Xóa dữ liệu theo yêu cầu")
 
 
 class AccessLogEntry(models.Model):

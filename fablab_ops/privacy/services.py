@@ -21,13 +21,13 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from fablab_ops.accounts.models import ApiToken, Notification, NotificationState, User, new_feed_secret
 from fablab_ops.errors import DomainError, PermissionDenied
-from fablab_ops.notifications import Outbox
 from fablab_ops.privacy.models import (
     REQUIRED_PURPOSES,
     AccessKind,
@@ -48,6 +48,8 @@ OPTIONAL_KINDS = {"seat_reminder": Purpose.REMINDERS, "certification_lapsing": P
 GUARDIAN_SALT = "fablab_ops.privacy.guardian"
 ERASED_NAME = "—"
 ERASED_DOMAIN = "erased.invalid"
+# Pupils registered by their school have no address of their own: theirs is here, and is never mailed.
+NO_EMAIL_DOMAIN = "no-email.invalid"
 
 
 def notice_version() -> str:
@@ -75,15 +77,27 @@ def current_consents(user) -> dict[str, Consent]:
     return latest
 
 
+# The API's token lookup loads the latest bookings decision with the user, under this name (`hooks`).
+LOADED_BOOKINGS_CONSENT = "privacy_bookings_consent"
+
+
+def latest_decision(user_ref: str, purpose: str) -> Subquery:
+    """The latest decision about `purpose` of the user at `user_ref` (an `OuterRef` path), as a subquery."""
+    return Subquery(Consent.objects.filter(user=OuterRef(user_ref), purpose=purpose).order_by("-at", "-pk")
+                    .values("granted")[:1])
+
+
 def consents_to(user, purpose: str) -> bool | None:
     """True or False as the person last decided; None for accounts older than the question."""
+    if purpose == Purpose.BOOKINGS and hasattr(user, LOADED_BOOKINGS_CONSENT):
+        return getattr(user, LOADED_BOOKINGS_CONSENT)
     consent = Consent.objects.filter(user=user, purpose=purpose).order_by("-at", "-pk").first()
     return None if consent is None else consent.granted
 
 
 def may_send(user, kind: str) -> bool:
     """Whether an e-mail of `kind` may go to `user`: never to an erased person; optional kinds with consent."""
-    if getattr(user, "email", "").endswith("@" + ERASED_DOMAIN):
+    if getattr(user, "email", "").endswith(("@" + ERASED_DOMAIN, "@" + NO_EMAIL_DOMAIN)):
         return False
     purpose = OPTIONAL_KINDS.get(kind)
     return purpose is None or consents_to(user, purpose) is not False
@@ -175,16 +189,42 @@ def awaits_guardian(user, today: date | None = None) -> bool:
         return False
     if age_on(data.date_of_birth, today or timezone.localdate()) >= ADULT_AGE:
         return False
+    if data.school_consent_id is not None:
+        return False  # registered by the school, on its written consent (`register_class`)
     return data.guardian_confirmed_at is None or data.guardian_withdrawn_at is not None
 
 
+def needs_consent(user) -> bool:
+    """A learner's account older than the consent question (no decision recorded, no date of birth asked):
+    never treated as consenting; asked at the next login, and refused a booking until they answer.
+    (An erased account is inactive, and its decisions are recorded: never asked.)"""
+    if not (getattr(user, "is_authenticated", False) and user.is_active and user.role == "learner"):
+        return False
+    return consents_to(user, Purpose.BOOKINGS) is None and not awaits_guardian(user)
+
+
 def require_may_book(user) -> None:
-    if getattr(user, "is_authenticated", False) and awaits_guardian(user):
+    """Before a booking: a learner's consent is recorded (one query; the child's guardian data comes with the
+    user where the caller loaded it), a child's guardian has confirmed and not withdrawn."""
+    if not getattr(user, "is_authenticated", False):
+        return
+    decision = consents_to(user, Purpose.BOOKINGS) if user.role == "learner" else True
+    pending = awaits_guardian(user)
+    if decision is None and not pending:
+        raise PermissionDenied(
+            _("Trước khi đăng ký lớp hoặc đặt máy, hãy cho chúng tôi biết ngày sinh của bạn và đồng ý với cách "
+              "chúng tôi xử lý dữ liệu cá nhân (trang Dữ liệu cá nhân → Xác nhận)."),
+            code="consent_needed",
+        )
+    if pending:
         raise PermissionDenied(
             _("Tài khoản của bạn đang chờ cha mẹ hoặc người giám hộ xác nhận qua liên kết chúng tôi đã gửi tới "
               "email của họ. Sau khi họ xác nhận, bạn có thể đăng ký lớp và đặt máy."),
             code="guardian_consent_pending",
         )
+    if decision is False:
+        raise PermissionDenied(_("Sự đồng ý cho việc đăng ký lớp và đặt máy đã được rút lại."),
+                               code="consent_withdrawn")
 
 
 def validate_signup_age(born: date | None, *, child_agrees: bool, guardian: dict, today: date | None = None) -> list:
@@ -222,7 +262,8 @@ def record_signup(user, *, born: date, reminders: bool, child_agrees: bool = Fal
     now = now or timezone.now()
     guardian = guardian or {}
     child = age_on(born, timezone.localdate(now)) < ADULT_AGE
-    data = PersonalData.objects.create(user=user, date_of_birth=born)
+    # Update: an account older than the question answers it at its next login (`confirm_legacy`).
+    data, _created = PersonalData.objects.update_or_create(user=user, defaults={"date_of_birth": born})
     if child:
         data.guardian_name = " ".join(guardian.get("guardian_name", "").split())
         data.guardian_email = User.objects.normalize_email(guardian.get("guardian_email", "").strip()).lower()
@@ -235,6 +276,25 @@ def record_signup(user, *, born: date, reminders: bool, child_agrees: bool = Fal
     else:
         record_consent(user, Purpose.BOOKINGS, True, channel=channel, now=now)
         record_consent(user, Purpose.REMINDERS, reminders, channel=channel, now=now)
+    return data
+
+
+def confirm_legacy(user, *, born: date, bookings: bool, reminders: bool, child_agrees: bool = False,
+                   guardian: dict | None = None, now: datetime | None = None) -> PersonalData:
+    """An account older than the consent question answers it (at its next login): the date of birth and the
+    consents, as at sign-up; a child's guardian is asked by e-mail once this is committed."""
+    if not needs_consent(user):
+        raise DomainError(_("Bạn đã trả lời câu hỏi này."), code="already_answered")
+    errors = validate_signup_age(born, child_agrees=child_agrees, guardian={**(guardian or {}), "email": user.email})
+    if not bookings:
+        errors.append(("consent_bookings", consequence_of_withdrawing(Purpose.BOOKINGS)))
+    if errors:
+        raise DomainError(errors[0][1], code="consent_incomplete")
+    with transaction.atomic():
+        data = record_signup(user, born=born, reminders=reminders, child_agrees=child_agrees, guardian=guardian,
+                             channel=Channel.LOGIN, now=now)
+    if data.guardian_email:
+        send_guardian_request(data)
     return data
 
 
@@ -289,15 +349,16 @@ def read_guardian_link(token: str) -> PersonalData:
 
 
 def guardian_confirm(token: str, *, now: datetime | None = None) -> PersonalData:
-    """The guardian consents for the child: bookings (required), and reminders as the child chose."""
+    """The guardian consents for the child: bookings (required), and reminders as the child chose.
+
+    After a withdrawal the guardian may confirm again: the child may book again from then on.
+    """
     now = now or timezone.now()
     with transaction.atomic():
         data = PersonalData.objects.select_for_update().get(pk=read_guardian_link(token).pk)
-        if data.guardian_withdrawn_at is not None:
-            raise GuardianLinkRefused(_("Sự đồng ý đã được rút lại."), code="consent_withdrawn")
-        if data.guardian_confirmed_at is None:
-            data.guardian_confirmed_at = now
-            data.save(update_fields=["guardian_confirmed_at"])
+        if data.guardian_confirmed_at is None or data.guardian_withdrawn_at is not None:
+            data.guardian_confirmed_at, data.guardian_withdrawn_at = now, None
+            data.save(update_fields=["guardian_confirmed_at", "guardian_withdrawn_at"])
             record_consent(data.user, Purpose.BOOKINGS, True, channel=Channel.GUARDIAN, by_guardian=True, now=now)
             reminders = consents_to(data.user, Purpose.REMINDERS)
             record_consent(data.user, Purpose.REMINDERS, bool(reminders), channel=Channel.GUARDIAN,
@@ -305,12 +366,35 @@ def guardian_confirm(token: str, *, now: datetime | None = None) -> PersonalData
     return data
 
 
-def guardian_withdraw(token: str, *, now: datetime | None = None) -> None:
-    """The guardian withdraws consent: the child's processing stops and their data is erased."""
+def guardian_withdraw(token: str, *, now: datetime | None = None) -> int:
+    """The guardian withdraws consent: from now on the child's data is not processed for anything new.
+
+    The child may not book, gets no e-mail beyond the essential, and their seats in sessions still to come are
+    given to the waiting list (how many is returned). What already happened stays, as it is part of the
+    lab's records and reports, until the guardian asks for erasure (`guardian_erase`) or the account is
+    anonymised after its retention period. The guardian may confirm again later from the same link.
+    """
+    from fablab_ops.courses import services as courses
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        data = PersonalData.objects.select_for_update().get(pk=read_guardian_link(token).pk)
+        if data.guardian_withdrawn_at is not None:
+            return 0
+        data.guardian_withdrawn_at = now
+        data.save(update_fields=["guardian_withdrawn_at"])
+        record_consent(data.user, Purpose.BOOKINGS, False, channel=Channel.GUARDIAN, by_guardian=True, now=now)
+        record_consent(data.user, Purpose.REMINDERS, False, channel=Channel.GUARDIAN, by_guardian=True, now=now)
+        return courses.drop_future_seats(data.user, now=now)
+
+
+def guardian_erase(token: str, *, now: datetime | None = None) -> None:
+    """The guardian asks for the child's data to be erased: done at once, as the child's own erasure (`erase`);
+    the link stops working."""
     now = now or timezone.now()
     data = read_guardian_link(token)
     with transaction.atomic():
-        PersonalData.objects.filter(pk=data.pk).update(guardian_withdrawn_at=now)
+        PersonalData.objects.filter(pk=data.pk, guardian_withdrawn_at__isnull=True).update(guardian_withdrawn_at=now)
         erase(data.user, channel=Channel.GUARDIAN, now=now)
 
 
@@ -352,6 +436,12 @@ def export(user) -> dict:
             "date_joined": _iso(user.date_joined), "email_verified_at": _iso(user.email_verified_at),
             "last_login": _iso(user.last_login),
             "date_of_birth": _iso(data.date_of_birth) if data else None,
+            "school_class": data.school_class if data else "",
+        },
+        "school_consent": None if data is None or data.school_consent is None else {
+            "school": data.school_consent.school, "reference": data.school_consent.reference,
+            "document_date": _iso(data.school_consent.document_date), "signatory": data.school_consent.signatory,
+            "purposes": data.school_consent.purposes,
         },
         "guardian": None if data is None or not data.guardian_email else {
             "name": data.guardian_name, "email": data.guardian_email, "relation": data.guardian_relation,
@@ -427,7 +517,7 @@ def erase(user, *, channel: str = Channel.PROFILE, now: datetime | None = None) 
         ReservationStatus,
     )
     from fablab_ops.courses import services as courses
-    from fablab_ops.courses.models import SeatBooking, SeatStatus, Session
+    from fablab_ops.courses.models import SeatBooking
     from fablab_ops.machines.models import MachineCommand, UsageSession
 
     now = now or timezone.now()
@@ -436,17 +526,7 @@ def erase(user, *, channel: str = Channel.PROFILE, now: datetime | None = None) 
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         # Future seats and places in line: given up, as a cancellation would.
-        live = [SeatStatus.CONFIRMED, SeatStatus.WAITLISTED]
-        session_ids = set(SeatBooking.objects.filter(learner=user, status__in=live, session__start__gt=now)
-                          .values_list("session_id", flat=True))
-        future_sessions = list(Session.objects.select_for_update().filter(pk__in=session_ids).order_by("pk"))
-        for session in future_sessions:
-            courses._count_seats(session, now)
-            outbox = Outbox()
-            for booking in SeatBooking.objects.filter(session=session, learner=user, status__in=live):
-                courses._drop(session, booking, now)
-            courses._settle(session, now, outbox)
-            outbox.write()
+        courses.drop_future_seats(user, now=now)
         reservations = Reservation.objects.filter(user=user)
         machines = list(reservations.filter(start__gt=now, status=ReservationStatus.CONFIRMED)
                         .values_list("machine_id", flat=True))
@@ -475,7 +555,7 @@ def erase(user, *, channel: str = Channel.PROFILE, now: datetime | None = None) 
             state=NotificationState.FAILED, claimed_until=None)
         PersonalData.objects.update_or_create(user=user, defaults={
             "date_of_birth": None, "guardian_name": "", "guardian_email": "", "guardian_relation": "",
-            "guardian_key": new_guardian_key(), "erased_at": now})
+            "school_class": "", "guardian_key": new_guardian_key(), "erased_at": now})
         user.email = f"erased-{user.pk}@{ERASED_DOMAIN}"
         user.full_name = ERASED_NAME
         user.phone = ""
@@ -539,3 +619,18 @@ def staff_export(viewer, learner_id: int) -> tuple[User, dict]:
     record_access(viewer, [learner], AccessKind.EXPORT, context=f"export user {learner.pk}")
     return learner, export(learner)
 
+
+
+def staff_erase(viewer, learner_id: int, *, now: datetime | None = None) -> User:
+    """A coordinator erases a learner on request (made in person or in writing; a school pupil's by the school
+    or a parent): the same erasure as the learner's own, recorded with channel "erasure" and in the access log."""
+    from fablab_ops import policy
+    from fablab_ops.errors import NotFound
+
+    if not policy.may_erase_for(viewer):
+        raise PermissionDenied(_("Chỉ điều phối viên mới được xóa dữ liệu của học viên."), code="coordinators_only")
+    learner = User.objects.filter(pk=learner_id, is_active=True).first()
+    if learner is None:
+        raise NotFound(_("Không tìm thấy học viên."))
+    record_access(viewer, [learner], AccessKind.ERASURE, context=f"erase user {learner.pk}", now=now)
+    return erase(learner, channel=Channel.ERASURE, now=now)

@@ -1,17 +1,21 @@
 import json
+import mimetypes
 
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from fablab_ops import policy
 from fablab_ops.accounts import throttle
 from fablab_ops.errors import DomainError
-from fablab_ops.privacy import services
-from fablab_ops.privacy.models import Purpose
+from fablab_ops.privacy import schools, services
+from fablab_ops.privacy.forms import LegacyConsentForm, SchoolClassForm
+from fablab_ops.privacy.models import Purpose, SchoolConsent
 
 
 def notice(request):
@@ -89,6 +93,21 @@ def staff_export(request, user_id: int):
 
 
 @login_required
+@require_POST
+def staff_erase(request, user_id: int):
+    """A coordinator erases a learner's data on their request (or a school pupil's, who has no login)."""
+    if request.POST.get("confirm") != "yes":
+        messages.error(request, _("Hãy đánh dấu ô xác nhận để xóa dữ liệu."))
+        return redirect("privacy:staff_export", user_id=user_id)
+    try:
+        services.staff_erase(request.user, user_id)
+    except DomainError as error:
+        raise Http404 from error
+    messages.success(request, _("Đã xóa dữ liệu của học viên #%(id)s.") % {"id": user_id})
+    return redirect("courses:manage_sessions")
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def erase(request):
     """Asks once more and says what follows; only then erases."""
@@ -125,10 +144,17 @@ def guardian(request, token: str):
                                  % {"name": data.user.full_name})
                 return redirect("privacy:guardian", token=token)
             if action == "withdraw":
+                dropped = services.guardian_withdraw(token)
+                messages.success(request, _("Đã rút lại sự đồng ý. Em %(name)s không đăng ký lớp hay đặt máy được nữa "
+                                            "và không nhận email nhắc; %(n)d chỗ học sắp tới đã được hủy. Dữ liệu đã "
+                                            "có vẫn được giữ cho đến khi anh/chị yêu cầu xóa.")
+                                 % {"name": data.user.full_name, "n": dropped})
+                return redirect("privacy:guardian", token=token)
+            if action == "erase":
                 if request.POST.get("confirm") != "yes":
-                    messages.error(request, _("Hãy đánh dấu ô xác nhận để rút lại sự đồng ý."))
+                    messages.error(request, _("Hãy đánh dấu ô xác nhận để xóa dữ liệu."))
                     return redirect("privacy:guardian", token=token)
-                services.guardian_withdraw(token)
+                services.guardian_erase(token)
                 return render(request, "privacy/guardian_done.html")
         except DomainError as error:
             messages.error(request, error.message)
@@ -136,3 +162,93 @@ def guardian(request, token: str):
     return render(request, "privacy/guardian.html", {"data": data, "child": data.user, "token": token,
                                                      "controller": services.controller(),
                                                      "bookings": services.child_bookings(data)})
+
+
+# --- accounts older than the consent question ----------------------------------------------
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def confirm(request):
+    """Asked at the next login of an account made before consent was asked: date of birth and consents."""
+    if not services.needs_consent(request.user):
+        return redirect("accounts:profile")
+    form = LegacyConsentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        guardian = {key: data[key] for key in ("guardian_name", "guardian_email", "guardian_relation")}
+        for field, message in services.validate_signup_age(data["date_of_birth"], child_agrees=data["child_agrees"],
+                                                           guardian={**guardian, "email": request.user.email}):
+            if field not in form.errors:
+                form.add_error(field, message)
+        if not form.errors:
+            try:
+                services.confirm_legacy(request.user, born=data["date_of_birth"], bookings=data["consent_bookings"],
+                                        reminders=data["consent_reminders"], child_agrees=data["child_agrees"],
+                                        guardian=guardian)
+            except DomainError as error:
+                form.add_error(None, error.message)
+            else:
+                if services.awaits_guardian(request.user):
+                    messages.info(request, _("Chúng tôi đã gửi email tới %(email)s để cha mẹ hoặc người giám hộ xác "
+                                             "nhận. Trong lúc chờ, em vẫn xem được lịch học.")
+                                  % {"email": guardian["guardian_email"]})
+                else:
+                    messages.success(request, _("Đã ghi nhận. Bạn có thể đăng ký lớp và đặt máy."))
+                return redirect("courses:session_list")
+    return render(request, "privacy/confirm.html", {"form": form}, status=400 if form.errors else 200)
+
+
+# --- a school registers a class of pupils ------------------------------------------------------
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def school_class(request):
+    """Preview first (every line checked, nothing saved), then save: the school's consent, the pupils, their seats."""
+    if not policy.may_register_school_classes(request.user):
+        raise PermissionDenied
+    form = SchoolClassForm(request.POST or None, request.FILES or None)
+    checked = done = None
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        pupils_text = data["pupils"]
+        try:
+            if data.get("pupils_file"):
+                pupils_text = schools.read_csv_upload(data["pupils_file"])
+                form.data = form.data.copy()
+                form.data["pupils"] = pupils_text
+            checked = schools.preview(by=request.user, school=data["school"], pupils_text=pupils_text,
+                                      sessions=data["sessions"])
+            if "save" in request.POST and checked.valid:
+                done = schools.register(
+                    by=request.user, school=data["school"], reference=data["reference"],
+                    document_date=data["document_date"], signatory=data["signatory"], purposes=data["purposes"],
+                    pupils_text=pupils_text, sessions=data["sessions"], children_agreed=data["children_agreed"],
+                    scan=data.get("scan"))
+                checked = None
+        except DomainError as error:
+            form.add_error(None, error.message)
+        if checked is not None and not checked.valid:
+            status = 400
+    elif request.method == "POST":
+        status = 400
+    if form.errors:
+        status = 400
+    return render(request, "privacy/school_class.html", {
+        "form": form, "checked": checked, "done": done, "consents": schools.school_consents()[:20],
+    }, status=status)
+
+
+@login_required
+def school_consent_scan(request, consent_id: int):
+    """The scanned consent document, for coordinators only; no public address serves it."""
+    consent = SchoolConsent.objects.filter(pk=consent_id).first()
+    if not policy.may_register_school_classes(request.user) or consent is None or not consent.scan:
+        raise Http404
+    extension = schools.extension(consent.scan.name)
+    with consent.scan.open("rb") as scan:  # at most 10 MB (the form's limit)
+        response = HttpResponse(scan.read(), content_type=mimetypes.types_map.get(extension,
+                                                                                  "application/octet-stream"))
+    response["Content-Disposition"] = f'attachment; filename="van-ban-{consent.pk}{extension}"'
+    response["Cache-Control"] = "no-store"
+    return response
