@@ -13,6 +13,8 @@ Hooks:
 - `login_destination(user) -> url | None`: a page the person must see before anything else;
 - `profile_context(user) -> dict`: more for the profile page;
 - `record_access(viewer, subject, context)`: a member of staff opened a person's record;
+- `record_roster_access(viewer, person_ids, context)`: a member of staff read these people's contact details on
+  a roster;
 - `token_user_annotations(user_ref) -> {name: expression}`: what the API's token lookup loads with the user,
   in the same statement (`user_ref` is the path to the user's key, for `OuterRef`); each value is set on the
   user under its name.
@@ -22,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 NAMES = ("signup_errors", "signup_recorded", "signup_notices", "booking_check", "login_destination",
-         "profile_context", "record_access", "token_user_annotations")
+         "profile_context", "record_access", "record_roster_access", "token_user_annotations")
 
 _registry: dict[str, list[Callable]] = defaultdict(list)
 

@@ -14,9 +14,8 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 
-from fablab_ops import calendars
 from fablab_ops.accounts.models import User
-from fablab_ops.booking import services, tickets
+from fablab_ops.booking import calendar, services, tickets
 from fablab_ops.booking.models import Certification, Reservation, ReservationStatus
 from fablab_ops.machines.models import Lab, MachineType
 from fablab_ops.validation import DbId, PlanDate, PlanDateTime, Slug, text
@@ -192,7 +191,7 @@ def ticket_svg(request, reservation_id: DbId):
 @router.get("/reservations/{reservation_id}/calendar.ics", summary="The reservation as an .ics event")
 def reservation_calendar(request, reservation_id: DbId):
     reservation = services.reservation_for(request.user, reservation_id)
-    response = HttpResponse(calendars.reservation_ics(reservation), content_type="text/calendar; charset=utf-8")
+    response = HttpResponse(calendar.reservation_ics(reservation), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="fablab-machine-{reservation.id}.ics"'
     return response
 

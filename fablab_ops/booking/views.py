@@ -14,9 +14,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from fablab_ops import calendars, policy, validation
+from fablab_ops import policy, validation
 from fablab_ops.accounts.models import User
-from fablab_ops.booking import services, tickets
+from fablab_ops.booking import calendar, services, tickets
 from fablab_ops.booking.models import ReservationStatus
 from fablab_ops.errors import DomainError
 from fablab_ops.machines.models import Lab, MachineStatus, MachineType
@@ -154,7 +154,7 @@ def reservation(request, reservation_id: int):
 @login_required
 def reservation_calendar(request, reservation_id: int):
     found = _own(request, reservation_id)
-    response = HttpResponse(calendars.reservation_ics(found), content_type="text/calendar; charset=utf-8")
+    response = HttpResponse(calendar.reservation_ics(found), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="fablab-machine-{found.pk}.ics"'
     return response
 

@@ -14,9 +14,8 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 
-from fablab_ops import calendars
 from fablab_ops.booking import tickets
-from fablab_ops.courses import services
+from fablab_ops.courses import calendar, services
 from fablab_ops.courses.models import Course, CourseKind, SeatBooking, SeatStatus, Session
 from fablab_ops.machines.models import Lab
 from fablab_ops.validation import Count, DbId, LocalTime, PlanDate, PlanDateTime, Slug, text
@@ -228,7 +227,7 @@ def ticket_svg(request, booking_id: DbId):
 @router.get("/bookings/{booking_id}/calendar.ics", summary="The booking as an .ics event")
 def booking_calendar(request, booking_id: DbId):
     booking = services.booking_for(request.user, booking_id)
-    response = HttpResponse(calendars.seat_booking_ics(booking), content_type="text/calendar; charset=utf-8")
+    response = HttpResponse(calendar.seat_booking_ics(booking), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="fablab-{booking.id}.ics"'
     return response
 

@@ -9,19 +9,14 @@ import io
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fablab_ops.reports.exporters import FONTS
+from fablab_ops import fonts
 
 # Blank rows after the names, for walk-ins the technician adds by hand.
 SPARE_ROWS = 3
 
 
 def _fonts():
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-
-    if "DejaVuSans" not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont("DejaVuSans", str(FONTS / "DejaVuSans.ttf")))
-        pdfmetrics.registerFont(TTFont("DejaVuSans-Bold", str(FONTS / "DejaVuSans-Bold.ttf")))
+    fonts.register("DejaVuSans", "DejaVuSans-Bold")
 
 
 def sign_in_pdf(sessions: list) -> bytes:

@@ -10,10 +10,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from fablab_ops import calendars, policy, validation
+from fablab_ops import policy, validation
+from fablab_ops.accounts import hooks
 from fablab_ops.accounts.models import User
 from fablab_ops.booking import tickets
-from fablab_ops.courses import services, sheets
+from fablab_ops.courses import calendar, services, sheets
 from fablab_ops.courses.forms import (
     CancelSessionForm,
     CourseForm,
@@ -26,8 +27,6 @@ from fablab_ops.courses.forms import (
 from fablab_ops.courses.models import Course, CourseKind, InductionResult, SeatStatus, Session
 from fablab_ops.errors import DomainError
 from fablab_ops.machines.models import Lab
-from fablab_ops.privacy.models import AccessKind
-from fablab_ops.privacy.services import record_access
 
 
 def session_list(request):
@@ -150,7 +149,7 @@ def booking_calendar(request, booking_id: int):
         booking = services.booking_for(request.user, booking_id)
     except DomainError as error:
         raise Http404 from error
-    return _ics(calendars.seat_booking_ics(booking), f"fablab-{booking.pk}.ics")
+    return _ics(calendar.seat_booking_ics(booking), f"fablab-{booking.pk}.ics")
 
 
 def _ics(content: bytes, filename: str, *, attachment: bool = True) -> HttpResponse:
@@ -164,18 +163,18 @@ def learner_feed(request, secret: str):
     learner = User.objects.filter(feed_secret=secret, is_active=True).first()
     if learner is None:
         raise Http404
-    return _ics(calendars.learner_feed(learner), "fablab.ics", attachment=False)
+    return _ics(calendar.learner_feed(learner), "fablab.ics", attachment=False)
 
 
 def lab_feed(request, slug: str):
     lab = get_object_or_404(Lab, slug=slug, is_active=True)
     sessions = Session.objects.filter(lab=lab, course__is_published=True)
-    return _ics(calendars.sessions_feed(f"Fablab — {lab.short_name}", sessions), f"{slug}.ics", attachment=False)
+    return _ics(calendar.sessions_feed(f"Fablab — {lab.short_name}", sessions), f"{slug}.ics", attachment=False)
 
 
 def course_feed(request, slug: str):
     course = get_object_or_404(Course, slug=slug, is_published=True)
-    return _ics(calendars.sessions_feed(f"Fablab — {course.title_vi}", course.sessions.all()), f"{slug}.ics",
+    return _ics(calendar.sessions_feed(f"Fablab — {course.title_vi}", course.sessions.all()), f"{slug}.ics",
                 attachment=False)
 
 
@@ -310,8 +309,9 @@ def roster(request, session_id: int):
     except DomainError as error:
         raise _page_error(error) or Http404 from error
     if data.shows_contacts:  # e-mail and phone on the page: the access is logged (Law 91/2025/QH15)
-        record_access(request.user, [b.learner_id for b in [*data.booked, *data.waiting]],
-                      AccessKind.ROSTER_CONTACTS, context=f"session {data.session.pk}")
+        # Reading contact details is recorded in the access log (fablab_ops.privacy registers how).
+        hooks.call("record_roster_access", request.user, [b.learner_id for b in [*data.booked, *data.waiting]],
+                   f"session {data.session.pk}")
     return render(request, "courses/roster.html", {
         "roster": data, "session": data.session, "manages": policy.may_manage_courses(request.user),
         "marks": policy.may_mark_induction(request.user, data.session),

@@ -44,6 +44,10 @@ def record_access(viewer, subject, context) -> None:
     services.record_access(viewer, [subject], AccessKind.PROFILE, context=context)
 
 
+def record_roster_access(viewer, person_ids, context) -> None:
+    services.record_access(viewer, person_ids, AccessKind.ROSTER_CONTACTS, context=context)
+
+
 def token_user_annotations(user_ref: str) -> dict:
     return {services.LOADED_BOOKINGS_CONSENT: services.latest_decision(user_ref, Purpose.BOOKINGS)}
 
@@ -56,4 +60,5 @@ def register() -> None:
     hooks.register("login_destination", login_destination)
     hooks.register("profile_context", profile_context)
     hooks.register("record_access", record_access)
+    hooks.register("record_roster_access", record_roster_access)
     hooks.register("token_user_annotations", token_user_annotations)

@@ -9,17 +9,16 @@ Chart labels are measured with the font's widths and wrapped, never cut or overl
 """
 
 import io
-from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from fablab_ops import fonts
 from fablab_ops.charts import people
-from fablab_ops.reports.exporters import METRICS, Exporter, kind_label, month_label, scope_name
+from fablab_ops.reports.formats import METRICS, Exporter, kind_label, month_label, scope_name
 from fablab_ops.reports.services import ClassFigures, MonthlyReport
 
-FONTS = Path(__file__).resolve().parent / "fonts"
 SERIF, SERIF_BOLD, SERIF_ITALIC = "DejaVuSerif", "DejaVuSerif-Bold", "DejaVuSerif-Italic"
 ACCENT = "#0B6E4F"
 SECOND = "#B45309"
@@ -27,12 +26,8 @@ SECOND = "#B45309"
 
 def _fonts() -> None:
     from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
 
-    # DejaVu Serif has every Vietnamese letter (Debian's Liberation Serif lacks ơ, ư and the stacked marks).
-    for name in (SERIF, SERIF_BOLD, SERIF_ITALIC):
-        if name not in pdfmetrics.getRegisteredFontNames():
-            pdfmetrics.registerFont(TTFont(name, str(FONTS / f"{name}.ttf")))
+    fonts.register(SERIF, SERIF_BOLD, SERIF_ITALIC)
     pdfmetrics.registerFontFamily(SERIF, normal=SERIF, bold=SERIF_BOLD, italic=SERIF_ITALIC, boldItalic=SERIF_BOLD)
 
 
