@@ -216,7 +216,7 @@ def main() -> None:
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "fablab_ops.settings",
            "LOG_LEVEL": "WARNING", "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64)}
     os.environ.update(env)
-    from bench.booking import ensure_database
+    from bench._support import ensure_database
 
     ensure_database(database_url)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
