@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
-from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, DurationField, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -198,7 +198,7 @@ def _class_figures(start: datetime, end: datetime, now: datetime, labs: set) -> 
                                     session.peak_waitlist))
     attended = (SeatBooking.objects.filter(status=SeatStatus.ATTENDED, session__start__gte=start,
                                            session__start__lt=end)
-                .values_list("session__lab_id", "session__course__kind", "learner_id"))
+                .order_by().values_list("session__lab_id", "session__course__kind", "learner_id"))
     learners: dict = defaultdict(lambda: defaultdict(set))
     for lab_id, kind, learner_id in attended:
         if _lab_key(lab_id) in labs:
@@ -217,34 +217,31 @@ def _class_figures(start: datetime, end: datetime, now: datetime, labs: set) -> 
 
 
 def _machine_figures(start: datetime, end: datetime, labs: set) -> dict:
-    machines = {m.pk: m for m in Machine.objects.select_related("machine_type", "lab")}
-    rows: dict = defaultdict(dict)
-
-    def row(machine_id):
-        machine = machines[machine_id]
-        return rows[machine.lab_id].setdefault(machine_id, MachineRow(machine.name, machine.machine_type.name_vi))
-
+    """Per lab, a row per machine with reservations or use in the month: hours booked inside the month, hours
+    used (the telemetry roll-up) and no-show reservations, each summed by the database in one statement."""
     # A reservation is at most a day long (machine types cap it at hours), so a lower bound on
     # its start keeps the query on the month's index range instead of the whole history.
-    booked = (Reservation.objects.filter(start__lt=end, start__gte=start - timedelta(days=1), end__gt=start)
-              .exclude(status=ReservationStatus.CANCELLED).values_list("machine_id", "start", "end", "status"))
-    for machine_id, r_start, r_end, status in booked:
-        if machines[machine_id].lab_id not in labs:
-            continue
-        target = row(machine_id)
-        target.hours_booked += (min(r_end, end) - max(r_start, start)).total_seconds() / 3600
-        if status == ReservationStatus.NO_SHOW and start <= r_start < end:
-            target.no_show_reservations += 1
-    used = (MachineUsageDay.objects.filter(day__gte=start.date(), day__lt=end.date())
-            .values("machine_id").annotate(seconds=Sum("running_seconds")))
-    for entry in used:
-        if machines[entry["machine_id"]].lab_id in labs:
-            row(entry["machine_id"]).hours_used += entry["seconds"] / 3600
-    for lab_rows in rows.values():
-        for machine_row in lab_rows.values():
-            machine_row.hours_booked = round(machine_row.hours_booked, 2)
-            machine_row.hours_used = round(machine_row.hours_used, 2)
-    return {lab_id: sorted(lab_rows.values(), key=lambda m: m.machine) for lab_id, lab_rows in rows.items()}
+    reservations = (Reservation.objects.filter(machine=OuterRef("pk"), start__lt=end,
+                                               start__gte=start - timedelta(days=1), end__gt=start)
+                    .exclude(status=ReservationStatus.CANCELLED).order_by().values("machine"))
+    inside = ExpressionWrapper(Least("end", Value(end)) - Greatest("start", Value(start)),
+                               output_field=DurationField())
+    used = (MachineUsageDay.objects.filter(machine=OuterRef("pk"), day__gte=start.date(), day__lt=end.date())
+            .order_by().values("machine"))
+    machines = (Machine.objects.filter(lab_id__in=labs).select_related("machine_type")
+                .annotate(booked=Subquery(reservations.annotate(total=Sum(inside)).values("total")),
+                          no_shows=Subquery(reservations.filter(status=ReservationStatus.NO_SHOW, start__gte=start)
+                                            .annotate(n=Count("pk")).values("n")),
+                          seconds_used=Subquery(used.annotate(total=Sum("running_seconds")).values("total")))
+                .filter(Q(booked__isnull=False) | Q(seconds_used__isnull=False)))
+    rows: dict = defaultdict(list)
+    for machine in machines:
+        rows[machine.lab_id].append(MachineRow(
+            machine.name, machine.machine_type.name_vi,
+            hours_booked=round(machine.booked.total_seconds() / 3600, 2) if machine.booked else 0.0,
+            hours_used=round((machine.seconds_used or 0) / 3600, 2),
+            no_show_reservations=machine.no_shows or 0))
+    return {lab_id: sorted(lab_rows, key=lambda m: m.machine) for lab_id, lab_rows in rows.items()}
 
 
 def _certifications(start: datetime, end: datetime) -> dict:
