@@ -253,7 +253,7 @@ def _certifications(start: datetime, end: datetime) -> dict:
     return counts
 
 
-def _progress(year: int, up_to: datetime, lab_ids: list) -> dict:
+def _progress(year: int, up_to: datetime, lab_ids: list) -> tuple[dict, YearTarget | None]:
     """Classes held and participant-turns from 1 January to the end of the month, against targets."""
     tz = timezone.get_default_timezone()
     year_start = datetime.combine(date(year, 1, 1), datetime.min.time(), tz)
@@ -265,14 +265,16 @@ def _progress(year: int, up_to: datetime, lab_ids: list) -> dict:
             .annotate(turns_here=Coalesce(Subquery(attended), 0)).order_by().values("lab_id")
             .annotate(classes=Count("id"), turns=Sum("turns_here")))
     by_lab = {_lab_key(row["lab_id"]): row for row in done}
-    targets = {_lab_key(t.lab_id): t for t in YearTarget.objects.filter(year=year)}
+    year_targets = list(YearTarget.objects.filter(year=year))
+    targets = {_lab_key(t.lab_id): t for t in year_targets}
+    network_target = next((t for t in year_targets if t.lab_id is None), None)
     progress = {}
     for key in lab_ids:
         target = targets.get(key)
         row = by_lab.get(key, {"classes": 0, "turns": 0})
         progress[key] = Progress(target.classes if target else 0, row["classes"],
                                  target.participant_turns if target else 0, row["turns"])
-    return progress
+    return progress, network_target
 
 
 def monthly_report(month: date, *, lab: Lab | None = None, now: datetime | None = None) -> MonthlyReport:
@@ -285,7 +287,7 @@ def monthly_report(month: date, *, lab: Lab | None = None, now: datetime | None 
     figures, session_rows, learners, returning = _class_figures(start, end, now, set(keys))
     machines = _machine_figures(start, end, {item.pk for item in chosen})
     certifications = _certifications(start, end)
-    progress = _progress(month.year, end, keys)
+    progress, network_targets = _progress(month.year, end, keys)
 
     def build(key, slug, name) -> LabReport:
         report = LabReport(slug=slug, name=str(name))
@@ -318,7 +320,6 @@ def monthly_report(month: date, *, lab: Lab | None = None, now: datetime | None 
                 if kind is None or k == kind for learner in ids}
         cell = network.total if kind is None else network.by_kind[kind]
         cell.unique_learners, cell.first_time_learners = len(seen), len(seen - returning)
-    network_targets = YearTarget.objects.filter(year=month.year, lab__isnull=True).first()
     network.progress = Progress(
         network_targets.classes if network_targets else sum(r.progress.target_classes for r in reports),
         sum(r.progress.classes_to_date for r in reports),
