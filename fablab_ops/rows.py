@@ -2,15 +2,38 @@
 
 Composing a query with the ORM costs more CPU than PostgreSQL spends answering a short one; on the paths every
 booking, cancellation, scan and API call takes, the statement is written out once instead, its columns named
-from the models (`columns`), and each row turned back into instances as the ORM would (`instances`).
+from the models (`columns`), and each row turned back into instances as the ORM would (`instances`), with the
+database's converters applied (SQLite, the laptop demo, returns moments as text).
 """
 
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, connection
 
 
 def columns(model, alias: str) -> str:
     """Every concrete column of `model`, qualified by `alias`, in the model's field order."""
     return ", ".join(f'{alias}."{field.column}"' for field in model._meta.concrete_fields)
+
+
+def value(field, raw):
+    """A value read by hand-written SQL, as the ORM would hand it over for `field`."""
+    col = field.get_col(field.model._meta.db_table)
+    for converter in connection.ops.get_db_converters(col) + col.get_db_converters(connection):
+        raw = converter(raw, col, connection)
+    return raw
+
+
+def moment(when):
+    """A moment as a parameter of hand-written SQL, as the ORM would pass it."""
+    return connection.ops.adapt_datetimefield_value(when)
+
+
+def _converted(model) -> list[tuple[int, object]]:
+    return [(index, field) for index, field in enumerate(model._meta.concrete_fields)
+            if connection.ops.get_db_converters(field.get_col(model._meta.db_table))
+            or field.get_col(model._meta.db_table).get_db_converters(connection)]
+
+
+_CONVERTED: dict = {}
 
 
 def instances(row, *models) -> list:
@@ -19,8 +42,15 @@ def instances(row, *models) -> list:
     found, offset = [], 0
     for model in models:
         fields = model._meta.concrete_fields
-        values = row[offset:offset + len(fields)]
+        values = list(row[offset:offset + len(fields)])
         offset += len(fields)
-        pk = values[[f.primary_key for f in fields].index(True)]
-        found.append(None if pk is None else model.from_db(DEFAULT_DB_ALIAS, [f.attname for f in fields], values))
+        if values[[f.primary_key for f in fields].index(True)] is None:
+            found.append(None)
+            continue
+        key = (connection.vendor, model)
+        if key not in _CONVERTED:
+            _CONVERTED[key] = _converted(model)
+        for index, field in _CONVERTED[key]:
+            values[index] = value(field, values[index])
+        found.append(model.from_db(DEFAULT_DB_ALIAS, [f.attname for f in fields], values))
     return found

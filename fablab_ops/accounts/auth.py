@@ -7,7 +7,7 @@ from django.utils import timezone
 from ninja.security import HttpBearer, SessionAuth
 
 from fablab_ops.accounts.models import ApiToken, User
-from fablab_ops.rows import columns, instances
+from fablab_ops.rows import columns, instances, value
 
 LAST_USED_PRECISION = timedelta(minutes=1)
 
@@ -34,7 +34,7 @@ def user_for_token(token: str):
         row = cursor.fetchone()
     if row is None:
         return None
-    token_id, last_used_at = row[0], row[1]
+    token_id, last_used_at = row[0], value(ApiToken._meta.get_field("last_used_at"), row[1])
     relation = User.personal_data.related
     user, data = instances(row[2:], User, relation.related_model)
     # Cached on the user either way, so `user.personal_data` asks nothing more (DoesNotExist when there is none).

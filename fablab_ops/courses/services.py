@@ -38,7 +38,7 @@ from fablab_ops.courses.models import (
 )
 from fablab_ops.errors import Conflict, DomainError, NotFound, PermissionDenied
 from fablab_ops.notifications import Outbox, notify
-from fablab_ops.rows import columns, instances
+from fablab_ops.rows import columns, instances, moment
 
 MAX_SERIES_OCCURRENCES = 200
 
@@ -139,7 +139,7 @@ LOCK_SESSION = (
     f'SELECT {columns(Session, "s")}, {columns(Course, "c")}, {columns(_Lab, "l")} '  # noqa: S608 - model names
     f'FROM "courses_session" s JOIN "courses_course" c ON c."id" = s."course_id" '
     f'LEFT JOIN "{_Lab._meta.db_table}" l ON l."id" = s."lab_id" '
-    "WHERE {where} FOR UPDATE OF s"
+    "WHERE {where}"
 )
 LOCK_SESSION_BY_ID = LOCK_SESSION.format(where='s."id" = %s')
 LOCK_SESSION_OF_BOOKING = LOCK_SESSION.format(
@@ -147,6 +147,9 @@ LOCK_SESSION_OF_BOOKING = LOCK_SESSION.format(
 
 
 def _lock(sql: str, params: list) -> Session | None:
+    # SQLite (the laptop demo) has no row locks: its IMMEDIATE transactions hold the database's write lock.
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE OF s"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -190,7 +193,8 @@ def _count_seats(session: Session, now: datetime, learner=None) -> None:
     """Load the seat counts onto the locked session, in one statement run after the lock is granted (so it
     sees every booking committed before); with `learner`, also `mine`: the id of their live booking."""
     with connection.cursor() as cursor:
-        cursor.execute(SEAT_COUNTS, {"now": now, "session": session.pk, "learner": getattr(learner, "pk", None)})
+        cursor.execute(SEAT_COUNTS, {"now": moment(now), "session": session.pk,
+                                     "learner": getattr(learner, "pk", None)})
         for name, value in zip(SEAT_COUNT_NAMES, cursor.fetchone(), strict=True):
             setattr(session, name, value)
 
@@ -206,7 +210,7 @@ def _locked_own_booking(booking_id: int, learner, now: datetime) -> tuple[Sessio
     booking = next(iter(SeatBooking.objects.raw(
         f"SELECT b.*, counts.* FROM courses_seatbooking b CROSS JOIN ({SEAT_COUNTS}) counts "  # noqa: S608
         "WHERE b.id = %(booking)s",
-        {"now": now, "session": session.pk, "learner": None, "booking": booking_id})))
+        {"now": moment(now), "session": session.pk, "learner": None, "booking": booking_id})))
     for name in SEAT_COUNT_NAMES:
         setattr(session, name, getattr(booking, name))
     booking.session, booking.learner = session, learner
