@@ -30,7 +30,7 @@ from django.utils.translation import gettext_lazy as _
 
 from fablab_ops.accounts.models import User
 from fablab_ops.booking.models import Certification, Reservation, ReservationStatus
-from fablab_ops.courses.models import CourseKind, SeatBooking, SeatStatus, Session, SessionStatus
+from fablab_ops.courses.models import Course, CourseKind, SeatBooking, SeatStatus, Session, SessionStatus
 from fablab_ops.machines.models import Lab, Machine, MachineUsageDay
 from fablab_ops.reports.models import YearTarget
 
@@ -168,34 +168,39 @@ def _lab_key(lab_id) -> str | int:
 def _class_figures(start: datetime, end: datetime, now: datetime, labs: set) -> tuple[dict, dict, dict, set]:
     """Per (lab, kind) figures, session rows per lab, attended learner ids per (lab, kind), and the
     learners among them who had attended before the month."""
+    # Only the columns the figures and rows need (no model instances: a month has hundreds of sessions).
     sessions = (Session.objects.filter(start__gte=start, start__lt=end)
-                .select_related("course")
                 .annotate(registrations=Count("bookings", filter=Q(bookings__status__in=HOLDING)),
                           attended=Count("bookings", filter=Q(bookings__status=SeatStatus.ATTENDED)),
                           no_shows=Count("bookings", filter=Q(bookings__status=SeatStatus.NO_SHOW)))
-                .order_by("start"))
+                .order_by("start")
+                .values_list("lab_id", "start", "status", "capacity", "peak_waitlist", "registrations", "attended",
+                             "no_shows", "course__kind", "course__title_vi", "course__title_en"))
+    titles: dict = {}  # a course's title in the reader's language, worked out once per course
     figures: dict = defaultdict(lambda: defaultdict(ClassFigures))
     rows: dict = defaultdict(list)
-    for session in sessions:
-        key = _lab_key(session.lab_id)
+    for (lab_id, session_start, status, capacity, peak_waitlist, registrations, attendance, no_shows, kind,
+         title_vi, title_en) in sessions:
+        key = _lab_key(lab_id)
         if key not in labs:
             continue
-        cell = figures[key][session.course.kind]
-        cancelled = session.status == SessionStatus.CANCELLED
-        held = not cancelled and session.start <= now
+        cell = figures[key][kind]
+        cancelled = status == SessionStatus.CANCELLED
+        held = not cancelled and session_start <= now
         if cancelled:
             cell.sessions_cancelled += 1
         elif held:
             cell.sessions_held += 1
-            cell.seats_offered += session.capacity
-            cell.registrations += session.registrations
-            cell.attendance += session.attended
-            cell.no_shows += session.no_shows
-        cell.peak_waitlist = max(cell.peak_waitlist, session.peak_waitlist)
-        rows[key].append(SessionRow(timezone.localtime(session.start), session.course.title, session.course.kind,
-                                    session.status if not held or cancelled else "held", session.capacity,
-                                    session.registrations, session.attended, session.no_shows,
-                                    session.peak_waitlist))
+            cell.seats_offered += capacity
+            cell.registrations += registrations
+            cell.attendance += attendance
+            cell.no_shows += no_shows
+        cell.peak_waitlist = max(cell.peak_waitlist, peak_waitlist)
+        if (title_vi, title_en) not in titles:
+            titles[title_vi, title_en] = Course(title_vi=title_vi, title_en=title_en).title
+        rows[key].append(SessionRow(timezone.localtime(session_start), titles[title_vi, title_en], kind,
+                                    status if not held or cancelled else "held", capacity,
+                                    registrations, attendance, no_shows, peak_waitlist))
     attended = (SeatBooking.objects.filter(status=SeatStatus.ATTENDED, session__start__gte=start,
                                            session__start__lt=end)
                 .order_by().values_list("session__lab_id", "session__course__kind", "learner_id"))
@@ -208,7 +213,8 @@ def _class_figures(start: datetime, end: datetime, now: datetime, labs: set) -> 
     # month's learners and not the length of their history.
     earlier = SeatBooking.objects.filter(learner_id=OuterRef("pk"), status=SeatStatus.ATTENDED,
                                          session__start__lt=start)
-    returning = set(User.objects.filter(pk__in=everyone).filter(Exists(earlier)).values_list("pk", flat=True))
+    returning = set(User.objects.filter(pk__in=everyone).filter(Exists(earlier)).order_by()
+                    .values_list("pk", flat=True))
     for key, kinds in learners.items():
         for kind, ids in kinds.items():
             figures[key][kind].unique_learners = len(ids)
