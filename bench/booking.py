@@ -19,13 +19,8 @@ what is stored. Last line: {"ratio", "changes_per_s", "reference_per_s", "repeat
 """
 
 import argparse
-import http.client
 import json
-import os
 import random
-import secrets
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -33,26 +28,11 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._support import Client, load, serve, setup, stop_server  # noqa: E402
+
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/fablab_bench_booking"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def prepare(sessions: int, learners: int):
@@ -79,42 +59,6 @@ def prepare(sessions: int, learners: int):
     return session_ids, tokens
 
 
-def serve(port: int, env: dict) -> subprocess.Popen:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "fablab_ops.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "3", "--threads", "4", "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/api/health")
-            if conn.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit("the app did not start")
-
-
-class Client:
-    def __init__(self, port: int):
-        self.port = port
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-
-    def request(self, method: str, path: str, token: str | None = None):
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        try:
-            self.conn.request(method, path, headers=headers)
-            response = self.conn.getresponse()
-            return response.status, response.read()
-        except (OSError, http.client.HTTPException):
-            self.conn.close()
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-            return 0, b""
-
-
 def run_clients(count: int, seconds: float, work) -> list:
     stop = time.monotonic() + seconds
     results = [None] * count
@@ -139,27 +83,14 @@ def main() -> None:
     seconds = 5.0 if args.quick else args.seconds
     sessions, learners = (8, 160) if args.quick else (20, 400)
 
-    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
-    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64),
-           "SECURE_SSL_REDIRECT": "0", "ALLOWED_HOSTS": "127.0.0.1", "DJANGO_SETTINGS_MODULE": "fablab_ops.settings",
-           # As in production, e-mails are queued for the Celery workers (none run here), not sent in the request.
-           "CELERY_BROKER_URL": os.environ.get("BENCH_CELERY_BROKER_URL", "redis://127.0.0.1:6379/14"),
-           "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend", "LOG_LEVEL": "WARNING"}
-    os.environ.update(env)
-    ensure_database(database_url)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-
-    import django
-
-    django.setup()
+    env = setup(DEFAULT_DB)
     session_ids, tokens = prepare(sessions, learners)
-    port = free_port()
-    server = serve(port, env)
+    server, port = serve(env)
     try:
         def health(index, stop):
             client, done = Client(port), 0
             while time.monotonic() < stop:
-                status, _ = client.request("GET", "/api/health")
+                status, _took, _body = client.call("GET", "/api/health")
                 done += status == 200
             return done
 
@@ -173,8 +104,8 @@ def main() -> None:
             client, done, errors, last = Client(port), Counter(), Counter(), {}
             while time.monotonic() < stop:
                 token = rng.choice(mine)
-                status, body = client.request("POST", f"/api/courses/sessions/{rng.choice(session_ids)}/book",
-                                              token)
+                status, _took, body = client.call("POST", f"/api/courses/sessions/{rng.choice(session_ids)}/book",
+                                                  token)
                 if status not in (200, 201):
                     errors[status] += 1
                     continue
@@ -182,20 +113,21 @@ def main() -> None:
                 booking = json.loads(body)
                 last[booking["id"]] = booking["status"]
                 if booking["status"] == "waitlisted" and booking["offer_expires_at"]:
-                    status, body = client.request("POST", f"/api/courses/bookings/{booking['id']}/confirm", token)
+                    status, _took, body = client.call("POST", f"/api/courses/bookings/{booking['id']}/confirm", token)
                     if status == 200:
-                        done["offers_taken"] += 1
                         booking = json.loads(body)
+                        done["offers_taken"] += booking["status"] == "confirmed"
                         last[booking["id"]] = booking["status"]
                     else:
                         errors[status] += 1
                 if rng.random() < 0.3:
-                    status, body = client.request("POST", f"/api/courses/bookings/{booking['id']}/cancel", token)
+                    status, _took, body = client.call("POST", f"/api/courses/bookings/{booking['id']}/cancel", token)
                     if status == 200:
                         # The booking was live when answered above and only this thread acts for this
-                        # learner, so a 200 here is a cancellation that happened.
-                        done["cancelled"] += 1
-                        last[booking["id"]] = json.loads(body)["status"]
+                        # learner, so a cancelled answer here is a cancellation that happened.
+                        answer = json.loads(body)["status"]
+                        done["cancelled"] += answer == "cancelled"
+                        last[booking["id"]] = answer
                     else:
                         errors[status] += 1
             return done, errors, last
@@ -203,9 +135,7 @@ def main() -> None:
         outcomes = run_clients(args.clients, seconds, book_and_cancel)
         reference_after = sum(run_clients(args.clients, seconds, health)) / seconds
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        purge_queue(env["CELERY_BROKER_URL"])
+        stop_server(server, env)
 
     done = sum((counts for counts, _, _ in outcomes), Counter())
     changes = (done["booked"] + done["cancelled"] + done["offers_taken"]) / seconds
@@ -229,16 +159,9 @@ def main() -> None:
         "errors_4xx": sum(n for status, n in errors.items() if 400 <= status < 500),
         "clients": args.clients,
         "seconds": seconds,
-        "load_avg_1m": os.getloadavg()[0],
+        "load_avg_1m": load(),
     }
     print(json.dumps(figures))
-
-
-def purge_queue(broker_url: str) -> None:
-    from fablab_ops.celery import app
-
-    app.conf.broker_url = broker_url
-    app.control.purge()
 
 
 def check(session_ids: list[int], answers: dict[int, str]) -> int:

@@ -1,6 +1,6 @@
 """The doors on a class morning: four doors scan a class's tickets while learners keep booking.
 
-Serves the app with gunicorn (as bench/booking.py does) on its own PostgreSQL database. Classes at one lab
+Serves the app with gunicorn (bench/_support.py, as every HTTP bench) on its own PostgreSQL database. Classes at one lab
 start in ten minutes, their seats taken; four door threads, each with its own technician's token, scan
 their share of the tickets (POST /api/booking/checkin) as fast as the answers come, while learner threads
 book and cancel seats of next week's sessions and one thread calls the trivial endpoint (GET /api/health)
@@ -13,12 +13,8 @@ Last line: {"ratio", "scan_p95_s", "reference_p95_s", "scans", "checked_in", "er
 """
 
 import argparse
-import http.client
 import json
-import os
 import random
-import secrets
-import subprocess
 import sys
 import threading
 import time
@@ -26,11 +22,9 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.booking import ensure_database, free_port, purge_queue, serve  # noqa: E402
-from bench.flash import percentile  # noqa: E402
+from bench._support import Client, load, percentile, serve, setup, stop_server  # noqa: E402
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/fablab_bench_checkin"
 DOORS = 4
@@ -76,29 +70,6 @@ def prepare(classes: int, learners: int):
     return doors, ticket_tokens, later, [ApiToken.issue(user, "bench")[1] for user in bookers], [s.pk for s in seats]
 
 
-class Timed:
-    """One keep-alive connection; every request's status and latency."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-
-    def call(self, method: str, path: str, token: str | None = None, body: dict | None = None):
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        started = time.perf_counter()
-        try:
-            self.conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-            response = self.conn.getresponse()
-            data = response.read()
-            return response.status, time.perf_counter() - started, data
-        except (OSError, http.client.HTTPException):
-            self.conn.close()
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-            return 0, time.perf_counter() - started, b""
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer classes (about 10 s of scanning)")
@@ -107,26 +78,14 @@ def main() -> None:
     args = parser.parse_args()
     classes = 2 if args.quick else args.classes
 
-    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
-    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64),
-           "SECURE_SSL_REDIRECT": "0", "ALLOWED_HOSTS": "127.0.0.1", "DJANGO_SETTINGS_MODULE": "fablab_ops.settings",
-           "CELERY_BROKER_URL": os.environ.get("BENCH_CELERY_BROKER_URL", "redis://127.0.0.1:6379/14"),
-           "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend", "LOG_LEVEL": "WARNING"}
-    os.environ.update(env)
-    ensure_database(database_url)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-
-    import django
-
-    django.setup()
+    env = setup(DEFAULT_DB)
     doors, ticket_tokens, later, booker_tokens, seat_ids = prepare(classes, args.learners)
-    port = free_port()
-    server = serve(port, env)
+    server, port = serve(env)
     scans, reference, booked = [], [], Counter()
     done = threading.Event()
     try:
         def door(index: int):
-            client = Timed(port)
+            client = Client(port)
             for ticket in ticket_tokens[index::DOORS]:
                 status, took, body = client.call("POST", "/api/booking/checkin", doors[index],
                                                  {"token": ticket, "lab": "doors"})
@@ -134,7 +93,7 @@ def main() -> None:
                 scans.append((status, took, outcome))
 
         def learner(index: int):
-            client, rng = Timed(port), random.Random(index)
+            client, rng = Client(port), random.Random(index)
             mine = booker_tokens[index::args.learners]
             while not done.is_set():
                 token = rng.choice(mine)
@@ -145,7 +104,7 @@ def main() -> None:
                     booked[client.call("POST", f"/api/courses/bookings/{booking}/cancel", token)[0]] += 1
 
         def trivial():
-            client = Timed(port)
+            client = Client(port)
             while not done.is_set():
                 status, took, _body = client.call("GET", "/api/health")
                 reference.append((status, took))
@@ -167,9 +126,7 @@ def main() -> None:
         for thread in others:
             thread.join()
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        purge_queue(env["CELERY_BROKER_URL"])
+        stop_server(server, env)
 
     from fablab_ops.booking.models import CheckInRecord
     from fablab_ops.courses.models import SeatBooking, SeatStatus
@@ -189,7 +146,7 @@ def main() -> None:
         + sum(1 for status, _t in reference if status != 200),
         "bookings_answered": {str(k): v for k, v in sorted(booked.items())},
         "inconsistencies": int(attended != len(seat_ids)) + int(records != len(seat_ids)),
-        "load_avg_1m": os.getloadavg()[0],
+        "load_avg_1m": load(),
     }))
 
 

@@ -723,7 +723,7 @@ class Trial:
         self.ingest_env = {**self.env, "DATABASE_URL": self.ingest_database_url,
                            "MQTT_URL": f"mqtt://ingest:{self.passwords['ingest']}@127.0.0.1:{self.mqtt_port}"}
         os.environ.update({k: v for k, v in self.env.items() if k in common or k in ("DATABASE_URL", "MQTT_URL")})
-        from bench.booking import ensure_database
+        from bench._support import ensure_database
 
         ensure_database(self.database_url)
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=self.env,

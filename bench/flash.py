@@ -1,6 +1,6 @@
 """A flash crowd: registration opens and 200 learners book one 20-seat session in the same instant.
 
-Serves the app with gunicorn (as bench/booking.py does) on its own PostgreSQL database. Every learner has
+Serves the app with gunicorn (bench/_support.py, as every HTTP bench) on its own PostgreSQL database. Every learner has
 their own account and API token and their own thread with an open connection; all wait at a barrier and
 then send POST /api/courses/sessions/{id}/book at once. Each latency is measured from the barrier's release
 to the last byte of that learner's answer. Afterwards the database is checked: 20 seats held, everyone
@@ -15,9 +15,6 @@ Targets: p95 <= 1 s, 20 confirmed, 180 waitlisted, 0 errors.
 import argparse
 import http.client
 import json
-import os
-import secrets
-import subprocess
 import sys
 import threading
 import time
@@ -25,17 +22,18 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.booking import ensure_database, free_port, purge_queue, serve  # noqa: E402
+from bench._support import load, percentile, serve, setup, stop_server  # noqa: E402
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/fablab_bench_flash"
 SEATS = 20
+WARM_UP = 24  # requests before the crowd, by learners of their own and on a session of its own
 
 
 def prepare(rounds: int, learners: int):
-    """One 20-seat session per round, a week ahead, and `learners` verified learners with API tokens."""
+    """One 20-seat session per round, a week ahead, and `learners` verified learners with API tokens; then a
+    session for warming up and its own learners."""
     from django.utils import timezone
 
     from fablab_ops.accounts.models import ApiToken, User
@@ -49,18 +47,20 @@ def prepare(rounds: int, learners: int):
     start = timezone.now() + timedelta(days=7)
     sessions = [Session.objects.create(course=course, lab=lab, start=start + timedelta(hours=4 * i),
                                        end=start + timedelta(hours=4 * i + 3), capacity=SEATS).pk
-                for i in range(rounds)]
+                for i in range(rounds + 1)]
     users = User.objects.bulk_create([
         User(email=f"flash{n}@example.vn", full_name=f"Học viên {n}", email_verified_at=timezone.now())
-        for n in range(learners)])
-    return sessions, [ApiToken.issue(user, "flash")[1] for user in users]
+        for n in range(learners + WARM_UP)])
+    tokens = [ApiToken.issue(user, "flash")[1] for user in users]
+    return sessions[:rounds], tokens[:learners], sessions[rounds], tokens[learners:]
 
 
 def crowd(port: int, session_id: int, tokens: list[str]) -> list[tuple[int, float, dict]]:
     """Everyone books at once; (status, seconds from the release, answer) per learner."""
-    barrier = threading.Barrier(len(tokens) + 1)
-    results = [None] * len(tokens)
     released = [0.0]
+    # The clock starts when the last learner (or the main thread) reaches the barrier: the release itself.
+    barrier = threading.Barrier(len(tokens) + 1, action=lambda: released.__setitem__(0, time.perf_counter()))
+    results = [None] * len(tokens)
 
     def learner(index: int, token: str):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -83,25 +83,23 @@ def crowd(port: int, session_id: int, tokens: list[str]) -> list[tuple[int, floa
     for thread in threads:
         thread.start()
     time.sleep(0.5)  # every connection open and waiting
-    released[0] = time.perf_counter()
     barrier.wait()
     for thread in threads:
         thread.join(timeout=120)
     return results
 
 
-def warm_up(port: int, session_id: int) -> None:
-    """A running server, as on the morning registration opens: every worker has answered requests."""
-    for _ in range(24):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.request("GET", f"/api/courses/sessions/{session_id}")
-        conn.getresponse().read()
-        conn.close()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+def warm_up(port: int, session_id: int, tokens: list[str]) -> None:
+    """A running server, as on the morning registration opens: every worker has answered requests, bookings
+    among them (by other learners, on another session)."""
+    for token in tokens:
+        for method, path, headers in (("GET", f"/api/courses/sessions/{session_id}", {}),
+                                      ("POST", f"/api/courses/sessions/{session_id}/book",
+                                       {"Authorization": f"Bearer {token}"})):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request(method, path, headers=headers)
+            conn.getresponse().read()
+            conn.close()
 
 
 def check(session_id: int, learners: int) -> int:
@@ -126,28 +124,14 @@ def main() -> None:
     args = parser.parse_args()
     rounds = 1 if args.quick else args.rounds
 
-    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
-    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64),
-           "SECURE_SSL_REDIRECT": "0", "ALLOWED_HOSTS": "127.0.0.1", "DJANGO_SETTINGS_MODULE": "fablab_ops.settings",
-           "CELERY_BROKER_URL": os.environ.get("BENCH_CELERY_BROKER_URL", "redis://127.0.0.1:6379/14"),
-           "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend", "LOG_LEVEL": "WARNING"}
-    os.environ.update(env)
-    ensure_database(database_url)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-
-    import django
-
-    django.setup()
-    sessions, tokens = prepare(rounds, args.learners)
-    port = free_port()
-    server = serve(port, env)
+    env = setup(DEFAULT_DB)
+    sessions, tokens, warm_session, warm_tokens = prepare(rounds, args.learners)
+    server, port = serve(env)
     try:
-        warm_up(port, sessions[0])
+        warm_up(port, warm_session, warm_tokens)
         crowds = [crowd(port, session_id, tokens) for session_id in sessions]
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        purge_queue(env["CELERY_BROKER_URL"])
+        stop_server(server, env)
 
     per_round = []
     for session_id, results in zip(sessions, crowds, strict=True):
@@ -161,7 +145,7 @@ def main() -> None:
             "inconsistencies": check(session_id, args.learners),
         })
     worst = max(per_round, key=lambda r: r["p95_s"])
-    print(json.dumps({**worst, "learners": args.learners, "rounds": per_round, "load_avg_1m": os.getloadavg()[0]}))
+    print(json.dumps({**worst, "learners": args.learners, "rounds": per_round, "load_avg_1m": load()}))
 
 
 if __name__ == "__main__":

@@ -35,14 +35,11 @@ from paho.mqtt.properties import Properties
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._support import free_port  # noqa: E402
+
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/fablab_bench_ingest"
 LAB = "benchlab"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_broker(folder: Path) -> tuple[subprocess.Popen, int]:
@@ -220,7 +217,7 @@ def main() -> None:
            "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64), "CELERY_BROKER_URL": "",
            "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend", "LOG_LEVEL": "WARNING"}
     os.environ.update(env)
-    from bench.booking import ensure_database
+    from bench._support import ensure_database
 
     ensure_database(database_url)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)

@@ -18,8 +18,7 @@ from datetime import date, datetime, time, timedelta
 from dateutil.rrule import WEEKLY, rrule, rrulestr
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Max, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -41,6 +40,7 @@ from fablab_ops.courses.models import (
 )
 from fablab_ops.errors import Conflict, DomainError, NotFound, PermissionDenied
 from fablab_ops.notifications import Outbox, notify
+from fablab_ops.rows import columns, instances, moment
 
 MAX_SERIES_OCCURRENCES = 200
 
@@ -146,40 +146,71 @@ class BookingResult:
 POSITION_SHIFT = 1_000_000
 
 
+# Every seat change starts here: the session's row locked, read with its course and lab in the same statement
+# (`fablab_ops/rows.py`). `{where}` picks the session: by its id, or as the session of a learner's booking.
+_Lab = Session.lab.field.related_model
+LOCK_SESSION = (
+    f'SELECT {columns(Session, "s")}, {columns(Course, "c")}, {columns(_Lab, "l")} '  # noqa: S608 - model names
+    f'FROM "courses_session" s JOIN "courses_course" c ON c."id" = s."course_id" '
+    f'LEFT JOIN "{_Lab._meta.db_table}" l ON l."id" = s."lab_id" '
+    "WHERE {where}"
+)
+LOCK_SESSION_BY_ID = LOCK_SESSION.format(where='s."id" = %s')
+LOCK_SESSION_OF_BOOKING = LOCK_SESSION.format(
+    where='s."id" = (SELECT "session_id" FROM "courses_seatbooking" WHERE "id" = %s AND "learner_id" = %s)')
+
+
+def _lock(sql: str, params: list) -> Session | None:
+    # SQLite (the laptop demo) has no row locks: its IMMEDIATE transactions hold the database's write lock.
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE OF s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    session, course, lab = instances(row, Session, Course, _Lab)
+    session.course, session.lab = course, lab
+    return session
+
+
 def _locked_session(session_id: int) -> Session:
-    session = (Session.objects.select_for_update(of=("self",)).select_related("course", "lab")
-               .filter(pk=session_id).first())
+    session = _lock(LOCK_SESSION_BY_ID, [session_id])
     if session is None:
         raise NotFound(_("Không tìm thấy buổi học."))
     return session
 
 
-def _seat_counts(now: datetime) -> dict:
-    """What the rules below need to know about a session's bookings, as aggregates over them.
-
-    `taken` and `waiting` are the figures every page shows (see `with_availability`); `waitlisted` counts
-    everyone on the list (offers included), `unoffered` those not offered a seat yet, `lapsed` the offers
-    that ran out, `last_position` the end of the list.
-    """
-    offered = Q(status=SeatStatus.WAITLISTED, offer_expires_at__gt=now)
-    return {
-        "taken": Count("pk", filter=Q(status__in=SEAT_HOLDING) | offered),
-        "waiting": Count("pk", filter=Q(status=SeatStatus.WAITLISTED) & ~offered),
-        "waitlisted": Count("pk", filter=Q(status=SeatStatus.WAITLISTED)),
-        "unoffered": Count("pk", filter=Q(status=SeatStatus.WAITLISTED, offer_expires_at__isnull=True)),
-        "lapsed": Count("pk", filter=Q(status=SeatStatus.WAITLISTED, offer_expires_at__lte=now)),
-        "last_position": Coalesce(Max("waitlist_position", filter=Q(status=SeatStatus.WAITLISTED)), 0),
-    }
+# What the rules below need to know about a session's bookings, as aggregates over them, in one statement
+# written out (this runs under the session's lock on every seat change: the ORM would spend more time
+# composing it than PostgreSQL spends answering it). `taken` and `waiting` are the figures every page
+# shows (see `with_availability`); `waitlisted` counts everyone on the list (offers included), `unoffered`
+# those not offered a seat yet, `lapsed` the offers that ran out, `last_position` the end of the list,
+# `mine` the id of the given learner's live booking.
+SEAT_COUNTS = """
+    SELECT count(*) FILTER (WHERE status IN ('confirmed', 'attended', 'no_show')
+                                  OR (status = 'waitlisted' AND offer_expires_at > %(now)s)) AS taken,
+           count(*) FILTER (WHERE status = 'waitlisted'
+                                  AND (offer_expires_at IS NULL OR offer_expires_at <= %(now)s)) AS waiting,
+           count(*) FILTER (WHERE status = 'waitlisted') AS waitlisted,
+           count(*) FILTER (WHERE status = 'waitlisted' AND offer_expires_at IS NULL) AS unoffered,
+           count(*) FILTER (WHERE status = 'waitlisted' AND offer_expires_at <= %(now)s) AS lapsed,
+           coalesce(max(waitlist_position) FILTER (WHERE status = 'waitlisted'), 0) AS last_position,
+           max(id) FILTER (WHERE learner_id = %(learner)s AND status <> 'cancelled') AS mine
+    FROM courses_seatbooking WHERE session_id = %(session)s
+"""
+SEAT_COUNT_NAMES = ("taken", "waiting", "waitlisted", "unoffered", "lapsed", "last_position", "mine")
+assert set(SEAT_HOLDING) == {"confirmed", "attended", "no_show"}  # as written in SEAT_COUNTS
 
 
 def _count_seats(session: Session, now: datetime, learner=None) -> None:
     """Load the seat counts onto the locked session, in one statement run after the lock is granted (so it
     sees every booking committed before); with `learner`, also `mine`: the id of their live booking."""
-    aggregates = _seat_counts(now)
-    if learner is not None:
-        aggregates["mine"] = Max("pk", filter=Q(learner=learner) & ~Q(status=SeatStatus.CANCELLED))
-    for name, value in SeatBooking.objects.filter(session=session).aggregate(**aggregates).items():
-        setattr(session, name, value)
+    with connection.cursor() as cursor:
+        cursor.execute(SEAT_COUNTS, {"now": moment(now), "session": session.pk,
+                                     "learner": getattr(learner, "pk", None)})
+        for name, value in zip(SEAT_COUNT_NAMES, cursor.fetchone(), strict=True):
+            setattr(session, name, value)
 
 
 def _locked_own_booking(booking_id: int, learner, now: datetime) -> tuple[Session, SeatBooking]:
@@ -187,17 +218,15 @@ def _locked_own_booking(booking_id: int, learner, now: datetime) -> tuple[Sessio
 
     The booking is read after the lock, with the session's counts alongside it in the same statement.
     """
-    session = (Session.objects.select_for_update(of=("self",)).select_related("course", "lab")
-               .filter(bookings__pk=booking_id, bookings__learner=learner).first())
+    session = _lock(LOCK_SESSION_OF_BOOKING, [booking_id, learner.pk])
     if session is None:
         raise NotFound(_("Không tìm thấy lượt đăng ký."))
-    per_session = SeatBooking.objects.filter(session=OuterRef("session")).order_by().values("session")
-    counts = {name: Subquery(per_session.annotate(value=aggregate).values("value"))
-              for name, aggregate in _seat_counts(now).items()}
-    booking = SeatBooking.objects.annotate(**{f"session_{name}": value for name, value in counts.items()}
-                                           ).get(pk=booking_id)
-    for name in counts:
-        setattr(session, name, getattr(booking, f"session_{name}"))
+    booking = next(iter(SeatBooking.objects.raw(
+        f"SELECT b.*, counts.* FROM courses_seatbooking b CROSS JOIN ({SEAT_COUNTS}) counts "  # noqa: S608
+        "WHERE b.id = %(booking)s",
+        {"now": moment(now), "session": session.pk, "learner": None, "booking": booking_id})))
+    for name in SEAT_COUNT_NAMES:
+        setattr(session, name, getattr(booking, name))
     booking.session, booking.learner = session, learner
     return session, booking
 

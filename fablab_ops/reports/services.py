@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
-from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, DurationField, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from fablab_ops.accounts.models import User
 from fablab_ops.booking.models import Certification, Reservation, ReservationStatus
-from fablab_ops.courses.models import CourseKind, SeatBooking, SeatStatus, Session, SessionStatus
+from fablab_ops.courses.models import Course, CourseKind, SeatBooking, SeatStatus, Session, SessionStatus
 from fablab_ops.machines.models import Lab, Machine, MachineUsageDay
 from fablab_ops.reports.models import YearTarget
 
@@ -177,37 +177,42 @@ def _lab_key(lab_id) -> str | int:
 def _class_figures(start: datetime, end: datetime, now: datetime, labs: set) -> tuple[dict, dict, dict, set]:
     """Per (lab, kind) figures, session rows per lab, attended learner ids per (lab, kind), and the
     learners among them who had attended before the month."""
+    # Only the columns the figures and rows need (no model instances: a month has hundreds of sessions).
     sessions = (Session.objects.filter(start__gte=start, start__lt=end)
-                .select_related("course")
                 .annotate(registrations=Count("bookings", filter=Q(bookings__status__in=HOLDING)),
                           attended=Count("bookings", filter=Q(bookings__status=SeatStatus.ATTENDED)),
                           no_shows=Count("bookings", filter=Q(bookings__status=SeatStatus.NO_SHOW)))
-                .order_by("start"))
+                .order_by("start")
+                .values_list("lab_id", "start", "status", "capacity", "peak_waitlist", "registrations", "attended",
+                             "no_shows", "course__kind", "course__title_vi", "course__title_en"))
+    titles: dict = {}  # a course's title in the reader's language, worked out once per course
     figures: dict = defaultdict(lambda: defaultdict(ClassFigures))
     rows: dict = defaultdict(list)
-    for session in sessions:
-        key = _lab_key(session.lab_id)
+    for (lab_id, session_start, status, capacity, peak_waitlist, registrations, attendance, no_shows, kind,
+         title_vi, title_en) in sessions:
+        key = _lab_key(lab_id)
         if key not in labs:
             continue
-        cell = figures[key][session.course.kind]
-        cancelled = session.status == SessionStatus.CANCELLED
-        held = not cancelled and session.start <= now
+        cell = figures[key][kind]
+        cancelled = status == SessionStatus.CANCELLED
+        held = not cancelled and session_start <= now
         if cancelled:
             cell.sessions_cancelled += 1
         elif held:
             cell.sessions_held += 1
-            cell.seats_offered += session.capacity
-            cell.registrations += session.registrations
-            cell.attendance += session.attended
-            cell.no_shows += session.no_shows
-        cell.peak_waitlist = max(cell.peak_waitlist, session.peak_waitlist)
-        rows[key].append(SessionRow(timezone.localtime(session.start), session.course.title, session.course.kind,
-                                    session.status if not held or cancelled else "held", session.capacity,
-                                    session.registrations, session.attended, session.no_shows,
-                                    session.peak_waitlist))
+            cell.seats_offered += capacity
+            cell.registrations += registrations
+            cell.attendance += attendance
+            cell.no_shows += no_shows
+        cell.peak_waitlist = max(cell.peak_waitlist, peak_waitlist)
+        if (title_vi, title_en) not in titles:
+            titles[title_vi, title_en] = Course(title_vi=title_vi, title_en=title_en).title
+        rows[key].append(SessionRow(timezone.localtime(session_start), titles[title_vi, title_en], kind,
+                                    status if not held or cancelled else "held", capacity,
+                                    registrations, attendance, no_shows, peak_waitlist))
     attended = (SeatBooking.objects.filter(status=SeatStatus.ATTENDED, session__start__gte=start,
                                            session__start__lt=end)
-                .values_list("session__lab_id", "session__course__kind", "learner_id"))
+                .order_by().values_list("session__lab_id", "session__course__kind", "learner_id"))
     learners: dict = defaultdict(lambda: defaultdict(set))
     for lab_id, kind, learner_id in attended:
         if _lab_key(lab_id) in labs:
@@ -217,7 +222,8 @@ def _class_figures(start: datetime, end: datetime, now: datetime, labs: set) -> 
     # month's learners and not the length of their history.
     earlier = SeatBooking.objects.filter(learner_id=OuterRef("pk"), status=SeatStatus.ATTENDED,
                                          session__start__lt=start)
-    returning = set(User.objects.filter(pk__in=everyone).filter(Exists(earlier)).values_list("pk", flat=True))
+    returning = set(User.objects.filter(pk__in=everyone).filter(Exists(earlier)).order_by()
+                    .values_list("pk", flat=True))
     for key, kinds in learners.items():
         for kind, ids in kinds.items():
             figures[key][kind].unique_learners = len(ids)
@@ -226,36 +232,36 @@ def _class_figures(start: datetime, end: datetime, now: datetime, labs: set) -> 
 
 
 def _machine_figures(start: datetime, end: datetime, labs: set) -> dict:
-    machines = {m.pk: m for m in Machine.objects.select_related("machine_type", "lab")}
-    rows: dict = defaultdict(dict)
-
-    def row(machine_id):
-        machine = machines[machine_id]
-        return rows[machine.lab_id].setdefault(machine_id, MachineRow(machine.name, machine.machine_type.name_vi))
-
+    """Per lab, a row per machine with reservations or use in the month: hours booked inside the month, hours
+    used (the telemetry roll-up) and no-show reservations, each summed by the database in one statement."""
     # A reservation is at most a day long (machine types cap it at hours), so a lower bound on
     # its start keeps the query on the month's index range instead of the whole history.
-    booked = (Reservation.objects.filter(start__lt=end, start__gte=start - timedelta(days=1), end__gt=start)
-              .exclude(status=ReservationStatus.CANCELLED).values_list("machine_id", "start", "end", "status"))
-    for machine_id, r_start, r_end, status in booked:
-        if machines[machine_id].lab_id not in labs:
-            continue
-        target = row(machine_id)
-        target.hours_booked += (min(r_end, end) - max(r_start, start)).total_seconds() / 3600
-        if status == ReservationStatus.NO_SHOW and start <= r_start < end:
-            target.no_show_reservations += 1
-    used = (MachineUsageDay.objects.filter(day__gte=start.date(), day__lt=end.date())
-            .values("machine_id", "day").annotate(seconds=Sum("running_seconds")))
-    for entry in used:
-        if machines[entry["machine_id"]].lab_id in labs:
-            target = row(entry["machine_id"])
-            target.hours_used += entry["seconds"] / 3600
-            target.by_day[entry["day"]] = round(target.by_day.get(entry["day"], 0.0) + entry["seconds"] / 3600, 2)
-    for lab_rows in rows.values():
-        for machine_row in lab_rows.values():
-            machine_row.hours_booked = round(machine_row.hours_booked, 2)
-            machine_row.hours_used = round(machine_row.hours_used, 2)
-    return {lab_id: sorted(lab_rows.values(), key=lambda m: m.machine) for lab_id, lab_rows in rows.items()}
+    reservations = (Reservation.objects.filter(machine=OuterRef("pk"), start__lt=end,
+                                               start__gte=start - timedelta(days=1), end__gt=start)
+                    .exclude(status=ReservationStatus.CANCELLED).order_by().values("machine"))
+    inside = ExpressionWrapper(Least("end", Value(end)) - Greatest("start", Value(start)),
+                               output_field=DurationField())
+    used = (MachineUsageDay.objects.filter(machine=OuterRef("pk"), day__gte=start.date(), day__lt=end.date())
+            .order_by().values("machine"))
+    machines = (Machine.objects.filter(lab_id__in=labs).select_related("machine_type")
+                .annotate(booked=Subquery(reservations.annotate(total=Sum(inside)).values("total")),
+                          no_shows=Subquery(reservations.filter(status=ReservationStatus.NO_SHOW, start__gte=start)
+                                            .annotate(n=Count("pk")).values("n")),
+                          seconds_used=Subquery(used.annotate(total=Sum("running_seconds")).values("total")))
+                .filter(Q(booked__isnull=False) | Q(seconds_used__isnull=False)))
+    by_day: dict = defaultdict(dict)
+    for machine_id, day, seconds in (MachineUsageDay.objects.filter(machine__lab_id__in=labs, day__gte=start.date(),
+                                                                    day__lt=end.date())
+                                     .values_list("machine_id", "day").annotate(seconds=Sum("running_seconds"))):
+        by_day[machine_id][day] = round(seconds / 3600, 2)
+    rows: dict = defaultdict(list)
+    for machine in machines:
+        rows[machine.lab_id].append(MachineRow(
+            machine.name, machine.machine_type.name_vi,
+            hours_booked=round(machine.booked.total_seconds() / 3600, 2) if machine.booked else 0.0,
+            hours_used=round((machine.seconds_used or 0) / 3600, 2),
+            no_show_reservations=machine.no_shows or 0, by_day=by_day.get(machine.pk, {})))
+    return {lab_id: sorted(lab_rows, key=lambda m: m.machine) for lab_id, lab_rows in rows.items()}
 
 
 def _certifications(start: datetime, end: datetime) -> dict:
@@ -267,7 +273,7 @@ def _certifications(start: datetime, end: datetime) -> dict:
     return counts
 
 
-def _progress(year: int, up_to: datetime, lab_ids: list) -> dict:
+def _progress(year: int, up_to: datetime, lab_ids: list) -> tuple[dict, YearTarget | None]:
     """Classes held and participant-turns from 1 January to the end of the month, against targets."""
     tz = timezone.get_default_timezone()
     year_start = datetime.combine(date(year, 1, 1), datetime.min.time(), tz)
@@ -279,15 +285,17 @@ def _progress(year: int, up_to: datetime, lab_ids: list) -> dict:
             .annotate(turns_here=Coalesce(Subquery(attended), 0)).order_by().values("lab_id")
             .annotate(classes=Count("id"), turns=Sum("turns_here")))
     by_lab = {_lab_key(row["lab_id"]): row for row in done}
+    year_targets = list(YearTarget.objects.filter(year=year))
     # A target without a lab is the whole network's: the online and network-wide row has none of its own.
-    targets = {t.lab_id: t for t in YearTarget.objects.filter(year=year, lab__isnull=False)}
+    targets = {t.lab_id: t for t in year_targets if t.lab_id is not None}
+    network_target = next((t for t in year_targets if t.lab_id is None), None)
     progress = {}
     for key in lab_ids:
         target = targets.get(key)
         row = by_lab.get(key, {"classes": 0, "turns": 0})
         progress[key] = Progress(target.classes if target else 0, row["classes"],
                                  target.participant_turns if target else 0, row["turns"])
-    return progress
+    return progress, network_target
 
 
 def monthly_report(month: date, *, lab: Lab | None = None, now: datetime | None = None) -> MonthlyReport:
@@ -300,7 +308,7 @@ def monthly_report(month: date, *, lab: Lab | None = None, now: datetime | None 
     figures, session_rows, learners, returning = _class_figures(start, end, now, set(keys))
     machines = _machine_figures(start, end, {item.pk for item in chosen})
     certifications = _certifications(start, end)
-    progress = _progress(month.year, end, keys)
+    progress, network_targets = _progress(month.year, end, keys)
 
     def build(key, slug, name, short_name) -> LabReport:
         report = LabReport(slug=slug, name=str(name), short_name=str(short_name))
@@ -337,8 +345,8 @@ def monthly_report(month: date, *, lab: Lab | None = None, now: datetime | None 
                 if kind is None or k == kind for learner in ids}
         cell = network.total if kind is None else network.by_kind[kind]
         cell.unique_learners, cell.first_time_learners = len(seen), len(seen - returning)
-    network_targets = None if lab is not None else YearTarget.objects.filter(year=month.year,
-                                                                             lab__isnull=True).first()
+    if lab is not None:
+        network_targets = None  # a lab's report totals that lab against its own target
     network.progress = Progress(
         network_targets.classes if network_targets else sum(r.progress.target_classes for r in reports),
         sum(r.progress.classes_to_date for r in reports),
