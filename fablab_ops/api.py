@@ -83,7 +83,9 @@ class FablabAPI(NinjaAPI):
         error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
-                responses = operation.setdefault("responses", {})
+                # django-ninja keys its answers by int, JSON by text: one key per status, or 400 is written twice.
+                responses = operation["responses"] = {str(status): answer for status, answer
+                                                      in operation.get("responses", {}).items()}
                 edge = dict(EDGE_RESPONSES)
                 if operation.get("security"):
                     edge["401"] = "Not signed in, or the API token is not valid"
