@@ -13,7 +13,7 @@ from django.db.utils import InterfaceError, OperationalError
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
@@ -106,6 +106,8 @@ api = FablabAPI(
     urls_namespace="api",
     parser=GuardedParser(),
     renderer=LocalTimeRenderer(),
+    # Without deep links: Swagger UI puts each one, a link, inside the button that opens the operation.
+    docs=Swagger(settings={"deepLinking": False}),
 )
 
 api.add_router("/accounts/", accounts_router)
