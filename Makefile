@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install messages run test lint bench clean
+.PHONY: install messages run test lint bench screenshots clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,12 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(BIN)/.installed
+# What the browser tests load into pages (axe-core for the accessibility audit), pinned in package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+install: $(BIN)/.installed node_modules/.installed
 
 # Translations are compiled from the .po sources with Babel, so no system gettext is needed.
 messages: install
@@ -38,8 +43,16 @@ lint: install
 test: lint messages
 	$(BIN)/python -m pytest
 
+# PNGs of every page, phone and desktop, Vietnamese and English, per role (the accessibility audit's walk).
+SCREENSHOTS_DIR ?= screenshots
+screenshots: messages
+	rm -rf $(SCREENSHOTS_DIR)
+	SCREENSHOTS_DIR=$(abspath $(SCREENSHOTS_DIR)) $(BIN)/python -m pytest -p no:cacheprovider -q \
+		tests/test_browser_accessibility.py::test_every_page_passes_axe_and_fits_a_phone_for_every_role_in_both_languages
+	@echo "Screenshots in $(SCREENSHOTS_DIR)/<role>/<language>-<viewport>/"
+
 bench: install
 	for script in bench/[!_]*.py; do $(BIN)/python $$script --quick || exit 1; done
 
 clean:
-	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles
+	rm -rf $(VENV) node_modules db.sqlite3 db.sqlite3-* staticfiles screenshots

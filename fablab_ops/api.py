@@ -13,7 +13,7 @@ from django.db.utils import InterfaceError, OperationalError
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
@@ -84,7 +84,9 @@ class FablabAPI(NinjaAPI):
         error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
-                responses = operation.setdefault("responses", {})
+                # django-ninja keys its answers by int, JSON by text: one key per status, or 400 is written twice.
+                responses = operation["responses"] = {str(status): answer for status, answer
+                                                      in operation.get("responses", {}).items()}
                 edge = dict(EDGE_RESPONSES)
                 if operation.get("security"):
                     edge["401"] = "Not signed in, or the API token is not valid"
@@ -105,6 +107,8 @@ api = FablabAPI(
     urls_namespace="api",
     parser=GuardedParser(),
     renderer=LocalTimeRenderer(),
+    # Without deep links: Swagger UI puts each one, a link, inside the button that opens the operation.
+    docs=Swagger(settings={"deepLinking": False}),
 )
 
 api.add_router("/accounts/", accounts_router)

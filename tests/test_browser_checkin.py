@@ -28,7 +28,7 @@ def log_in(page, base_url, user):
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
-def in_browser(story):
+def in_browser(story, timeout=120):
     """Run a Playwright story in its own thread: its event loop stays out of the test's (ORM) thread."""
     outcome = {}
 
@@ -47,7 +47,9 @@ def in_browser(story):
 
     thread = threading.Thread(target=run)
     thread.start()
-    thread.join(timeout=120)
+    thread.join(timeout=timeout)
+    if thread.is_alive():
+        pytest.fail(f"the browser story did not end within {timeout} s", pytrace=False)
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("value")

@@ -60,6 +60,7 @@ def test_a_learner_resets_a_forgotten_password_edits_the_profile_and_uses_a_new_
         page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
         # The profile, from the menu.
+        page.click("header summary >> text=Menu")  # on a phone the menu is folded
         page.click("nav >> text=Hồ sơ của tôi")
         page.wait_for_selector("h1:has-text('Hồ sơ của tôi')")
         page.fill("#id_full_name", "Nguyễn Thị Lan")
@@ -71,6 +72,7 @@ def test_a_learner_resets_a_forgotten_password_edits_the_profile_and_uses_a_new_
         page.screenshot(path=str(artifacts / "profile-phone.png"), full_page=True)
 
         # A token for the learner's own script, shown once.
+        page.click("header summary >> text=Menu")  # on a phone the menu is folded
         page.click("nav >> text=Khóa API")
         page.fill("#id_name", "Điện thoại của Lan")
         page.click("main button:has-text('Tạo khóa')")

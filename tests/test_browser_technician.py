@@ -58,6 +58,7 @@ def test_a_technician_takes_an_alert_plans_maintenance_and_reads_the_no_shows_on
 
         # The menu leads to the lab's machines page, and only to this lab's.
         assert page.locator("nav >> text=Máy EIU").count() == 0
+        page.click("header summary >> text=Menu")  # on a phone the menu is folded
         page.click("nav >> text=Máy BIIC")
         page.wait_for_selector("h1:has-text('Máy của Fablab đa ngành BIIC')")
         widths["machines"] = width(page)

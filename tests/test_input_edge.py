@@ -7,6 +7,8 @@ page on the site. Dates outside the years the Fablabs can plan for are refused,
 malformed JSON and wrong content types are answered in the client's language.
 """
 
+import json
+
 import pytest
 from django.test import Client
 
@@ -276,3 +278,17 @@ def test_the_published_schema_documents_the_error_answers_of_every_operation(cli
                 assert status in operation["responses"], (method, path, status)
             if operation.get("security"):
                 assert "401" in operation["responses"], (method, path)
+
+
+@pytest.mark.django_db
+def test_the_published_schema_names_each_answer_of_an_operation_once(client):
+    """The API docs page parses the schema strictly: a status written twice leaves it blank."""
+    twice = []
+
+    def no_repeats(pairs):
+        keys = [key for key, _value in pairs]
+        twice.extend(sorted({key for key in keys if keys.count(key) > 1}))
+        return dict(pairs)
+
+    json.loads(client.get("/api/openapi.json").content, object_pairs_hook=no_repeats)
+    assert twice == []
