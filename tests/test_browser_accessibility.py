@@ -34,7 +34,8 @@ PHONE_WIDTH = VIEWPORTS["phone"]["width"]
 SERIOUS = {"serious", "critical"}
 # Pages served outside the URL resolver's walk: the API's docs, and what a wrong address shows.
 EXTRA = ["/api/docs", "/khong-co-trang-nay/"]
-# Findings accepted, by page route and axe rule ("too wide" for the phone width), each with its reason. None today: a finding here would be a page to mend.
+# Findings accepted, by page route and axe rule ("too wide" for the phone width), each with its reason.
+# None today: a finding here would be a page to mend.
 EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 world = walk.world  # the role walk's world: BIIC, its machines, classes, bookings and people

@@ -18,7 +18,7 @@ from datetime import date, datetime, time, timedelta
 from dateutil.rrule import WEEKLY, rrule, rrulestr
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
