@@ -536,9 +536,11 @@ def _history_sent(since_pk: int, now: datetime) -> None:
 
 
 @transaction.atomic
-def seed(today: date | None = None) -> dict[str, int]:
-    now = timezone.now()
-    today = today or timezone.localdate()
+def seed(today: date | None = None, now: datetime | None = None) -> dict[str, int]:
+    """Seed the demo as of `now` (default: this moment): the past before it, reservations covering it, the
+    coming days after it."""
+    now = now or timezone.now()
+    today = today or timezone.localdate(now)
     first, last = season_bounds(today)
     rng = random.Random(2026)
     labs = _labs()
