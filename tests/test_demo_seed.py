@@ -76,3 +76,16 @@ def test_the_labs_have_street_addresses_under_ho_chi_minh_city_wards():
         assert "tỉnh Bình Dương" not in lab.address + lab.host
     places = Session.objects.exclude(lab=None).values_list("place", flat=True)
     assert places and all(place.endswith("Thành phố Hồ Chí Minh") for place in places), "classes say where they are"
+
+
+@pytest.mark.django_db
+def test_the_demo_started_again_another_day_has_machines_running_and_days_booked_again():
+    first = moment(10)
+    demo.seed(now=first)
+    later = first + timedelta(days=3, hours=1)
+    demo.seed(now=later)
+    covering = Reservation.objects.filter(start__lte=later, end__gt=later)
+    assert covering.exists() and all(r.status == ReservationStatus.CHECKED_IN for r in covering)
+    assert Reservation.objects.filter(start__gt=later + timedelta(days=4), status=ReservationStatus.CONFIRMED).exists()
+    # What came due while it was stopped is history, not a backlog of no-show e-mails for the first minutes.
+    assert not Reservation.objects.filter(status=ReservationStatus.CONFIRMED, start__lte=later).exists()
