@@ -292,6 +292,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # Django's default configuration gives the "django" logger its own console handler in DEBUG, which
+        # printed every refusal (and its traceback) a second time beside the root's: the root prints it once.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.request": {"filters": ["refusals_in_one_line"]},
         # With tasks run in-process (the laptop demo), Celery would log a line for every task it ran, every few
         # seconds (failures still show), and kombu warns at every task that no broker host is set: there is

@@ -110,3 +110,21 @@ def test_a_demo_email_is_saved_to_a_file_and_announced_in_one_line(settings, tmp
     assert "lan@example.vn" in lines[1] and "Nhắc lịch học ngày mai" in lines[1]
     assert all(f.resolve().as_uri() in "\n".join(lines) for f in files)
     assert all(len(line) < 300 for line in lines), "no message body, no base64 on the console"
+
+
+def test_a_refusal_is_printed_once_on_the_demo_console(tmp_path):
+    """With DEBUG on (`make run`), Django's own console handler used to print each refusal a second time."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "LOG_LEVEL")}
+    env.update({"DEBUG": "1", "SQLITE_PATH": str(tmp_path / "db.sqlite3")})
+    code = ("import logging; logging.getLogger('django.request').warning("
+            "'Forbidden (Permission denied): %s', '/booking/labs/biic/scanner/', extra={'status_code': 403})")
+    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=Path(__file__).parent.parent,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    console = done.stdout + done.stderr
+    assert console.count("Forbidden (Permission denied): /booking/labs/biic/scanner/") == 1, console
