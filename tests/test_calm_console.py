@@ -128,3 +128,24 @@ def test_a_refusal_is_printed_once_on_the_demo_console(tmp_path):
     assert done.returncode == 0, done.stderr
     console = done.stdout + done.stderr
     assert console.count("Forbidden (Permission denied): /booking/labs/biic/scanner/") == 1, console
+
+
+def test_the_demo_broker_lets_machines_subscribe_while_another_one_connects():
+    """amqtt walks its subscriptions across awaits while others subscribe; the demo's broker must not crash a
+    connecting machine's session with "dictionary changed size during iteration"."""
+    import asyncio
+
+    from fablab_ops.machines.management.commands.run_demo_machines import demo_broker
+
+    loop = asyncio.new_event_loop()
+    try:
+        broker = demo_broker("127.0.0.1", 0, loop)
+        subscriptions = broker._subscriptions
+        subscriptions["fablab/biic/laser-01/desired"] = []
+        for number, _topic in enumerate(subscriptions, start=2):  # what amqtt does, with others subscribing
+            subscriptions[f"fablab/biic/printer-{number:02d}/desired"] = []
+            if number > 5:
+                break
+        assert len(subscriptions) == 2
+    finally:
+        loop.close()

@@ -42,16 +42,44 @@ def broker_config(host: str, port: int) -> dict:
             "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}}
 
 
-def start_embedded_broker(host: str, port: int) -> None:
+class SnapshotDict(dict):
+    """A dict whose iteration walks a snapshot of it.
+
+    amqtt 0.12 walks its subscriptions dict across `await`s when a client connects (to send it retained
+    messages) while other clients subscribe: "RuntimeError: dictionary changed size during iteration", with a
+    traceback on the console, and the connecting machine dropped. Twenty machines connecting at the demo's
+    start make that likely. Walking a snapshot is what those loops mean.
+    """
+
+    def __iter__(self):
+        return iter(list(super().keys()))
+
+    def keys(self):
+        return list(super().keys())
+
+    def values(self):
+        return list(super().values())
+
+    def items(self):
+        return list(super().items())
+
+
+def demo_broker(host: str, port: int, loop):
     from amqtt.broker import Broker
 
+    broker = Broker(broker_config(host, port), loop=loop)
+    broker._subscriptions = SnapshotDict(broker._subscriptions)
+    return broker
+
+
+def start_embedded_broker(host: str, port: int) -> None:
     started, failure = threading.Event(), []
 
     def serve():
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(Broker(broker_config(host, port), loop=loop).start())
+            loop.run_until_complete(demo_broker(host, port, loop).start())
         except Exception as error:
             failure.append(error)
             return
