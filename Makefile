@@ -27,13 +27,19 @@ install: $(BIN)/.installed node_modules/.installed
 messages: install
 	$(BIN)/pybabel compile --domain django --directory fablab_ops/locale
 
-# The demo runs in development mode (DEBUG is off unless set).
+# The demo runs in development mode (DEBUG is off unless set). Its e-mails are saved one file each under
+# var/mail/ (git-ignored) and listed on the console in one line each.
 run: export DEBUG = 1
+run: export EMAIL_BACKEND = fablab_ops.mail.OneFilePerMessageBackend
 run: messages
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving the demo at http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, API docs: http://$(HOST):$(PORT)/api/docs)"
-	@trap 'kill 0' INT TERM EXIT; \
+	@echo "E-mails are saved in $(CURDIR)/var/mail/. Ctrl-C stops everything."
+# Ctrl-C or SIGTERM reach the whole process group: each process stops by itself (the machines say goodbye
+# within 3 s). When the web server ends, the trap stops the machines, once: it is cleared first, so `kill 0`
+# reaching the shell itself does not run it again.
+	@trap 'trap - INT TERM EXIT; kill 0 2>/dev/null' INT TERM EXIT; \
 	$(BIN)/python manage.py run_demo_machines & \
 	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
 

@@ -11,7 +11,11 @@ version `desired_v` of the desired state it holds. It follows the retained desir
 state of its `desired` topic: only a version newer than the one it holds is applied
 (and kept in "flash", across power losses), its interlock is closed only between
 `from` and `until` on its own clock, it moves on to `next` when its clock reaches
-`next.from`, and it acks `{"v": n, "ok": true}`. Machines idle, run jobs with the
+`next.from`, and it acks `{"v": n, "ok": true}`. A machine without interlock cannot be
+switched, but with `keeps_to_bookings` (the registry's `"keeps_to_bookings": true`, or
+`--keep-to-bookings`) its users keep to the desired state as a lab's rules ask: a job
+starts only while the grant names a holder, and stops at its `until` (the laptop demo
+runs every machine so). Machines idle, run jobs with the
 power draw of their type, sometimes fail a job, and now and then lose power: a new
 `boot`, `seq` and counters from zero, and the broker publishes the last will because
 the connection vanished without a goodbye. SIGINT/SIGTERM publish `offline`
@@ -279,14 +283,19 @@ class SimulatedMachine:
     With an interlock the machine is powered only while its desired state's grant
     closes it; a learner then runs jobs, and a job still going at `until` is cut off.
     `mean_uptime_h=None` turns random power losses off (fault injection then decides).
+    `keeps_to_bookings` (for a machine without interlock): its users start a job only while the
+    desired state's grant names a holder and stop at `until`, as the interlock would make them.
     """
 
     def __init__(self, lab: str, machine: str, kind: str = "printer-3d", *, interlock: bool = False,
                  rng: random.Random | None = None, speed: float = 1.0, now: datetime | None = None,
-                 boot: int | None = None, unix_ms_ts: bool = False, mean_uptime_h: float | None = MEAN_UPTIME_H):
+                 boot: int | None = None, unix_ms_ts: bool = False, mean_uptime_h: float | None = MEAN_UPTIME_H,
+                 keeps_to_bookings: bool = False):
         self.lab, self.machine, self.kind = lab, machine, kind
         self.profile = PROFILES.get(kind, GENERIC)
         self.interlock = interlock
+        # Without a contactor, whether the machine runs outside a grant is up to its users: these keep to it.
+        self.keeps_to_bookings = keeps_to_bookings and not interlock
         self.rng = rng or random.Random()
         self.speed = speed
         self.unix_ms_ts = unix_ms_ts
@@ -327,6 +336,7 @@ class SimulatedMachine:
             return Change.RESTART
         before = self.state
         self._follow_interlock(now)
+        self._follow_bookings(now)
         if self.state == before and self._left <= 0:
             self._next_phase(now)
         return Change.STATE if self.state != before else Change.NONE
@@ -406,6 +416,7 @@ class SimulatedMachine:
         self._sync(now)
         if self.powered:
             self._follow_interlock(now)
+            self._follow_bookings(now)
         if not self.interlock:
             return ack_message(desired.version, True, "no interlock fitted: nothing to switch")
         return ack_message(desired.version, True)
@@ -433,6 +444,16 @@ class SimulatedMachine:
         elif self.state == "off":
             self._enter("idle", _minutes(self.rng.expovariate(1 / FIRST_JOB_MINUTES)), now=now)
 
+    def _follow_bookings(self, now: datetime) -> None:
+        """Users who keep to the bookings: a job going on when the grant ends is stopped; one soon after it begins."""
+        if not self.keeps_to_bookings:
+            return
+        granted = self.interlock_closed(now)
+        if self.state == "running" and not granted:
+            self._enter("idle", self._gap(), now=now)
+        elif self.state == "idle" and granted and self._left > _minutes(FIRST_JOB_MINUTES):
+            self._left = _minutes(self.rng.expovariate(1 / FIRST_JOB_MINUTES))  # the learner is at the machine
+
     def _power_up(self, now: datetime) -> None:
         if self.interlock:
             self._follow_interlock(now)
@@ -443,6 +464,8 @@ class SimulatedMachine:
         if self.state == "idle":
             if not self.interlock and self.rng.random() < OFF_SHARE:
                 self._enter("off", _minutes(self.rng.uniform(*OFF_MINUTES)), now=now)
+            elif self.keeps_to_bookings and not self.interlock_closed(now):
+                self._enter("idle", self._gap(), now=now)  # nobody holds it: nobody starts a job
             else:
                 self._start_job(now)
         elif self.state == "running" and self._faulty:
@@ -727,7 +750,8 @@ class Fleet:
     """
 
     def __init__(self, registry: list[dict], *, url: str, protocol: str = "3.1.1", rate: float = 0.2,
-                 speed: float = 1.0, seed: int | None = None, mean_uptime_h: float | None = MEAN_UPTIME_H):
+                 speed: float = 1.0, seed: int | None = None, mean_uptime_h: float | None = MEAN_UPTIME_H,
+                 keep_to_bookings: bool = False):
         rng = random.Random(seed)
         self.broker = broker = BrokerAddress.from_url(url)
         start = time.monotonic()
@@ -736,7 +760,8 @@ class Fleet:
             machine = SimulatedMachine(entry["lab"], entry["machine"], entry.get("type", "printer-3d"),
                                        interlock=bool(entry.get("interlock")), rng=random.Random(rng.getrandbits(64)),
                                        speed=speed, unix_ms_ts=entry.get("ts") == "unix_ms",
-                                       mean_uptime_h=mean_uptime_h)
+                                       mean_uptime_h=mean_uptime_h,
+                                       keeps_to_bookings=keep_to_bookings or bool(entry.get("keeps_to_bookings")))
             # Each device has its own login; the URL's is for registries without credentials.
             username = entry.get("username") or broker.username
             password = entry.get("password") if entry.get("username") else broker.password
@@ -847,10 +872,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--speed", type=_positive, default=1.0,
                         help="time acceleration of jobs, idle spells, faults and power losses (not of the "
                              "message rate, nor of `until`)")
+    parser.add_argument("--keep-to-bookings", action="store_true",
+                        help="machines without interlock run jobs only while their desired state names a holder "
+                             "(as the registry's \"keeps_to_bookings\": true does for one machine)")
+    parser.add_argument("--mean-uptime-h", type=float, default=MEAN_UPTIME_H,
+                        help=f"simulated hours between two power losses of a machine, on average (default "
+                             f"{MEAN_UPTIME_H:g}; 0: none)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     registry = load_registry(args.registry, args.machines)
-    fleet = Fleet(registry, url=args.url, protocol=args.protocol, rate=args.rate, speed=args.speed, seed=args.seed)
+    fleet = Fleet(registry, url=args.url, protocol=args.protocol, rate=args.rate, speed=args.speed, seed=args.seed,
+                  mean_uptime_h=args.mean_uptime_h or None, keep_to_bookings=args.keep_to_bookings)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

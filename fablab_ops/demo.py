@@ -2,6 +2,19 @@
 
 Everything is keyed on natural keys (slugs, emails, course + start) and drawn from a
 seeded random generator, so seeding twice changes nothing.
+
+What happens from now on goes through the services, so it obeys the rules: seats in
+coming classes are booked with `book_seat`, machine time with `reserve` (a reservation
+already running was booked the day before), and some reservations covering the moment
+the demo is seeded are checked in at the door (`check_in_manually`), which makes the
+interlock hand those machines to their holders. The past cannot be booked any more: it is
+written as it would have ended (completed reservations with the running time the
+machines reported). The e-mails those bookings caused are history: marked sent.
+
+Addresses are made up but shaped as real ones after the 2025 reform: since 1 July 2025
+the province of Bình Dương is part of Hồ Chí Minh City and its wards (phường) are
+directly under the city, with no district level. "Bình Dương" stays where it is a name
+(the network, a lab, the new-town area).
 """
 
 import random
@@ -11,11 +24,16 @@ from datetime import date, datetime, time, timedelta
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import MONTHLY, SA, TH, TU, WE, rrule
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
-from fablab_ops.accounts.models import Role, User
+from fablab_ops.accounts.models import Notification, NotificationState, Role, User
+from fablab_ops.booking.checkin import check_in_manually
 from fablab_ops.booking.models import Certification, CertificationMethod, Reservation, ReservationStatus
+from fablab_ops.booking.services import grant_certification, reserve
 from fablab_ops.courses.models import Course, CourseKind, SeatBooking, SeatStatus, Session
+from fablab_ops.courses.services import book_seat
+from fablab_ops.errors import DomainError
 from fablab_ops.machines.models import Lab, Machine, MachineType, OpeningHours, UsageSession
 from fablab_ops.machines.services import add_running_time
 from fablab_ops.reports.models import YearTarget
@@ -26,17 +44,19 @@ LABS = [
     {
         "slug": "biic", "short_name": "BIIC",
         "name_vi": "Fablab đa ngành BIIC", "name_en": "BIIC Multi-disciplinary Fablab",
-        "host": "Trung tâm Sáng kiến cộng đồng và Hỗ trợ khởi nghiệp tỉnh Bình Dương (BIIC)",
+        "host": "Trung tâm Sáng kiến cộng đồng và Hỗ trợ khởi nghiệp (BIIC)",
         "field": "Đa ngành — thành viên mạng lưới Fab Lab toàn cầu",
-        "address": "Thành phố Thủ Dầu Một, tỉnh Bình Dương",
-        "hours": [(d, time(8), time(17)) for d in range(6)],
+        "address": "Số 26 đường Huỳnh Văn Nghệ, phường Thủ Dầu Một, Thành phố Hồ Chí Minh",
+        # Open round the clock to certified members (staffed 8:00–17:00), as many Fab Labs are: the demo
+        # has a lab where a reservation can cover "now" whatever the hour it is started at.
+        "hours": [(d, time(0), time(23, 59)) for d in range(7)],
     },
     {
         "slug": "eiu", "short_name": "EIU",
         "name_vi": "Fablab Trường Đại học Quốc tế Miền Đông", "name_en": "Eastern International University Fablab",
         "host": "Trường Đại học Quốc tế Miền Đông (EIU)",
         "field": "Tổng hợp — thành viên mạng lưới Fab Lab toàn cầu",
-        "address": "Thành phố mới Bình Dương, Thành phố Thủ Dầu Một, tỉnh Bình Dương",
+        "address": "Đường Nam Kỳ Khởi Nghĩa, Khu đô thị mới Bình Dương, phường Bình Dương, Thành phố Hồ Chí Minh",
         "hours": [(d, time(7, 30), time(20)) for d in range(5)] + [(5, time(8), time(12))],
     },
     {
@@ -45,7 +65,7 @@ LABS = [
         "name_en": "Bình Dương Mechatronics Fabrication Lab",
         "host": "Trường Cao đẳng nghề Việt Nam – Singapore",
         "field": "Cơ điện tử",
-        "address": "Thành phố Thuận An, tỉnh Bình Dương",
+        "address": "Số 2 Đại lộ Bình Dương, phường Thuận Giao, Thành phố Hồ Chí Minh",
         "hours": [(d, time(7), time(11, 30)) for d in range(6)] + [(d, time(13), time(17)) for d in range(5)],
     },
     {
@@ -54,7 +74,7 @@ LABS = [
         "name_en": "Applied Biotechnology Fabrication Lab",
         "host": "Trường Đại học Thủ Dầu Một",
         "field": "Công nghệ sinh học ứng dụng",
-        "address": "Thành phố Thủ Dầu Một, tỉnh Bình Dương",
+        "address": "Số 6 đường Trần Văn Ơn, phường Phú Lợi, Thành phố Hồ Chí Minh",
         "hours": [(d, time(8), time(16, 30)) for d in range(5)],
     },
 ]
@@ -258,11 +278,14 @@ def _summer_course(labs) -> Course:
 
 
 def _session(course: Course, start: datetime, end: datetime, lab: Lab | None) -> Session:
+    place = lab.address if lab else "Google Meet"
     session, _ = Session.objects.get_or_create(
         course=course, start=start,
-        defaults={"end": end, "capacity": course.default_capacity, "lab": lab,
-                  "place": lab.address if lab else "Google Meet"},
+        defaults={"end": end, "capacity": course.default_capacity, "lab": lab, "place": place},
     )
+    if session.place != place and lab is not None:  # a lab's address written before it had a street
+        Session.objects.filter(pk=session.pk).update(place=place)
+        session.place = place
     return session
 
 
@@ -291,47 +314,47 @@ def _bookings(sessions, learners, rng: random.Random, now: datetime) -> None:
         if session.bookings.exists():
             continue  # already seeded (or booked for real): leave it as it is
         local_rng = random.Random(f"{session.course.slug}-{session.start.isoformat()}")
-        past = session.end < now
-        if past:
-            count = local_rng.randint(max(session.course.min_capacity - 3, 1), session.capacity)
-        else:
-            count = local_rng.randint(0, session.capacity)
-        chosen = local_rng.sample(others, min(count, len(others)))
-        # The next BIIC Arduino class is full with a waiting list, to show promotion.
-        full_demo = (not past and session.course.slug == "arduino-biic"
-                     and session == _next_session(sessions, "arduino-biic", now))
-        if full_demo:
-            # The demo learner holds a seat here, so cancelling it shows the waiting list moving.
+        if session.end < now:
+            _past_bookings(session, others, local_rng)
+            continue
+        if session.start <= now:
+            continue  # going on now: its bookings were made before, nothing to add by hand
+        # Coming classes fill up as they come closer: those of the next two weeks hold at least their minimum.
+        low = max(session.course.min_learners, session.capacity // 2) if session.start < now + timedelta(days=14) else 0
+        chosen = local_rng.sample(others, min(local_rng.randint(low, session.capacity), len(others)))
+        if session.course.slug == "arduino-biic" and session == _next_session(sessions, "arduino-biic", now):
+            # Full with a waiting list, to show promotion: the demo learner holds a seat, so cancelling it
+            # shows the waiting list moving.
             chosen = [demo_learner, *others[: session.capacity + 2]]
-        for index, learner in enumerate(chosen):
-            booked_at = session.start - timedelta(days=local_rng.randint(2, 20))
-            if index < session.capacity:
-                status = SeatStatus.CONFIRMED
-                if past:
-                    status = SeatStatus.ATTENDED if local_rng.random() < 0.85 else SeatStatus.NO_SHOW
-                booking = SeatBooking.objects.create(session=session, learner=learner, status=status,
-                                                     confirmed_at=booked_at)
-                if status == SeatStatus.ATTENDED:
-                    booking.checked_in_at = session.start - timedelta(minutes=local_rng.randint(0, 20))
-                    booking.save(update_fields=["checked_in_at"])
-                    if session.course.certifies_id:
-                        # The trainer marked them passed after the induction: that is what certifies.
-                        SeatBooking.objects.filter(pk=booking.pk).update(induction_result="passed",
-                                                                         induction_marked_at=session.end)
-                        Certification.objects.get_or_create(
-                            user=learner, machine_type_id=session.course.certifies_id, revoked_at=None,
-                            defaults={"method": CertificationMethod.INDUCTION, "granted_at": session.end,
-                                      "seat_booking": booking},
-                        )
-            else:
-                SeatBooking.objects.create(session=session, learner=learner, status=SeatStatus.WAITLISTED,
-                                           waitlist_position=index - session.capacity + 1)
-                Session.objects.filter(pk=session.pk).update(peak_waitlist=index - session.capacity + 1)
-            SeatBooking.objects.filter(session=session, learner=learner).update(created_at=booked_at)
+        for learner in chosen:
+            result = book_seat(session.pk, learner, now=now)  # a seat, or a place on the waiting list when full
+            booked_at = min(now, session.start - timedelta(days=local_rng.randint(2, 20)))
+            SeatBooking.objects.filter(pk=result.booking.pk).update(created_at=booked_at)
     upcoming_laser = _next_session(sessions, "induction-laser-biic", now)
-    if upcoming_laser and not SeatBooking.objects.filter(session=upcoming_laser, learner=demo_learner).exists():
-        SeatBooking.objects.create(session=upcoming_laser, learner=demo_learner, status=SeatStatus.CONFIRMED,
-                                   confirmed_at=now)
+    if upcoming_laser:
+        book_seat(upcoming_laser.pk, demo_learner, now=now)
+
+
+def _past_bookings(session: Session, learners, local_rng: random.Random) -> None:
+    """A class that is over: who came, who did not, and who passed an induction (as the trainer marked it)."""
+    count = local_rng.randint(max(session.course.min_capacity - 3, 1), session.capacity)
+    for learner in local_rng.sample(learners, min(count, len(learners))):
+        booked_at = session.start - timedelta(days=local_rng.randint(2, 20))
+        status = SeatStatus.ATTENDED if local_rng.random() < 0.85 else SeatStatus.NO_SHOW
+        booking = SeatBooking.objects.create(session=session, learner=learner, status=status, confirmed_at=booked_at)
+        if status == SeatStatus.ATTENDED:
+            booking.checked_in_at = session.start - timedelta(minutes=local_rng.randint(0, 20))
+            booking.save(update_fields=["checked_in_at"])
+            if session.course.certifies_id:
+                # The trainer marked them passed after the induction: that is what certifies.
+                SeatBooking.objects.filter(pk=booking.pk).update(induction_result="passed",
+                                                                 induction_marked_at=session.end)
+                Certification.objects.get_or_create(
+                    user=learner, machine_type_id=session.course.certifies_id, revoked_at=None,
+                    defaults={"method": CertificationMethod.INDUCTION, "granted_at": session.end,
+                              "seat_booking": booking},
+                )
+        SeatBooking.objects.filter(pk=booking.pk).update(created_at=booked_at)
 
 
 def _next_session(sessions, course_slug: str, now: datetime) -> Session | None:
@@ -339,45 +362,222 @@ def _next_session(sessions, course_slug: str, now: datetime) -> Session | None:
     return min(upcoming, key=lambda s: s.start) if upcoming else None
 
 
-def _reservations(labs, learners, first: date, now: datetime) -> None:
-    """Past machine time for certified learners: what the usage reports count."""
-    certified = list(Certification.objects.filter(revoked_at__isnull=True).select_related("machine_type"))
-    free_types = list(MachineType.objects.filter(requires_induction=False))
-    rng = random.Random("reservations")
+# Machine types the demo has no induction class for: their lab's technician certified a few learners who
+# showed they could use the machine (as `grant_certification` records it), at the start of the season.
+CERTIFIED_BY_TECHNICIAN = {"vinyl-cutter": "biic", "pcb-mill": "eiu", "bioprinter": "tdmu-bio"}
+STAFFED = (time(8), time(17))  # when learners come: reservations of the past and the coming days
+RESERVED_SHARE = 0.4  # the share of (machine, open day) pairs with a reservation
+
+
+def _certify_by_technicians(labs, types, learners, first: date) -> None:
+    rng = random.Random("certified-by-technicians")
+    for type_slug, lab_slug in CERTIFIED_BY_TECHNICIAN.items():
+        technician = labs[lab_slug].technicians.order_by("pk").first()
+        for learner in rng.sample(learners[1:], 8):
+            grant_certification(user=learner, machine_type=types[type_slug], by=technician,
+                                reason="Đã sử dụng thành thạo ở nơi làm việc", now=_local(first, time(9)))
+
+
+class _Planner:
+    """Picks who reserves which machine when, keeping the rules a reservation must obey: the holder certified
+    for the type (before the day), opening hours, one reservation per machine at a time, weekly hours."""
+
+    def __init__(self, learners, rng: random.Random):
+        self.rng = rng
+        self.learners = learners
+        self.certified: dict[int, list[tuple[User, datetime]]] = {}
+        for c in Certification.objects.filter(revoked_at__isnull=True).select_related("user").order_by("pk"):
+            self.certified.setdefault(c.machine_type_id, []).append((c.user, c.granted_at))
+        self.hours: dict[int, list] = {}
+        self.weekly: dict[tuple, float] = {}
+
+    def intervals(self, lab: Lab, day: date) -> list[tuple[datetime, datetime]]:
+        if lab.pk not in self.hours:
+            self.hours[lab.pk] = list(lab.opening_hours.all())
+        tz = timezone.get_default_timezone()
+        return [(datetime.combine(day, h.opens, tz), datetime.combine(day, h.closes, tz))
+                for h in self.hours[lab.pk] if h.weekday == day.weekday()]
+
+    def holder(self, machine: Machine, since: datetime, start: datetime, minutes: int) -> User | None:
+        machine_type = machine.machine_type
+        if machine_type.requires_induction:
+            candidates = [user for user, granted in self.certified.get(machine_type.pk, []) if granted < since]
+        else:
+            candidates = self.learners[1:]
+        week = start.isocalendar()[:2]
+        candidates = [u for u in candidates
+                      if self.weekly.get((u.pk, machine_type.pk, week), 0) + minutes
+                      <= machine_type.weekly_hours_limit * 60]
+        if not candidates:
+            return None
+        user = self.rng.choice(candidates)
+        self.weekly[user.pk, machine_type.pk, week] = self.weekly.get((user.pk, machine_type.pk, week), 0) + minutes
+        return user
+
+    def slot(self, machine: Machine, day: date, earliest: datetime | None = None) -> tuple[datetime, datetime] | None:
+        """A slot on `day` within the lab's hours and the staffed day, of a length the type allows."""
+        machine_type = machine.machine_type
+        step = 30
+        lengths = range(machine_type.min_reservation_minutes, min(machine_type.max_reservation_minutes, 180) + 1, step)
+        minutes = self.rng.choice(list(lengths))
+        for opens, closes in self.intervals(machine.lab, day):
+            begin = max(opens, _local(day, STAFFED[0]), earliest or opens)
+            end_by = min(closes, _local(day, STAFFED[1]))
+            begin = begin + timedelta(minutes=(-begin.minute) % step, seconds=-begin.second,
+                                      microseconds=-begin.microsecond)
+            choices = int((end_by - begin - timedelta(minutes=minutes)).total_seconds() // (step * 60))
+            if choices >= 0:
+                start = begin + timedelta(minutes=step * self.rng.randint(0, choices))
+                return start, start + timedelta(minutes=minutes)
+        return None
+
+
+def _machines_in_service():
+    return list(Machine.objects.filter(status="available").select_related("lab", "machine_type")
+                .order_by("lab__slug", "slug"))
+
+
+def _past_reservations(planner: _Planner, first: date, today: date) -> None:
+    """Machine time already used, on every machine: what the usage reports count.
+
+    The past cannot be booked through `reserve` any more; it is written as it ended, with what each
+    machine's telemetry recorded: most of the booked time running.
+    """
+    rng = planner.rng
+    machines = _machines_in_service()
     day = first
-    while _local(day, time(17)) < now:
-        lab = labs[rng.choice(list(labs))]
-        for start, end in lab.opening_intervals(day):
-            candidates = [c.user for c in certified] + learners[1:20]
-            user = rng.choice(candidates)
-            allowed = {c.machine_type_id for c in certified if c.user_id == user.id} | {t.id for t in free_types}
-            machine = lab.machines.filter(machine_type_id__in=allowed).order_by("slug").first()
-            if machine is None:
+    while day < today:
+        for machine in machines:
+            if rng.random() > RESERVED_SHARE:
                 continue
-            slot_start = start + timedelta(hours=rng.randint(0, 2))
-            slot_end = min(slot_start + timedelta(minutes=machine.machine_type.min_reservation_minutes * 2), end)
-            if slot_end <= slot_start or Reservation.objects.filter(machine=machine, start=slot_start).exists():
+            slot = planner.slot(machine, day)
+            if slot is None:
+                continue
+            start, end = slot
+            user = planner.holder(machine, start, start, int((end - start).total_seconds() // 60))
+            if user is None:
                 continue
             shown = rng.random() < 0.9
             reservation = Reservation.objects.create(
-                machine=machine, user=user, start=slot_start, end=slot_end,
+                machine=machine, user=user, start=start, end=end,
                 status=ReservationStatus.COMPLETED if shown else ReservationStatus.NO_SHOW,
-                checked_in_at=slot_start + timedelta(minutes=3) if shown else None,
+                checked_in_at=start + timedelta(minutes=3) if shown else None,
             )
+            Reservation.objects.filter(pk=reservation.pk).update(created_at=start - timedelta(days=rng.randint(1, 7)))
             if shown:
-                # What the machine's telemetry would have recorded: most of the booked time running.
-                ran_from = slot_start + timedelta(minutes=rng.randint(3, 10))
-                ran_to = slot_end - timedelta(minutes=rng.randint(0, 15))
+                ran_from = start + timedelta(minutes=rng.randint(3, 10))
+                ran_to = end - timedelta(minutes=rng.randint(0, 15))
                 UsageSession.objects.create(machine=machine, start=ran_from, end=ran_to, user=user,
                                             reservation=reservation, job=f"job-{rng.randrange(10_000):04d}")
                 add_running_time(machine.pk, ran_from, ran_to)
         day += timedelta(days=1)
 
 
+def _reservations_now(planner: _Planner, now: datetime) -> list[Reservation]:
+    """In each lab open now, a few machines reserved (the day before) around this moment and checked in at the
+    door: the interlock hands them to their holders, and the demo's machines run for them."""
+    rng = planner.rng
+    checked_in = []
+    by_lab: dict[int, list[Machine]] = {}
+    for machine in _machines_in_service():
+        by_lab.setdefault(machine.lab_id, []).append(machine)
+    for machines in by_lab.values():
+        lab = machines[0].lab
+        interval = next(((o, c) for o, c in planner.intervals(lab, timezone.localtime(now).date()) if o <= now < c),
+                        None)
+        if interval is None:
+            continue  # closed now: nobody is at its machines
+        technician = lab.technicians.order_by("pk").first()
+        # Machines with an interlock first: the live board shows a contactor closing for its holder.
+        picks = sorted(machines, key=lambda m: (not m.has_interlock, rng.random()))[:3]
+        for machine in picks:
+            start = max(interval[0], now.replace(minute=now.minute - now.minute % 30, second=0, microsecond=0)
+                        - timedelta(minutes=30))
+            longest = min(machine.machine_type.max_reservation_minutes, 180)
+            end = min(start + timedelta(minutes=longest), interval[1])
+            minutes = int((end - start).total_seconds() // 60)
+            if end - now < timedelta(minutes=20) or minutes < machine.machine_type.min_reservation_minutes:
+                continue
+            user = planner.holder(machine, start - timedelta(days=1), start, minutes)
+            if user is None:
+                continue
+            try:
+                reservation = reserve(user, machine, start, end, purpose="Dự án cá nhân",
+                                      now=start - timedelta(days=1))
+            except DomainError:
+                continue
+            check_in_manually("reservation", reservation.pk, lab=lab, by=technician,
+                              now=max(start, now - timedelta(minutes=20)))
+            checked_in.append(reservation)
+    return checked_in
+
+
+def _reservations_ahead(planner: _Planner, now: datetime, today: date, days: int = 7) -> None:
+    """The coming lab days: machine time booked now, through the service, as learners book it."""
+    rng = planner.rng
+    machines = _machines_in_service()
+    for offset in range(days + 1):
+        day = today + timedelta(days=offset)
+        for machine in machines:
+            if rng.random() > RESERVED_SHARE:
+                continue
+            slot = planner.slot(machine, day, earliest=now + timedelta(hours=1))
+            if slot is None:
+                continue
+            start, end = slot
+            user = planner.holder(machine, now, start, int((end - start).total_seconds() // 60))
+            if user is None:
+                continue
+            try:
+                reserve(user, machine, start, end, now=now)
+            except DomainError:
+                continue  # a rule the planner does not model (a maintenance window, a penalty): not booked
+
+
+def _while_away(now: datetime) -> None:
+    """Reservations whose time came while the demo was stopped, written as they went: most learners came and
+    used the machine, a few did not (had the demo run, the no-show job would have released those and e-mailed
+    them; a restart must not send that backlog at once). One going on now is checked in at the door."""
+    rng = random.Random(f"while-away-{now:%Y%m%d%H}")
+    for reservation in (Reservation.objects.filter(status=ReservationStatus.CONFIRMED, start__lte=now)
+                        .select_related("machine__lab").order_by("start")):
+        if reservation.end > now:
+            technician = reservation.machine.lab.technicians.order_by("pk").first()
+            check_in_manually("reservation", reservation.pk, lab=reservation.machine.lab, by=technician, now=now)
+            continue
+        if rng.random() < 0.1:
+            Reservation.objects.filter(pk=reservation.pk).update(status=ReservationStatus.NO_SHOW)
+            continue
+        Reservation.objects.filter(pk=reservation.pk).update(status=ReservationStatus.COMPLETED,
+                                                             checked_in_at=reservation.start + timedelta(minutes=3))
+        ran_from = reservation.start + timedelta(minutes=rng.randint(3, 10))
+        ran_to = reservation.end - timedelta(minutes=rng.randint(0, 15))
+        UsageSession.objects.create(machine=reservation.machine, start=ran_from, end=ran_to,
+                                    user_id=reservation.user_id, reservation=reservation,
+                                    job=f"job-{rng.randrange(10_000):04d}")
+        add_running_time(reservation.machine_id, ran_from, ran_to)
+
+
+def _reservations(labs, types, learners, first: date, today: date, now: datetime) -> None:
+    _certify_by_technicians(labs, types, learners, first)
+    planner = _Planner(learners, random.Random("reservations"))
+    _past_reservations(planner, first, today)
+    _reservations_now(planner, now)
+    _reservations_ahead(planner, now, today)
+
+
+def _history_sent(since_pk: int, now: datetime) -> None:
+    """The e-mails the seeded bookings caused went out when they were made: none is sent again by the demo."""
+    Notification.objects.filter(pk__gt=since_pk, state=NotificationState.DUE).update(
+        state=NotificationState.SENT, sent_at=now)
+
+
 @transaction.atomic
-def seed(today: date | None = None) -> dict[str, int]:
-    now = timezone.now()
-    today = today or timezone.localdate()
+def seed(today: date | None = None, now: datetime | None = None) -> dict[str, int]:
+    """Seed the demo as of `now` (default: this moment): the past before it, reservations covering it, the
+    coming days after it."""
+    now = now or timezone.now()
+    today = today or timezone.localdate(now)
     first, last = season_bounds(today)
     rng = random.Random(2026)
     labs = _labs()
@@ -387,11 +587,21 @@ def seed(today: date | None = None) -> dict[str, int]:
         if account.lab:
             labs[account.lab].technicians.add(user)
     learners = _learners(rng)
+    last_notification = Notification.objects.aggregate(last=Max("pk"))["last"] or 0
     sessions = _sessions(labs, types, first, last)
     _bookings(sessions, learners, rng, now)
     if not Reservation.objects.exists():
-        _reservations(labs, learners, first, now)
+        _reservations(labs, types, learners, first, today, now)
+    else:
+        # The demo started again another day: its past stays as it is, but "now" and the coming days are new.
+        _while_away(now)
+        planner = _Planner(learners, random.Random(f"reservations-{now:%Y%m%d%H}"))
+        if not Reservation.objects.filter(status=ReservationStatus.CHECKED_IN, start__lte=now, end__gt=now).exists():
+            _reservations_now(planner, now)
+        if not Reservation.objects.filter(start__gt=now).exists():
+            _reservations_ahead(planner, now, today)
     _targets(labs, today.year)
+    _history_sent(last_notification, now)
     return counts()
 
 

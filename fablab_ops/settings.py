@@ -186,10 +186,15 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Where the file-based backends write (`make run` uses fablab_ops.mail.OneFilePerMessageBackend: var/mail/).
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Fablab Bình Dương <fablab@localhost>")
+# "Fablab Bình Dương" is the network's name, which it keeps; since 1 July 2025 Bình Dương is part of Hồ Chí Minh
+# City, so the sender says where the network now is rather than naming a province that no longer exists.
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL",
+                                    "Mạng lưới Fablab Bình Dương · TP. Hồ Chí Minh <fablab@localhost>")
 # Where the site is served, for links in e-mails.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 # Where learners write to the labs: the ORGANIZER of every calendar event (by default the sender address).
@@ -319,7 +324,15 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # Django's default configuration gives the "django" logger its own console handler in DEBUG, which
+        # printed every refusal (and its traceback) a second time beside the root's: the root prints it once.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.request": {"filters": ["refusals_in_one_line"]},
+        # With tasks run in-process (the laptop demo), Celery would log a line for every task it ran, every few
+        # seconds (failures still show), and kombu warns at every task that no broker host is set: there is
+        # no broker to reach then.
+        **({"celery.app.trace": {"level": "WARNING"}, "kombu.connection": {"level": "ERROR"}}
+           if CELERY_TASK_ALWAYS_EAGER else {}),
     },
 }
 

@@ -242,6 +242,23 @@ def test_a_machine_without_interlock_runs_on_its_own_and_still_acks():
     assert device.truth.closed == []
 
 
+def test_users_who_keep_to_the_bookings_run_a_machine_without_interlock_only_inside_the_grant():
+    """The laptop demo's printers and benches: nobody prints at dawn with nobody booked."""
+    device = SimulatedMachine("eiu", "printer-01", "printer-3d", rng=random.Random(3), now=T0,
+                              mean_uptime_h=None, keeps_to_bookings=True)
+    start, until = T0 + timedelta(hours=6), T0 + timedelta(hours=9)
+    device.handle_desired(desired(1, start=start, until=until), T0)
+    running = []
+    for now in timeline(T0, 24 * 3600, step=30):
+        device.advance(now)
+        if device.state == "running":
+            running.append(now)
+    assert running, "the holder uses the printer during the reservation"
+    assert all(start <= moment < until for moment in running), (running[0], running[-1])
+    assert all(start <= utc(a) and (b is None or b <= until)
+               for a, b in device.truth.running), device.truth.running
+
+
 @pytest.mark.parametrize(("payload", "answered_v"), [
     (b"not json", None),
     (b"\xff\xfe{", None),
