@@ -758,7 +758,7 @@ class Trial:
         from devices.simulator import synthetic_registry
         from fablab_ops.accounts.models import Role
         from fablab_ops.booking.models import Certification, CertificationMethod
-        from fablab_ops.demo import LABS
+        from fablab_ops.demo.data import LABS
         from fablab_ops.machines.models import Lab, Machine, MachineType
 
         User = get_user_model()

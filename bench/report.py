@@ -159,9 +159,9 @@ def build_year(cursor, year: int, *, bookings_per_session: int, telemetry_per_ma
 
 
 def setup_network(learners: int) -> None:
-    from fablab_ops import demo
     from fablab_ops.accounts.models import User
     from fablab_ops.courses.models import Course
+    from fablab_ops.demo import data as demo
     from fablab_ops.machines.models import Lab
 
     demo._labs()

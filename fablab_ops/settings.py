@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "fablab_ops.booking",
     "fablab_ops.reports",
     "fablab_ops.privacy",
+    "fablab_ops.demo",
 ]
 
 MIDDLEWARE = [

@@ -5,11 +5,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from fablab_ops import demo
 from fablab_ops.accounts.models import Notification, User
 from fablab_ops.booking import services
 from fablab_ops.booking.models import Certification, CertificationEvent, Reservation, ReservationStatus
 from fablab_ops.courses.models import SeatBooking, SeatStatus
+from fablab_ops.demo import data as demo
 from fablab_ops.machines.models import MachineType
 from tests import factories
 from tests.conftest import client_for

@@ -10,10 +10,10 @@ from datetime import datetime, time, timedelta
 import pytest
 from django.utils import timezone
 
-from fablab_ops import demo
 from fablab_ops.booking.models import MachineDesiredState, Reservation, ReservationStatus
 from fablab_ops.booking.services import check_rules
 from fablab_ops.courses.models import SeatBooking, SeatStatus, Session
+from fablab_ops.demo import data as demo
 from fablab_ops.machines.models import Lab, MachineType
 from fablab_ops.reports import services as reports
 

@@ -156,7 +156,7 @@ def test_accounts_made_before_verification_existed_count_as_verified():
 
 @pytest.mark.django_db
 def test_the_demo_accounts_are_verified():
-    from fablab_ops import demo
+    from fablab_ops.demo import data as demo
 
     demo.seed()
     assert not User.objects.filter(email_verified_at__isnull=True).exists()

@@ -16,8 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 from openapi_spec_validator import validate
 
-from fablab_ops import demo
 from fablab_ops.courses.models import SeatStatus
+from fablab_ops.demo import data as demo
 from tests import factories
 
 ROOT = Path(__file__).resolve().parent.parent

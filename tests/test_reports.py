@@ -222,9 +222,9 @@ def test_export_report_command_writes_the_file(october, tmp_path):
 def test_last_months_report_on_the_demo_matches_the_demo_data():
     from django.db.models import Sum
 
-    from fablab_ops import demo
     from fablab_ops.booking.models import Reservation
     from fablab_ops.courses.models import SeatBooking, Session
+    from fablab_ops.demo import data as demo
 
     demo.seed()
     month = services.last_month()

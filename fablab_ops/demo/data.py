@@ -28,11 +28,11 @@ from django.db.models import Max
 from django.utils import timezone
 
 from fablab_ops.accounts.models import Notification, NotificationState, Role, User
-from fablab_ops.booking.checkin import check_in_manually
 from fablab_ops.booking.models import Certification, CertificationMethod, Reservation, ReservationStatus
 from fablab_ops.booking.services import grant_certification, reserve
 from fablab_ops.courses.models import Course, CourseKind, SeatBooking, SeatStatus, Session
 from fablab_ops.courses.services import book_seat
+from fablab_ops.door.services import check_in_manually
 from fablab_ops.errors import DomainError
 from fablab_ops.machines.models import Lab, Machine, MachineType, OpeningHours, UsageSession
 from fablab_ops.machines.services import add_running_time

@@ -3,8 +3,8 @@ import logging
 from django.core.management.base import BaseCommand
 from django.db.models import F
 
-from fablab_ops import demo
 from fablab_ops.booking.models import MachineDesiredState
+from fablab_ops.demo import data as demo
 
 
 class Command(BaseCommand):
