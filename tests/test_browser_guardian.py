@@ -1,7 +1,6 @@
 """In a real Chromium at a phone's size: a pupil of 12 signs up and cannot book until a parent confirms
-through the e-mailed link; then the pupil books. The parent later asks for the child's data to be erased
-(from the same page, apart from withdrawing consent): it is, and last month's report for the department is
-the same as before."""
+through the e-mailed link; then the pupil books. The parent later withdraws consent: the child's data is
+erased, and last month's report for the department is the same as before."""
 
 import os
 import re
@@ -36,7 +35,7 @@ def link_in(message) -> str:
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_a_pupil_of_12_books_once_the_guardian_confirms_and_is_erased_when_the_parent_asks(
+def test_a_pupil_of_12_books_once_the_guardian_confirms_and_is_erased_when_consent_is_withdrawn(
         live_server, settings):
     if not shutil.which(CHROMIUM):
         service_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
@@ -93,10 +92,10 @@ def test_a_pupil_of_12_books_once_the_guardian_confirms_and_is_erased_when_the_p
         pupil.click("main button:has-text('Đăng ký chỗ')")
         pupil.wait_for_selector("text=Bạn đã có chỗ trong buổi học này.")
 
-        # Later the mother asks for the child's data to be erased, from the same link.
+        # Later the mother withdraws consent, from the same link: by law the child's data is erased.
         mother.goto(guardian_link)
         mother.check("#id_confirm")
-        mother.click("main button:has-text('Xóa dữ liệu của em')")
+        mother.click("main button:has-text('Rút lại sự đồng ý và xóa dữ liệu')")
         mother.wait_for_selector("text=dữ liệu cá nhân của em đã được xóa")
         pupil.goto(f"{base}/accounts/profile/")
         return {"refused_fits": refused_fits, "pupil_url_after": pupil.url}

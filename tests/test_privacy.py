@@ -311,26 +311,29 @@ def guardian_of_minh(client):
 
 
 @pytest.mark.django_db
-def test_the_guardian_withdraws_consent_processing_stops_and_the_data_stays(client):
+def test_the_guardian_withdraws_consent_processing_stops_and_the_childs_data_is_erased(client):
     minh, guardian, link, seat, waiting = guardian_of_minh(client)
     page = guardian.get(link).content.decode()
-    assert "Dữ liệu đã có (tài khoản, lịch sử học) vẫn được giữ" in page  # says what follows, before
+    assert "khi anh/chị rút lại sự đồng ý, việc xử lý dữ liệu của em dừng lại và dữ liệu bị xóa" in page  # before
 
-    response = guardian.post(link, {"action": "withdraw"}, follow=True)
-    assert "Đã rút lại sự đồng ý." in response.content.decode()
-    minh.refresh_from_db()
-    assert minh.is_active and minh.full_name == "Trần Minh"  # nothing erased
+    guardian.post(link, {"action": "withdraw"})  # not confirmed: nothing happens
+    assert User.objects.get(pk=minh.pk).is_active
+    response = guardian.post(link, {"action": "withdraw", "confirm": "yes"})
+    assert "dữ liệu cá nhân của em đã được xóa" in response.content.decode()
+    erased = User.objects.get(pk=minh.pk)
+    assert not erased.is_active and erased.full_name == "—" and "minh" not in erased.email
     seat.refresh_from_db()
     assert seat.status == SeatStatus.CANCELLED
     assert waiting.seat_bookings.get().offer_expires_at is not None  # the seat goes to the next in line
-    with pytest.raises(PermissionDenied):
-        courses.book_seat(factories.SessionFactory().pk, minh)
-    assert not privacy.may_send(minh, "seat_reminder")
-    assert [c.granted for c in Consent.objects.filter(user=minh, by_guardian=True).order_by("at", "pk")] == [
-        True, False, False, False]  # confirmed (bookings, reminders), then withdrawn (bookings, reminders)
+    assert not privacy.may_send(erased, "seat_reminder")
+    assert guardian.get(link).status_code >= 400  # the link stops working
 
-    # The mother changes her mind: the child may book again.
-    guardian.post(link, {"action": "confirm"})
+
+@pytest.mark.django_db
+def test_the_guardian_turns_off_reminders_and_the_child_still_books(client):
+    minh, guardian, link, _seat, _waiting = guardian_of_minh(client)
+    guardian.post(link, {"action": "stop_reminders"})
+    assert not privacy.may_send(minh, "seat_reminder")
     assert courses.book_seat(factories.SessionFactory().pk, minh).booking.status == SeatStatus.CONFIRMED
 
 

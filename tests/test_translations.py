@@ -9,7 +9,6 @@ Two halves:
   text, and the English pages show no Vietnamese sentence left untranslated.
 """
 
-import importlib
 import inspect
 import io
 import re
@@ -113,9 +112,9 @@ def raw_values() -> set[str]:
     """The stored value of every choice of the project's models whose label says something else."""
     values = set()
     for app in apps.get_app_configs():
-        if not app.name.startswith("fablab_ops"):
-            continue
-        module = importlib.import_module(f"{app.name}.models")
+        if not app.name.startswith("fablab_ops") or app.models_module is None:
+            continue  # not ours, or an app without models (the demo)
+        module = app.models_module
         for obj in vars(module).values():
             if inspect.isclass(obj) and issubclass(obj, models.Choices) and obj.__module__ == module.__name__:
                 with translation.override("vi"):

@@ -366,35 +366,25 @@ def guardian_confirm(token: str, *, now: datetime | None = None) -> PersonalData
     return data
 
 
-def guardian_withdraw(token: str, *, now: datetime | None = None) -> int:
-    """The guardian withdraws consent: from now on the child's data is not processed for anything new.
-
-    The child may not book, gets no e-mail beyond the essential, and their seats in sessions still to come are
-    given to the waiting list (how many is returned). What already happened stays, as it is part of the
-    lab's records and reports, until the guardian asks for erasure (`guardian_erase`) or the account is
-    anonymised after its retention period. The guardian may confirm again later from the same link.
-    """
-    from fablab_ops.courses import services as courses
-
-    now = now or timezone.now()
-    with transaction.atomic():
-        data = PersonalData.objects.select_for_update().get(pk=read_guardian_link(token).pk)
-        if data.guardian_withdrawn_at is not None:
-            return 0
-        data.guardian_withdrawn_at = now
-        data.save(update_fields=["guardian_withdrawn_at"])
-        record_consent(data.user, Purpose.BOOKINGS, False, channel=Channel.GUARDIAN, by_guardian=True, now=now)
-        record_consent(data.user, Purpose.REMINDERS, False, channel=Channel.GUARDIAN, by_guardian=True, now=now)
-        return courses.drop_future_seats(data.user, now=now)
+def guardian_stop_reminders(token: str, *, now: datetime | None = None) -> None:
+    """The guardian withdraws the optional consent only: no more reminder e-mails; bookings go on."""
+    data = read_guardian_link(token)
+    if consents_to(data.user, Purpose.REMINDERS) is not False:
+        record_consent(data.user, Purpose.REMINDERS, False, channel=Channel.GUARDIAN, by_guardian=True,
+                       now=now or timezone.now())
 
 
-def guardian_erase(token: str, *, now: datetime | None = None) -> None:
-    """The guardian asks for the child's data to be erased: done at once, as the child's own erasure (`erase`);
-    the link stops working."""
+def guardian_withdraw(token: str, *, now: datetime | None = None) -> None:
+    """The guardian withdraws consent, or asks for erasure: processing stops and the child's data is erased
+    at once (for a child the law ends processing with the data deleted when consent is withdrawn), as the
+    child's own erasure (`erase`): the reports keep their figures, seats to come go to the waiting list, and
+    the link stops working. The withdrawal itself is recorded first, by the guardian, for the record."""
     now = now or timezone.now()
     data = read_guardian_link(token)
     with transaction.atomic():
         PersonalData.objects.filter(pk=data.pk, guardian_withdrawn_at__isnull=True).update(guardian_withdrawn_at=now)
+        for purpose in (Purpose.BOOKINGS, Purpose.REMINDERS):
+            record_consent(data.user, purpose, False, channel=Channel.GUARDIAN, by_guardian=True, now=now)
         erase(data.user, channel=Channel.GUARDIAN, now=now)
 
 

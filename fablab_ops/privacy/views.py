@@ -129,7 +129,8 @@ def erase(request):
 
 @require_http_methods(["GET", "POST"])
 def guardian(request, token: str):
-    """The page a parent or guardian reaches from the e-mail: confirm, or later withdraw (which erases)."""
+    """The page a parent or guardian reaches from the e-mail: confirm; later stop the reminders, or withdraw
+    consent, which erases the child's data (the law's rule for a child; the same as asking for erasure)."""
     try:
         data = services.read_guardian_link(token)
     except DomainError as error:
@@ -143,18 +144,16 @@ def guardian(request, token: str):
                 messages.success(request, _("Cảm ơn anh/chị đã xác nhận. Em %(name)s có thể đăng ký lớp và đặt máy.")
                                  % {"name": data.user.full_name})
                 return redirect("privacy:guardian", token=token)
-            if action == "withdraw":
-                dropped = services.guardian_withdraw(token)
-                messages.success(request, _("Đã rút lại sự đồng ý. Em %(name)s không đăng ký lớp hay đặt máy được nữa "
-                                            "và không nhận email nhắc; %(n)d chỗ học sắp tới đã được hủy. Dữ liệu đã "
-                                            "có vẫn được giữ cho đến khi anh/chị yêu cầu xóa.")
-                                 % {"name": data.user.full_name, "n": dropped})
+            if action == "stop_reminders":
+                services.guardian_stop_reminders(token)
+                messages.success(request, _("Em %(name)s sẽ không nhận email nhắc nữa; việc đăng ký lớp và đặt máy "
+                                            "vẫn như trước.") % {"name": data.user.full_name})
                 return redirect("privacy:guardian", token=token)
-            if action == "erase":
+            if action in ("withdraw", "erase"):
                 if request.POST.get("confirm") != "yes":
-                    messages.error(request, _("Hãy đánh dấu ô xác nhận để xóa dữ liệu."))
+                    messages.error(request, _("Hãy đánh dấu ô xác nhận để rút lại sự đồng ý và xóa dữ liệu."))
                     return redirect("privacy:guardian", token=token)
-                services.guardian_erase(token)
+                services.guardian_withdraw(token)
                 return render(request, "privacy/guardian_done.html")
         except DomainError as error:
             messages.error(request, error.message)
