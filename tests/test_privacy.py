@@ -19,7 +19,7 @@ from fablab_ops.errors import PermissionDenied
 from fablab_ops.machines.models import UsageSession
 from fablab_ops.notifications import notify
 from fablab_ops.privacy import services as privacy
-from fablab_ops.privacy.models import AccessLogEntry, Consent, Purpose
+from fablab_ops.privacy.models import AccessLogEntry, Channel, Consent, Purpose
 from fablab_ops.reports import services as reports
 from tests import factories
 from tests.conftest import client_for
@@ -332,6 +332,8 @@ def test_the_guardian_withdraws_consent_processing_stops_and_the_childs_data_is_
 @pytest.mark.django_db
 def test_the_guardian_turns_off_reminders_and_the_child_still_books(client):
     minh, guardian, link, _seat, _waiting = guardian_of_minh(client)
+    privacy.record_consent(minh, Purpose.REMINDERS, True, channel=Channel.GUARDIAN, by_guardian=True)
+    assert privacy.may_send(minh, "seat_reminder")
     guardian.post(link, {"action": "stop_reminders"})
     assert not privacy.may_send(minh, "seat_reminder")
     assert courses.book_seat(factories.SessionFactory().pk, minh).booking.status == SeatStatus.CONFIRMED
