@@ -134,3 +134,15 @@ def percentile(values: list[float], q: float) -> float:
 def load() -> float:
     """The 1-minute load average: on a machine busy with other work the figures say little about the targets."""
     return os.getloadavg()[0]
+
+
+def signed_up(users) -> None:
+    """The learners as sign-up leaves them: the required consent to process their bookings recorded (an account
+    without it is refused a booking until it answers the question)."""
+    from django.utils import timezone
+
+    from fablab_ops.privacy.models import Channel, Consent, Purpose
+
+    now = timezone.now()
+    Consent.objects.bulk_create([Consent(user=user, purpose=Purpose.BOOKINGS, granted=True, notice_version="bench",
+                                         at=now, channel=Channel.SIGNUP) for user in users])

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._support import Client, load, serve, setup, stop_server  # noqa: E402
+from bench._support import Client, load, serve, setup, signed_up, stop_server  # noqa: E402
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/fablab_bench_booking"
 
@@ -55,6 +55,7 @@ def prepare(sessions: int, learners: int):
     for n in range(learners):
         user = User.objects.create(email=f"bench{n}@example.vn", full_name=f"Học viên {n}",
                                    email_verified_at=timezone.now())
+        signed_up([user])
         tokens.append(ApiToken.issue(user, "bench")[1])
     return session_ids, tokens
 

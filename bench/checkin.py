@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._support import Client, load, percentile, serve, setup, stop_server  # noqa: E402
+from bench._support import Client, load, percentile, serve, setup, signed_up, stop_server  # noqa: E402
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/fablab_bench_checkin"
 DOORS = 4
@@ -67,6 +67,7 @@ def prepare(classes: int, learners: int):
     bookers = User.objects.bulk_create([
         User(email=f"booker{n}@example.vn", full_name=f"Người đặt {n}", email_verified_at=now)
         for n in range(learners * 10)])
+    signed_up(attendees + bookers)
     return doors, ticket_tokens, later, [ApiToken.issue(user, "bench")[1] for user in bookers], [s.pk for s in seats]
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._support import load, percentile, serve, setup, stop_server  # noqa: E402
+from bench._support import load, percentile, serve, setup, signed_up, stop_server  # noqa: E402
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/fablab_bench_flash"
 SEATS = 20
@@ -51,6 +51,7 @@ def prepare(rounds: int, learners: int):
     users = User.objects.bulk_create([
         User(email=f"flash{n}@example.vn", full_name=f"Học viên {n}", email_verified_at=timezone.now())
         for n in range(learners + WARM_UP)])
+    signed_up(users)
     tokens = [ApiToken.issue(user, "flash")[1] for user in users]
     return sessions[:rounds], tokens[:learners], sessions[rounds], tokens[learners:]
 
