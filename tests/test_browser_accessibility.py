@@ -13,7 +13,6 @@ SCREENSHOTS_DIR/<role>/<language>-<viewport>/<page>.png.
 
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -22,8 +21,7 @@ from django.conf import settings
 from django.test import Client
 
 from tests import test_role_walk as walk
-from tests.conftest import service_missing
-from tests.test_browser_checkin import CHROMIUM, in_browser
+from tests.browser_support import in_browser, need_chromium
 
 AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
 ROLES = {"visitor": "anonymous", "learner": "learner", "technician": "BIIC technician",
@@ -110,8 +108,7 @@ def settle(page, address: str):
 @pytest.mark.django_db(transaction=True)
 def test_every_page_passes_axe_and_fits_a_phone_for_every_role_in_both_languages(live_server, world):
     source = axe_source()
-    if not shutil.which(CHROMIUM):
-        service_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    need_chromium()
     base = live_server.url
     only = os.environ.get("AUDIT_ONLY", "")  # while fixing a page: audit only addresses containing this
     plan = {}

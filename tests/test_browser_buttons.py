@@ -1,19 +1,16 @@
 """In Chromium: a secondary or destructive button never looks like the form's main action."""
 
-import shutil
 
 import pytest
 
 from tests import factories
-from tests.conftest import service_missing
-from tests.test_browser_checkin import CHROMIUM, in_browser, log_in
+from tests.browser_support import in_browser, log_in, need_chromium
 
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_secondary_and_danger_submit_buttons_do_not_wear_the_primary_colour(live_server):
-    if not shutil.which(CHROMIUM):
-        service_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    need_chromium()
     learner = factories.LearnerFactory()
 
     def story(browser):

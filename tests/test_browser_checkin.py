@@ -2,74 +2,19 @@
 page is given that code and shows green, then "already checked in" on a second scan."""
 
 import os
-import shutil
-import threading
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.utils import timezone
 
 from tests import factories
-from tests.conftest import service_missing
-from tests.factories import TEST_PASSWORD
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-
-
-def log_in(page, base_url, user):
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("#id_username", user.email)
-    page.fill("#id_password", TEST_PASSWORD)
-    page.click("form button[type=submit]:not(.link)")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
-
-
-def in_browser(story, timeout=120):
-    """Run a Playwright story in its own thread: its event loop stays out of the test's (ORM) thread."""
-    outcome = {}
-
-    def run():
-        from playwright.sync_api import sync_playwright
-
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-                try:
-                    outcome["value"] = story(browser)
-                finally:
-                    browser.close()
-        except BaseException as error:  # handed back to the test thread
-            outcome["error"] = error
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(timeout=timeout)
-    if thread.is_alive():
-        pytest.fail(f"the browser story did not end within {timeout} s", pytrace=False)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
-
-
-def soon_within_today():
-    """Ten minutes from now, but still today in Hồ Chí Minh City: the door lists the local day's classes."""
-    now = timezone.localtime()
-    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    if midnight - now < timedelta(minutes=2):
-        time.sleep((midnight - now).total_seconds() + 1)  # too close to midnight: wait for the new day
-        now, midnight = timezone.localtime(), midnight + timedelta(days=1)
-    return min(now + timedelta(minutes=10), midnight - timedelta(seconds=30))
+from tests.browser_support import in_browser, log_in, need_chromium, soon_within_today
 
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_learner_books_and_technician_scans_the_ticket_green_then_already_checked_in(live_server):
-    if not shutil.which(CHROMIUM):
-        service_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    need_chromium()
     lab = factories.LabFactory(slug="biic", short_name="BIIC")
     start = soon_within_today()
     course = factories.CourseFactory(lab=lab, title_vi="Lập trình Arduino ứng dụng")
@@ -111,8 +56,7 @@ def test_learner_books_and_technician_scans_the_ticket_green_then_already_checke
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_a_door_without_a_camera_says_so_and_what_to_do_instead(live_server):
-    if not shutil.which(CHROMIUM):
-        service_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    need_chromium()
     lab = factories.LabFactory(slug="biic", short_name="BIIC")
     technician = factories.TechnicianFactory(labs=[lab])
 

@@ -3,7 +3,6 @@ waiting list, downloads the sign-in sheet, and cancels a session through the con
 
 import io
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,7 @@ from fablab_ops.accounts.models import Notification
 from fablab_ops.courses import services
 from fablab_ops.courses.models import Course, SessionStatus
 from tests import factories
-from tests.conftest import service_missing
-from tests.test_browser_checkin import CHROMIUM, in_browser, log_in
+from tests.browser_support import in_browser, log_in, need_chromium
 
 DESKTOP = {"width": 1366, "height": 900}
 
@@ -22,8 +20,7 @@ DESKTOP = {"width": 1366, "height": 900}
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_a_coordinator_creates_a_course_reads_a_roster_prints_the_sheet_and_cancels_with_a_reason(live_server):
-    if not shutil.which(CHROMIUM):
-        service_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    need_chromium()
     lab = factories.LabFactory(slug="biic", short_name="BIIC")
     coordinator = factories.CoordinatorFactory(full_name="Lê Thị Điều Phối")
     course = factories.CourseFactory(lab=lab, title_vi="Lập trình Arduino ứng dụng", default_capacity=2,

@@ -4,7 +4,6 @@ erased, and last month's report for the department is the same as before."""
 
 import os
 import re
-import shutil
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
@@ -18,10 +17,7 @@ from fablab_ops.accounts.models import User
 from fablab_ops.courses.models import SeatStatus
 from fablab_ops.reports import services as reports
 from tests import factories
-from tests.conftest import service_missing
-from tests.test_browser_checkin import CHROMIUM, in_browser
-
-PHONE = {"width": 360, "height": 740}
+from tests.browser_support import PHONE, in_browser, need_chromium
 
 
 def last_months_figures() -> list:
@@ -37,8 +33,7 @@ def link_in(message) -> str:
 @pytest.mark.django_db(transaction=True)
 def test_a_pupil_of_12_books_once_the_guardian_confirms_and_is_erased_when_consent_is_withdrawn(
         live_server, settings):
-    if not shutil.which(CHROMIUM):
-        service_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    need_chromium()
     cache.clear()
     settings.SITE_URL = live_server.url
     lab = factories.LabFactory(slug="biic", short_name="BIIC")

@@ -2,7 +2,6 @@
 class list to a confirmed seat; a technician at the door checks a ticket code in, then finds a learner by name and
 checks them in by hand. Wherever the focus stops on the way, it is visibly marked."""
 
-import shutil
 from datetime import timedelta
 
 import pytest
@@ -12,10 +11,8 @@ from django.test import Client
 from fablab_ops.booking.models import CheckInRecord
 from fablab_ops.courses.models import SeatBooking, SeatStatus
 from tests import factories
-from tests.conftest import service_missing
-from tests.test_browser_checkin import CHROMIUM, in_browser, soon_within_today
+from tests.browser_support import PHONE, in_browser, need_chromium, soon_within_today
 
-PHONE = {"width": 360, "height": 740}
 FOCUSED = """() => {
     const e = document.activeElement, style = getComputedStyle(e);
     return {text: (e.innerText || e.value || e.getAttribute('aria-label') || '').trim(), tag: e.tagName, id: e.id,
@@ -55,8 +52,7 @@ def tab_to(page, wanted: str, *, limit=60) -> dict:
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_a_learner_books_a_seat_from_the_class_list_with_the_keyboard_only(live_server):
-    if not shutil.which(CHROMIUM):
-        service_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    need_chromium()
     lab = factories.LabFactory(slug="biic", short_name="BIIC")
     start = soon_within_today() + timedelta(days=2)
     session = factories.SessionFactory(course=factories.CourseFactory(lab=lab, title_vi="Lập trình Arduino ứng dụng"),
@@ -85,8 +81,7 @@ def test_a_learner_books_a_seat_from_the_class_list_with_the_keyboard_only(live_
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_a_technician_checks_in_by_code_and_by_name_with_the_keyboard_only(live_server):
-    if not shutil.which(CHROMIUM):
-        service_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    need_chromium()
     from fablab_ops.booking import tickets
 
     lab = factories.LabFactory(slug="biic", short_name="BIIC")

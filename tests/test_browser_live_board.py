@@ -3,7 +3,6 @@ per machine with the state in words, who holds it, today's hours, hours to maint
 it updates in place (no reload) and says a change of state once, politely; it is never wider than the phone."""
 
 import os
-import shutil
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -15,17 +14,13 @@ from django.utils import timezone
 from fablab_ops.booking.models import MachineDesiredState
 from fablab_ops.machines.models import MachineLiveStatus, UsageSession
 from tests import factories
-from tests.conftest import service_missing
-from tests.test_browser_checkin import CHROMIUM, in_browser, log_in
-
-PHONE = {"width": 360, "height": 740}
+from tests.browser_support import PHONE, in_browser, log_in, need_chromium
 
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_the_live_board_fits_a_phone_and_updates_a_machines_state_in_place(live_server):
-    if not shutil.which(CHROMIUM):
-        service_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    need_chromium()
     lab = factories.LabFactory(slug="biic", short_name="BIIC", name_vi="Fablab đa ngành BIIC")
     laser = factories.MachineFactory(lab=lab, slug="laser-01", name="Máy cắt laser CO2")
     factories.MachineFactory(lab=lab, slug="printer-01", name="Máy in 3D")

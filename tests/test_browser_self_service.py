@@ -3,7 +3,6 @@ logs in, puts their school in the profile, creates an API token, sees it once an
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,8 @@ from django.core.cache import cache
 
 from fablab_ops.accounts.models import ApiToken, User
 from tests import factories
-from tests.conftest import service_missing
-from tests.test_browser_checkin import CHROMIUM, in_browser
+from tests.browser_support import PHONE, in_browser, need_chromium
 
-PHONE = {"width": 360, "height": 740}
 NEW_PASSWORD = "Xuong-che-tao-mua-he-2026"
 
 
@@ -26,8 +23,7 @@ def fits_the_screen(page) -> bool:
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_a_learner_resets_a_forgotten_password_edits_the_profile_and_uses_a_new_api_token(live_server, settings):
-    if not shutil.which(CHROMIUM):
-        service_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    need_chromium()
     cache.clear()
     settings.SITE_URL = live_server.url  # the links in the e-mails point at this test's server
     learner = factories.LearnerFactory(email="lan@example.vn", full_name="Nguyen Thi Lan", phone="")

@@ -3,7 +3,6 @@ acknowledges an alert with a note, plans a maintenance window seeing the reserva
 saving, confirms, and reads the day's no-shows; no page is wider than the phone."""
 
 import os
-import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,10 +13,7 @@ from fablab_ops.accounts.models import Notification
 from fablab_ops.booking.models import ReservationStatus
 from fablab_ops.machines.models import AlertKind, MachineAlert, MaintenanceWindow
 from tests import factories
-from tests.conftest import service_missing
-from tests.test_browser_checkin import CHROMIUM, in_browser, log_in
-
-PHONE = {"width": 360, "height": 740}
+from tests.browser_support import PHONE, in_browser, log_in, need_chromium
 
 
 def width(page) -> int:
@@ -27,8 +23,7 @@ def width(page) -> int:
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_a_technician_takes_an_alert_plans_maintenance_and_reads_the_no_shows_on_a_phone(live_server):
-    if not shutil.which(CHROMIUM):
-        service_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    need_chromium()
     lab = factories.LabFactory(slug="biic", short_name="BIIC", name_vi="Fablab đa ngành BIIC")
     other = factories.LabFactory(slug="eiu", short_name="EIU")
     laser = factories.MachineFactory(lab=lab, slug="laser-01", name="Máy cắt laser CO2")
