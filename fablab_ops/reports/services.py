@@ -28,7 +28,6 @@ from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from fablab_ops.accounts.models import User
 from fablab_ops.booking.models import Certification, Reservation, ReservationStatus
 from fablab_ops.courses.models import Course, CourseKind, SeatBooking, SeatStatus, Session, SessionStatus
 from fablab_ops.machines.models import Lab, Machine, MachineUsageDay
@@ -210,20 +209,22 @@ def _class_figures(start: datetime, end: datetime, now: datetime, labs: set) -> 
         rows[key].append(SessionRow(timezone.localtime(session_start), titles[title_vi, title_en], kind,
                                     status if not held or cancelled else "held", capacity,
                                     registrations, attendance, no_shows, peak_waitlist))
+    # Each attendance of the month says whether its learner had attended before the month: an EXISTS probe
+    # that stops at the first earlier attendance, in the same statement, so the cost follows the month's
+    # attendances and not the length of the learners' history.
+    earlier = SeatBooking.objects.filter(learner_id=OuterRef("learner_id"), status=SeatStatus.ATTENDED,
+                                         session__start__lt=start)
     attended = (SeatBooking.objects.filter(status=SeatStatus.ATTENDED, session__start__gte=start,
                                            session__start__lt=end)
-                .order_by().values_list("session__lab_id", "session__course__kind", "learner_id"))
+                .annotate(came_before=Exists(earlier)).order_by()
+                .values_list("session__lab_id", "session__course__kind", "learner_id", "came_before"))
     learners: dict = defaultdict(lambda: defaultdict(set))
-    for lab_id, kind, learner_id in attended:
+    returning: set = set()
+    for lab_id, kind, learner_id, came_before in attended:
+        if came_before:
+            returning.add(learner_id)
         if _lab_key(lab_id) in labs:
             learners[_lab_key(lab_id)][kind].add(learner_id)
-    everyone = {learner for kinds in learners.values() for ids in kinds.values() for learner in ids}
-    # One EXISTS probe per learner (stopping at the first earlier attendance), so the cost follows the
-    # month's learners and not the length of their history.
-    earlier = SeatBooking.objects.filter(learner_id=OuterRef("pk"), status=SeatStatus.ATTENDED,
-                                         session__start__lt=start)
-    returning = set(User.objects.filter(pk__in=everyone).filter(Exists(earlier)).order_by()
-                    .values_list("pk", flat=True))
     for key, kinds in learners.items():
         for kind, ids in kinds.items():
             figures[key][kind].unique_learners = len(ids)
