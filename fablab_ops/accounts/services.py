@@ -72,9 +72,14 @@ def normalise_email(email: str) -> str:
 # --- mail that proves an address ---------------------------------------------------
 
 def _send(template: str, to_email: str, language: str, context: dict) -> None:
-    """Render accounts/email/<template>.txt (first line the subject) in `language` and send it now."""
+    send_now(f"accounts/email/{template}.txt", to_email, language, context)
+
+
+def send_now(template: str, to_email: str, language: str, context: dict) -> None:
+    """Render `template` (first line the subject) in `language` and send it now: for mail that proves an
+    address (a link to follow), which goes to an address no account may hold yet, so not through the outbox."""
     with translation.override(language or "vi"):
-        text = render_to_string(f"accounts/email/{template}.txt", context).strip()
+        text = render_to_string(template, context).strip()
     subject, _sep, body = text.partition("\n")
     try:
         send_mail(subject.strip(), body.strip() + "\n", settings.DEFAULT_FROM_EMAIL, [to_email])

@@ -4,24 +4,12 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from fablab_ops.admin_forms import ReadOnlyAdmin
 from fablab_ops.privacy.models import AccessLogEntry, Consent, SchoolConsent
 
 
-class ReadOnly(admin.ModelAdmin):
-    """A record of what happened: nobody edits or deletes it here."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(AccessLogEntry)
-class AccessLogAdmin(ReadOnly):
+class AccessLogAdmin(ReadOnlyAdmin):
     list_display = ["at", "subject", "viewer", "what", "context"]
     list_filter = ["what"]
     # Per learner: ?subject__id__exact=<id>, or search by their e-mail.
@@ -34,7 +22,7 @@ class AccessLogAdmin(ReadOnly):
 
 
 @admin.register(Consent)
-class ConsentAdmin(ReadOnly):
+class ConsentAdmin(ReadOnlyAdmin):
     list_display = ["at", "user", "purpose", "granted", "notice_version", "channel", "by_guardian"]
     list_filter = ["purpose", "granted", "channel"]
     search_fields = ["user__email"]
@@ -42,7 +30,7 @@ class ConsentAdmin(ReadOnly):
 
 
 @admin.register(SchoolConsent)
-class SchoolConsentAdmin(ReadOnly):
+class SchoolConsentAdmin(ReadOnlyAdmin):
     """Schools' written consents (recorded from the school-class page). The scan has no URL of its own: the
     link goes to the page that asks the policy."""
 

@@ -13,19 +13,17 @@ cuts them from the person: the account row stays as an anonymous placeholder wit
 phone, organisation, password, tokens or feed secret, and the e-mails sent keep no subject or body.
 """
 
-import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
-from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from fablab_ops.accounts import services as accounts_services
 from fablab_ops.accounts.models import ApiToken, Notification, NotificationState, User, new_feed_secret
 from fablab_ops.errors import DomainError, PermissionDenied
 from fablab_ops.privacy.models import (
@@ -39,7 +37,6 @@ from fablab_ops.privacy.models import (
     new_guardian_key,
 )
 
-logger = logging.getLogger(__name__)
 
 ADULT_AGE = 16  # Law on Children 2016: a child is under 16
 CHILD_OWN_CONSENT_AGE = 7
@@ -323,13 +320,7 @@ def pending_guardian_email(user) -> str | None:
 
 
 def _send_privacy_mail(template, to_email, language, context) -> None:
-    with translation.override(language or "vi"):
-        text = render_to_string(f"privacy/email/{template}.txt", context).strip()
-    subject, _sep, body = text.partition("\n")
-    try:
-        send_mail(subject.strip(), body.strip() + "\n", settings.DEFAULT_FROM_EMAIL, [to_email])
-    except OSError:
-        logger.exception("could not send %s mail", template)
+    accounts_services.send_now(f"privacy/email/{template}.txt", to_email, language, context)
 
 
 class GuardianLinkRefused(DomainError):
