@@ -37,7 +37,6 @@ from fablab_ops.privacy.models import (
     new_guardian_key,
 )
 
-
 ADULT_AGE = 16  # Law on Children 2016: a child is under 16
 CHILD_OWN_CONSENT_AGE = 7
 # E-mails beyond the essential: sent only while the learner consents to REMINDERS.
