@@ -15,14 +15,19 @@ STYLE = re.compile(r'style="([^"]*)"')
 DATA = re.compile(r'\sdata-[\w-]+="([^"]*)"')
 SVG = re.compile(r"<svg\b.*?</svg>", re.DOTALL)
 SVG_ATTRIBUTE = re.compile(
-    r'\s(?:x|y|x1|x2|y1|y2|cx|cy|r|width|height|d|points|viewBox|transform|font-size|stroke-width)="([^"]*)"')
+    r'\s(?:x|y|x1|x2|y1|y2|cx|cy|r|width|height|viewBox|transform|font-size|stroke-width)="([^"]*)"')
+# In path data and point lists a comma joins the two numbers of a pair ("M2,2H3"), so a localised decimal shows
+# as three or more numbers joined by commas ("M12,5,3,4").
+SVG_PATH = re.compile(r'\s(?:d|points)="([^"]*)"')
 DECIMAL_COMMA = re.compile(r"\d,\d")
+PATH_DECIMAL_COMMA = re.compile(r"\d+(?:\.\d+)?,\d+(?:\.\d+)?,\d")
 
 
 def localized_numbers_in_markup(page: str) -> list[str]:
     found = [value for value in STYLE.findall(page) + DATA.findall(page) if DECIMAL_COMMA.search(value)]
     for svg in SVG.findall(page):
         found += [value for value in SVG_ATTRIBUTE.findall(svg) if DECIMAL_COMMA.search(value)]
+        found += [value for value in SVG_PATH.findall(svg) if PATH_DECIMAL_COMMA.search(value)]
     return found
 
 
@@ -113,3 +118,10 @@ def test_each_language_is_offered_under_its_own_name(client, language):
     options = [(code, unicodedata.normalize("NFC", name))
                for code, name in re.findall(r'<option value="(\w+)"[^>]*>([^<]*)</option>', page)]
     assert ("vi", "Tiếng Việt") in options and ("en", "English") in options
+
+
+def test_the_check_tells_a_localised_number_from_svg_path_syntax():
+    assert localized_numbers_in_markup('<svg><path d="M2,2H3V3H2z"/></svg>') == []  # pairs: a QR ticket
+    assert localized_numbers_in_markup('<svg><path d="M12,5,3,4L1,2"/></svg>') == ["M12,5,3,4L1,2"]
+    assert localized_numbers_in_markup('<svg><rect x="11,11"/></svg>') == ["11,11"]
+    assert localized_numbers_in_markup('<p style="left: 11,11%">') == ["left: 11,11%"]

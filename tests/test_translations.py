@@ -28,6 +28,7 @@ from django.utils.translation.template import templatize
 from fablab_ops.courses.models import SeatStatus
 from fablab_ops.machines.models import MachineLiveStatus, MachineState
 from tests import factories
+from tests.test_numbers_in_markup import localized_numbers_in_markup
 from tests.test_role_walk import PAGE_QUERIES, PAGES, PATH_OVERRIDES, fill, page_routes, path_values, world  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent / "fablab_ops"
@@ -246,6 +247,15 @@ def test_no_page_shows_a_raw_stored_value(lived_world, language):
             shown.append(f"{address} as {role} ({language}) shows the raw value {value!r}")
     assert pages > 40
     assert not shown, "\n".join(shown)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["vi", "en"])
+def test_no_page_writes_a_localised_number_into_its_markup(lived_world, language):
+    """Every page of the walk, not only those with charts: `style`, SVG and `data-` take plain numbers."""
+    found = [f"{address} as {role} ({language}): {where}" for role, address, html in walk(lived_world, language)
+             for where in localized_numbers_in_markup(html)]
+    assert not found, "\n".join(found)
 
 
 @pytest.mark.django_db
