@@ -5,8 +5,9 @@ of concurrent clients measures:
   reference: GET /api/health (a trivial django-ninja endpoint, no database), for the
              same time just before and just after the project's run; their mean is
              the reference, so a machine busier at one end cannot flatter the ratio;
-  project:   learners booking seats, cancelling some, and taking the seats offered
-             to them (POST book / cancel / confirm).
+  project:   learners booking seats in classes they hold no place in, giving up some
+             of those they hold, and taking the seats offered to them (POST book /
+             cancel / confirm).
 Only operations that changed something count: a new booking (201), a cancellation
 of a live booking, an offer taken. A repeated booking (200, the learner's existing
 one) changes nothing and is reported apart, as `repeats_per_s`.
@@ -97,38 +98,48 @@ def main() -> None:
 
         reference_before = sum(run_clients(args.clients, seconds, health)) / seconds
 
-        # Each learner belongs to one client thread, so the last answer it got about a
-        # booking is the state the database must hold at the end.
+        # Each learner belongs to one client thread, so the last answer it got about a booking is the state the
+        # database must hold at the end. Like real learners, each books a class they hold no place in, or gives
+        # up one they hold; an answer that changed nothing (the learner's existing booking) is a repeat.
         def book_and_cancel(index, stop):
             rng = random.Random(index)
             mine = tokens[index::args.clients]
+            held = {token: {} for token in mine}  # the learner's live bookings: session id -> booking id
             client, done, errors, last = Client(port), Counter(), Counter(), {}
             while time.monotonic() < stop:
                 token = rng.choice(mine)
-                status, _took, body = client.call("POST", f"/api/courses/sessions/{rng.choice(session_ids)}/book",
-                                                  token)
+                places = held[token]
+                if places and rng.random() < 0.3:
+                    session_id = rng.choice(list(places))
+                    booking_id = places.pop(session_id)
+                    status, _took, body = client.call("POST", f"/api/courses/bookings/{booking_id}/cancel", token)
+                    if status == 200:
+                        # The booking was live when last answered and only this thread acts for this learner,
+                        # so a cancelled answer here is a cancellation that happened.
+                        answer = json.loads(body)["status"]
+                        done["cancelled"] += answer == "cancelled"
+                        last[booking_id] = answer
+                    else:
+                        errors[status] += 1
+                    continue
+                free = [session_id for session_id in session_ids if session_id not in places]
+                if not free:
+                    continue
+                session_id = rng.choice(free)
+                status, _took, body = client.call("POST", f"/api/courses/sessions/{session_id}/book", token)
                 if status not in (200, 201):
                     errors[status] += 1
                     continue
                 done["booked" if status == 201 else "repeated"] += 1
                 booking = json.loads(body)
                 last[booking["id"]] = booking["status"]
+                places[session_id] = booking["id"]
                 if booking["status"] == "waitlisted" and booking["offer_expires_at"]:
                     status, _took, body = client.call("POST", f"/api/courses/bookings/{booking['id']}/confirm", token)
                     if status == 200:
                         booking = json.loads(body)
                         done["offers_taken"] += booking["status"] == "confirmed"
                         last[booking["id"]] = booking["status"]
-                    else:
-                        errors[status] += 1
-                if rng.random() < 0.3:
-                    status, _took, body = client.call("POST", f"/api/courses/bookings/{booking['id']}/cancel", token)
-                    if status == 200:
-                        # The booking was live when answered above and only this thread acts for this
-                        # learner, so a cancelled answer here is a cancellation that happened.
-                        answer = json.loads(body)["status"]
-                        done["cancelled"] += answer == "cancelled"
-                        last[booking["id"]] = answer
                     else:
                         errors[status] += 1
             return done, errors, last

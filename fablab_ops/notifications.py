@@ -18,14 +18,19 @@ The relay sends what is due, never inside a database transaction:
    exponential back-off, or `failed` after MAX_ATTEMPTS for staff to retry.
 
 Rows are sent at once after commit (a Celery task queued by a robust on-commit
-hook) and by a sweep that Celery beat runs every minute for whatever was left
-behind: Redis down at commit, a worker killed. A row whose lease ran out is due
-again: a worker killed inside the SMTP exchange may have handed the message over,
-so the message can arrive twice — the one duplicate allowed, and it carries the
-same Message-ID, which mail clients use to show it once.
+hook; in a web process a thread of its own hands them to the broker, so a request
+never waits for Redis, and rows committed together travel in one task) and by a
+sweep that Celery beat runs every minute for whatever was left behind: Redis down
+at commit, a worker killed. A row whose lease ran out is due again: a worker killed
+inside the SMTP exchange may have handed the message over, so the message can
+arrive twice — the one duplicate allowed, and it carries the same Message-ID,
+which mail clients use to show it once.
 """
 
 import logging
+import os
+import queue as thread_queue
+import threading
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -55,7 +60,7 @@ BATCH = 50
 # may be sent, and rows wait for the sweep.
 ConsentCheck = Callable[[object, str], bool]
 _consent_checks: list[ConsentCheck] = []
-_queues: list[Callable[[int], object]] = []
+_queues: list[tuple[Callable[[list[int]], object], Callable[[], bool]]] = []
 
 
 def register_consent_check(check: ConsentCheck) -> None:
@@ -63,9 +68,14 @@ def register_consent_check(check: ConsentCheck) -> None:
     _consent_checks[:] = [check]
 
 
-def register_queue(queue: Callable[[int], object]) -> None:
-    """`queue(notification_id)` asks a worker to send that row now; a second one replaces the first."""
-    _queues[:] = [queue]
+def register_queue(queue: Callable[[list[int]], object], *,
+                   in_background: Callable[[], bool] = lambda: False) -> None:
+    """`queue(notification_ids)` asks a worker to send those rows now; a second one replaces the first.
+
+    While `in_background()` says so, it is called from a thread of this process (see `_Handoff`) rather than
+    in the committing request: for a queue that talks to a broker over the network.
+    """
+    _queues[:] = [(queue, in_background)]
 
 
 def may_send(user, kind: str) -> bool:
@@ -191,13 +201,56 @@ def queue_after_commit(notification_ids: list[int]) -> None:
     """Queue the sends once the transaction commits; if the broker is down the sweep sends them later."""
     if not _queues:
         return
-    enqueue = _queues[0]
+    enqueue, in_background = _queues[0]
+    if in_background():
+        transaction.on_commit(lambda: _handoff.put(notification_ids, enqueue), robust=True)
+    else:
+        transaction.on_commit(lambda: enqueue(notification_ids), robust=True)
 
-    def queue():
-        for notification_id in notification_ids:
-            enqueue(notification_id)
 
-    transaction.on_commit(queue, robust=True)
+class _Handoff:
+    """One thread per process that hands committed rows to the queue: the request that committed them answers
+    without waiting for the broker (a publish costs more than the booking's own statements), and rows
+    committed while the thread was busy, or within LINGER of each other, travel in one call. The rows are
+    committed before they get here, so a process that dies with some still in hand loses nothing: they stay
+    due and the sweep sends them."""
+
+    LINGER = 0.005
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pid = None
+        self._pending: thread_queue.SimpleQueue = thread_queue.SimpleQueue()
+
+    def put(self, notification_ids: list[int], enqueue: Callable[[list[int]], object]) -> None:
+        with self._lock:
+            if self._pid != os.getpid():  # first use, or a forked worker: its parent's thread is not here
+                self._pid, self._pending = os.getpid(), thread_queue.SimpleQueue()
+                threading.Thread(target=self._run, args=(self._pending,), name="outbox-handoff",
+                                 daemon=True).start()
+        self._pending.put((notification_ids, enqueue))
+
+    def _run(self, pending: thread_queue.SimpleQueue) -> None:
+        while True:
+            batches = [pending.get()]
+            time.sleep(self.LINGER)
+            while True:
+                try:
+                    batches.append(pending.get_nowait())
+                except thread_queue.Empty:
+                    break
+            by_queue: dict = {}
+            for ids, enqueue in batches:
+                by_queue.setdefault(enqueue, []).extend(ids)
+            for enqueue, ids in by_queue.items():
+                try:
+                    enqueue(ids)
+                except Exception:  # the broker is down or slow: the rows stay due for the sweep
+                    logger.warning("could not queue %d notification(s); the sweep will send them", len(ids),
+                                   exc_info=True)
+
+
+_handoff = _Handoff()
 
 
 def backoff(attempts: int) -> timedelta:

@@ -2,44 +2,69 @@
 
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 from ninja.security import HttpBearer, SessionAuth
 
 from fablab_ops.accounts import hooks
-from fablab_ops.accounts.models import ApiToken
+from fablab_ops.accounts.models import ApiToken, User
+from fablab_ops.rows import ComposedOnce, columns_of, from_values, moment
 
 LAST_USED_PRECISION = timedelta(minutes=1)
+# The learner's personal data lives in the layer above (privacy); its model is reached through the relation.
+_PersonalData = User._meta.get_field("personal_data").related_model
+
+
+def _annotations() -> dict:
+    # What the layers above load with the user (`accounts.hooks`): booking asks whether a child's guardian has
+    # confirmed and whether the learner consented, in this one statement.
+    return {name: expression for extra in hooks.call("token_user_annotations", "user")
+            for name, expression in extra.items()}
+
+
+def _compose_lookup(*, digest):
+    annotations = _annotations()
+    return (ApiToken.objects.filter(digest=digest, revoked_at__isnull=True, user__is_active=True)
+            .annotate(**annotations)
+            .values_list(*columns_of(ApiToken), *columns_of(User, "user__"),
+                         *columns_of(_PersonalData, "user__personal_data__"), *annotations))
+
+
+# The token with its user, their personal data and the hooks' annotations, in one statement composed once.
+_lookup = ComposedOnce(_compose_lookup, digest=str)
 
 
 def _note_use(token_id: int, now) -> None:
     """Record a token's use without waiting for the disk: a "last used" lost to a database crash is harmless,
     while waiting for the flush would hold every first call of the minute (a flash crowd's every call) for it.
-    Only in a transaction of its own, so no other write ever skips the wait."""
+    Only in a transaction of its own, so no other write ever skips the wait: one statement that turns the
+    wait off for its own transaction (`set_config(…, true)` is SET LOCAL) and commits alone."""
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
         return
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{ApiToken._meta.db_table}" SET "last_used_at" = %s '  # noqa: S608 - the model's table
+            "WHERE \"id\" = %s AND set_config('synchronous_commit', 'off', true) = 'off'",
+            [moment(now), token_id])
 
 
 class ApiTokenAuth(HttpBearer):
     def authenticate(self, request, token):
-        # With the learner's personal data and what the layers above load with it (`accounts.hooks`): booking
-        # asks whether a child's guardian has confirmed and whether the learner consented, in this one statement.
-        annotations = {name: expression for extra in hooks.call("token_user_annotations", "user")
-                       for name, expression in extra.items()}
-        token_row = (
-            ApiToken.objects.select_related("user", "user__personal_data").annotate(**annotations)
-            .filter(digest=ApiToken.hash(token), revoked_at__isnull=True, user__is_active=True)
-            .first()
-        )
-        if token_row is None:
+        found = _lookup.rows(digest=ApiToken.hash(token))
+        if not found:
             return None
-        for name in annotations:
-            setattr(token_row.user, name, getattr(token_row, name))
+        models = (ApiToken, User, _PersonalData)
+        token_row, user, personal_data = from_values(found[0], *models)
+        width = sum(len(model._meta.concrete_fields) for model in models)
+        loaded = dict(zip(_lookup.names()[width:], found[0][width:], strict=True))
+        token_row.user = user
+        # As select_related would leave it: the personal data (or its absence) known without another query.
+        User.personal_data.related.set_cached_value(user, personal_data)
+        if personal_data is not None:
+            personal_data.user = user
+        for name, value in loaded.items():
+            setattr(user, name, value)
         now = timezone.now()
         # "Last used" to the minute is enough; writing it on every call would make reads into writes.
         if token_row.last_used_at is None or now - token_row.last_used_at > LAST_USED_PRECISION:

@@ -13,6 +13,12 @@ def send_notification(notification_id: int) -> bool:
 
 
 @shared_task
+def send_notifications(notification_ids: list[int]) -> int:
+    """Send these stored notifications (those committed together), each only if it is still due."""
+    return notifications.send_due(ids=notification_ids, limit=len(notification_ids))
+
+
+@shared_task
 def send_due_notifications() -> int:
     """The outbox sweep (Celery beat, every minute): whatever is due and was left behind."""
     return notifications.sweep()
