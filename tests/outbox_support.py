@@ -12,6 +12,7 @@
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -103,6 +104,14 @@ class PrivateRedis:
             self._process.wait(timeout=10)
             self._process = None
         wait_for(lambda: not self.reachable(), what="redis-server to stop")
+
+    def freeze(self) -> None:
+        """A hung broker: the kernel still accepts connections, the server answers nothing (SIGSTOP)."""
+        self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
 
     def reachable(self) -> bool:
         try:

@@ -105,6 +105,30 @@ def test_no_network_call_is_made_inside_a_database_transaction(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_hung_broker_does_not_hold_the_learners_answer_and_the_email_still_goes_out(
+        postgres, sink, private_redis, small_class, learner):
+    use_broker(celery_app, private_redis.url)
+    private_redis.freeze()
+    # Whatever happens, the broker answers again after a while (a request that waited for it returns then).
+    thaw = threading.Timer(6, private_redis.thaw)
+    thaw.start()
+    try:
+        started = time.monotonic()
+        response = client_for(learner).post(f"/api/courses/sessions/{small_class.pk}/book")
+        took = time.monotonic() - started
+    finally:
+        thaw.cancel()
+        private_redis.thaw()
+    assert response.status_code == 201
+    assert took < 3, f"the answer waited {took:.1f} s for the broker"
+    row = the_row(learner, "seat_confirmed")
+    assert row.state == NotificationState.DUE and sink.messages == []
+    # No worker runs here; the sweep sends what the queue would have.
+    assert send_due_notifications() == 1
+    assert [m["Message-ID"] for m in sink.to(learner.email)] == [row.message_id]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_with_redis_down_at_commit_the_sweep_sends_the_email_later_exactly_once(
         postgres, sink, private_redis, small_class, learner):
     use_broker(celery_app, private_redis.url)
