@@ -1,9 +1,11 @@
-"""Model instances from hand-written SQL, for the few statements on the hottest paths.
+"""Statements not composed by the ORM at every call, for the few on the hottest paths.
 
-Composing a query with the ORM costs more CPU than PostgreSQL spends answering a short one; on the paths every
-booking, cancellation, scan and API call takes, the statement is written out once instead, its columns named
-from the models (`columns`), and each row turned back into instances as the ORM would (`instances`), with the
-database's converters applied (SQLite, the laptop demo, returns moments as text).
+Composing a query with the ORM costs more CPU than PostgreSQL spends answering a short one. On the paths every
+booking, cancellation and scan takes, the statement is written out once instead, its columns named from the
+models (`columns`), and each row turned back into instances as the ORM would (`instances`), with the
+database's converters applied (SQLite, the laptop demo, returns moments as text). Where the ORM's composition
+is worth keeping (the API token's lookup with the hooks' annotations, the monthly report's aggregates), it is
+done once per process and its SQL run again with new values (`ComposedOnce`).
 """
 
 from datetime import UTC, date, datetime, timedelta

@@ -110,6 +110,17 @@ def test_each_labs_class_figures_match_a_count_by_hand(october, lab, other_lab):
 
 
 @pytest.mark.django_db
+def test_septembers_report_after_octobers_counts_septembers_data(october, lab):
+    # The report's statements are composed once and run again with each month's bounds: a report read right
+    # after another must count its own month, not repeat the first one's.
+    assert rows_by_slug(services.monthly_report(OCTOBER))[lab.slug].total.attendance == 5
+    september = rows_by_slug(services.monthly_report(date(2026, 9, 1)))[lab.slug]
+    assert (september.total.sessions_held, september.total.attendance) == (1, 1)
+    assert (september.total.unique_learners, september.total.first_time_learners) == (1, 1)
+    assert september.machines == [] and len(september.sessions) == 1
+
+
+@pytest.mark.django_db
 def test_the_network_is_the_sum_of_its_rows_with_learners_counted_once(october):
     report = services.monthly_report(OCTOBER)
     network = report.network.total
