@@ -4,7 +4,7 @@ Serves the app with gunicorn (bench/_support.py, as every HTTP bench) on its own
 their own account and API token and their own thread with an open connection; all wait at a barrier and
 then send POST /api/courses/sessions/{id}/book at once. Each latency is measured from the barrier's release
 to the last byte of that learner's answer. Afterwards the database is checked: 20 seats held, everyone
-else waiting in positions 1..n, one booking per learner.
+else waiting in places 1..n, one booking per learner.
 
 Last line: {"p50_s", "p95_s", "max_s", "confirmed", "waitlisted", "errors", "inconsistencies", ...}.
 Targets: p95 <= 1 s, 20 confirmed, 180 waitlisted, 0 errors.
@@ -111,9 +111,10 @@ def check(session_id: int, learners: int) -> int:
     live = session.bookings.exclude(status=SeatStatus.CANCELLED)
     problems = int(services.seats_taken(session) != min(SEATS, learners))
     problems += sum(1 for n in Counter(live.values_list("learner_id", flat=True)).values() if n > 1)
-    positions = list(live.filter(status=SeatStatus.WAITLISTED).order_by("waitlist_position")
-                     .values_list("waitlist_position", flat=True))
-    problems += positions != list(range(1, max(learners - SEATS, 0) + 1))
+    # Everyone waiting has a place of their own, 1..n, in the order they booked.
+    places = list(live.filter(status=SeatStatus.WAITLISTED).annotate(place=services.waiting_place())
+                  .order_by("waitlist_position").values_list("place", flat=True))
+    problems += places != list(range(1, max(learners - SEATS, 0) + 1))
     return problems
 
 

@@ -129,3 +129,25 @@ def technician_client(technician):
 @pytest.fixture
 def coordinator_client(coordinator):
     return client_for(coordinator)
+
+
+def waiting_order(session) -> list[int]:
+    """The ids of a session's waiting bookings, first in line first."""
+    from fablab_ops.courses.models import SeatBooking, SeatStatus
+
+    return list(SeatBooking.objects.filter(session=session, status=SeatStatus.WAITLISTED)
+                .order_by("waitlist_position").values_list("pk", flat=True))
+
+
+def waiting_places(session) -> dict[int, int]:
+    """Each waiting booking's place as its learner is shown it ("you are 3rd"): among those still waiting,
+    the people ahead holding an offer not counted."""
+    from django.utils import timezone
+
+    from fablab_ops.courses import services
+    from fablab_ops.courses.models import SeatBooking, SeatStatus
+
+    now = timezone.now()
+    return dict(SeatBooking.objects.filter(session=session, status=SeatStatus.WAITLISTED)
+                .exclude(offer_expires_at__gt=now).annotate(place=services.waiting_place(now))
+                .values_list("pk", "place"))

@@ -13,12 +13,14 @@ and COMMIT), which the issue's list does not count.
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from fablab_ops.accounts.models import ApiToken, Notification
 from fablab_ops.courses.models import SeatBooking, SeatStatus
 from tests import factories
+from tests.conftest import waiting_order, waiting_places
 
 BOOKED = 20
 WAITING = 50
@@ -104,10 +106,27 @@ def test_leaving_the_front_of_the_waiting_list_costs_eight_queries(crowded, djan
     with django_assert_max_num_queries(CANCELLATION):
         response = client.post(f"/api/courses/bookings/{front.pk}/cancel")
     assert response.status_code == 200, response.content
-    positions = list(SeatBooking.objects.filter(session=crowded, status=SeatStatus.WAITLISTED)
-                     .order_by("waitlist_position").values_list("waitlist_position", flat=True))
-    assert positions == list(range(1, WAITING))
+    assert sorted(waiting_places(crowded).values()) == list(range(1, WAITING))
     assert response.json()["session"]["waiting"] == WAITING - 1
+
+
+def rows_updated(model) -> int:
+    """Rows of `model`'s table this transaction has updated so far (PostgreSQL's own count)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_get_xact_tuples_updated(%s::regclass)", [model._meta.db_table])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_leaving_a_long_waiting_list_writes_only_the_leavers_booking(crowded):
+    # The list keeps its order without renumbering everyone behind the one who leaves: the cost of leaving
+    # does not grow with the list.
+    middle = SeatBooking.objects.get(session=crowded, waitlist_position=WAITING // 2)
+    before = rows_updated(SeatBooking)
+    response = api(middle.learner).post(f"/api/courses/bookings/{middle.pk}/cancel")
+    assert response.status_code == 200, response.content
+    assert rows_updated(SeatBooking) - before == 1
+    assert sorted(waiting_places(crowded).values()) == list(range(1, WAITING))
 
 
 @pytest.mark.django_db
@@ -116,15 +135,15 @@ def test_declining_a_held_seat_passes_it_on_in_eight_queries(crowded, django_ass
     front = SeatBooking.objects.get(session=crowded, waitlist_position=1)
     front.offer_expires_at = timezone.now() + timedelta(hours=12)
     front.save()
+    behind = waiting_order(crowded)[1:]
     client = api(front.learner)
     with django_assert_max_num_queries(CANCELLATION):
         response = client.post(f"/api/courses/bookings/{front.pk}/cancel")
     assert response.status_code == 200, response.content
-    nxt = SeatBooking.objects.get(session=crowded, waitlist_position=1)
+    assert waiting_order(crowded) == behind
+    nxt = SeatBooking.objects.get(pk=behind[0])
     assert nxt.offer_expires_at is not None
-    positions = list(SeatBooking.objects.filter(session=crowded, status=SeatStatus.WAITLISTED)
-                     .order_by("waitlist_position").values_list("waitlist_position", flat=True))
-    assert positions == list(range(1, WAITING))
+    assert sorted(waiting_places(crowded).values()) == list(range(1, WAITING - 1))
 
 
 @pytest.mark.django_db

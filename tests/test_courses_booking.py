@@ -12,7 +12,7 @@ from fablab_ops.courses.models import SeatBooking, SeatStatus, SessionStatus
 from fablab_ops.errors import Conflict
 from fablab_ops.notifications import send_due
 from tests import factories
-from tests.conftest import client_for
+from tests.conftest import client_for, waiting_order, waiting_places
 
 
 @pytest.fixture
@@ -76,8 +76,7 @@ def test_a_freed_seat_is_offered_to_the_first_waiting_and_held_for_them(small_cl
     assert newcomer.status == SeatStatus.WAITLISTED
     confirmed = services.confirm_offer(head.pk, head.learner)
     assert confirmed.status == SeatStatus.CONFIRMED
-    assert SeatBooking.objects.get(pk=waiting[1].pk).waitlist_position == 1
-    assert SeatBooking.objects.get(pk=newcomer.pk).waitlist_position == 2
+    assert waiting_places(small_class) == {waiting[1].pk: 1, newcomer.pk: 2}
     assert services.seats_taken(small_class) == 2
 
 
@@ -101,7 +100,7 @@ def test_an_unconfirmed_offer_passes_to_the_next_and_everyone_is_told(small_clas
     head.refresh_from_db()
     nxt.refresh_from_db()
     assert head.status == SeatStatus.CANCELLED
-    assert nxt.offer_expires_at is not None and nxt.waitlist_position == 1
+    assert nxt.offer_expires_at is not None and waiting_order(small_class) == [nxt.pk]
     kinds = set(Notification.objects.filter(user=head.learner).values_list("kind", flat=True))
     assert {"seat_waitlisted", "seat_offered", "seat_offer_expired"} <= kinds
     assert Notification.objects.filter(user=nxt.learner, kind="seat_offered").exists()
@@ -126,8 +125,7 @@ def test_leaving_the_waiting_list_moves_the_others_up(small_class):
     fill(small_class, 2)
     a, b, c = fill(small_class, 3)
     services.cancel_booking(a.pk, a.learner)
-    positions = dict(SeatBooking.objects.filter(pk__in=[b.pk, c.pk]).values_list("pk", "waitlist_position"))
-    assert positions == {b.pk: 1, c.pk: 2}
+    assert waiting_places(small_class) == {b.pk: 1, c.pk: 2}
 
 
 @pytest.mark.django_db

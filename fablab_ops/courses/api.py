@@ -47,7 +47,9 @@ class BookingOut(Schema):
     id: int
     session: SessionOut
     status: str
-    waitlist_position: int | None = Field(description="The order on the waiting list, offers held included")
+    waitlist_position: int | None = Field(
+        description="The booking's number in the waiting list's order, offers held included: a smaller number is "
+                    "ahead; numbers are not changed when someone leaves the list, so show `waiting_place`")
     waiting_place: int | None = Field(
         None, description="Your place among those still waiting (as `waiting` counts them): the one to show people")
     offer_expires_at: datetime | None = Field(description="Set while a freed seat is held for you")
@@ -180,7 +182,7 @@ def get_session(request, session_id: DbId):
              summary="Book a seat, or join the waiting list when full",
              description="201 with the new booking; 200 with your existing booking when you had one already "
                          "(a repeated request books once). A full session answers `status: waitlisted` with "
-                         "your `waitlist_position`. 403 `email_unverified` until the account's e-mail address "
+                         "your `waiting_place`. 403 `email_unverified` until the account's e-mail address "
                          "is confirmed.")
 def book(request, session_id: DbId):
     result = services.book_seat(session_id, request.user)

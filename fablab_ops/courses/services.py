@@ -18,7 +18,7 @@ from datetime import date, datetime, time, timedelta
 from dateutil.rrule import WEEKLY, rrule, rrulestr
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -138,12 +138,13 @@ def booking_for(learner, booking_id: int) -> SeatBooking:
 class BookingResult:
     booking: SeatBooking
     created: bool
-    position: int | None
+    position: int | None  # the place among those waiting (as `waiting_place`), None for a seat
 
 
-# Waiting-list positions are moved out of the way and back in two statements, so the unique
-# (session, position) index holds after each whatever order PostgreSQL updates the rows in.
-POSITION_SHIFT = 1_000_000
+# A waiting list's order is its bookings' `waitlist_position`, ascending: a newcomer takes the number after the
+# last, and nobody's number changes when someone leaves the list (renumbering everyone behind them rewrote
+# the whole list at every departure: two statements of hundreds of rows on a summer programme's list). The
+# place people are shown, "you are 3rd", is counted from the order (`waiting_place`).
 
 
 # Every seat change starts here: the session's row locked, read with its course and lab in the same statement
@@ -263,7 +264,7 @@ def _book(session_id: int, learner, now: datetime) -> BookingResult:
         if session.mine is not None:
             existing = SeatBooking.objects.annotate(waiting_place=waiting_place(now)).get(pk=session.mine)
             existing.session, existing.learner = session, learner
-            return BookingResult(existing, False, existing.waitlist_position)
+            return BookingResult(existing, False, existing.waiting_place)
         if session.status == SessionStatus.CANCELLED:
             raise Conflict(_("Buổi học này đã bị hủy."), code="session_cancelled")
         if not session.course.is_published:
@@ -279,13 +280,12 @@ def _book(session_id: int, learner, now: datetime) -> BookingResult:
                        context={"booking": booking, "session": session})
             position = None
         else:
-            position = session.last_position + 1
             booking = SeatBooking.objects.create(session=session, learner=learner, status=SeatStatus.WAITLISTED,
-                                                 waitlist_position=position)
+                                                 waitlist_position=session.last_position + 1)
             session.last_position, session.waiting, session.waitlisted, session.unoffered = (
-                position, session.waiting + 1, session.waitlisted + 1, session.unoffered + 1)
+                booking.waitlist_position, session.waiting + 1, session.waitlisted + 1, session.unoffered + 1)
             _record_waitlist_length(session)
-            booking.waiting_place = session.waiting  # the last of those waiting
+            booking.waiting_place = position = session.waiting  # the last of those waiting
             outbox.add(learner, "seat_waitlisted", dedup_key=f"seat-waitlisted-{booking.pk}",
                        context={"booking": booking, "session": session, "position": session.waiting})
         outbox.write()
@@ -373,7 +373,6 @@ def confirm_offer(booking_id: int, learner, *, now: datetime | None = None) -> S
         if not has_offer(booking, now):
             raise Conflict(_("Không có chỗ nào đang được giữ cho bạn (hoặc đã hết hạn xác nhận)."),
                            code="no_offer")
-        position = booking.waitlist_position
         booking.status = SeatStatus.CONFIRMED
         booking.waitlist_position = None
         booking.offer_expires_at = None
@@ -381,7 +380,6 @@ def confirm_offer(booking_id: int, learner, *, now: datetime | None = None) -> S
         booking.save(update_fields=["status", "waitlist_position", "offer_expires_at", "confirmed_at",
                                     "updated_at"])
         session.waitlisted -= 1  # the seat was already counted as taken
-        _close_gap(session, position)
         # The offered seat was already counted; this only catches a session that was over before.
         _check_seats(session, now)
         outbox.add(learner, "seat_confirmed", dedup_key=f"seat-confirmed-{booking.pk}",
@@ -421,24 +419,11 @@ def _drop(session: Session, booking: SeatBooking, now: datetime) -> None:
     if booking.status == SeatStatus.WAITLISTED:
         session.waitlisted -= 1
         session.unoffered -= booking.offer_expires_at is None
-    position = booking.waitlist_position
     booking.status = SeatStatus.CANCELLED
     booking.cancelled_at = now
     booking.waitlist_position = None
     booking.offer_expires_at = None
     booking.save(update_fields=["status", "cancelled_at", "waitlist_position", "offer_expires_at", "updated_at"])
-    if position is not None:
-        _close_gap(session, position)
-
-
-def _close_gap(session: Session, position: int) -> None:
-    """Move everyone behind `position` up by one, keeping positions 1..n, in two statements whatever the
-    length of the list: out of the way (+POSITION_SHIFT), then back one place ahead of where they were."""
-    waitlisted = SeatBooking.objects.filter(session=session, status=SeatStatus.WAITLISTED)
-    waitlisted.filter(waitlist_position__gt=position).update(waitlist_position=F("waitlist_position") + POSITION_SHIFT)
-    waitlisted.filter(waitlist_position__gt=POSITION_SHIFT).update(
-        waitlist_position=F("waitlist_position") - POSITION_SHIFT - 1)
-    session.last_position -= 1
 
 
 def _offer_seats(session: Session, seats: int, expires: datetime) -> list[tuple[int, int]]:
@@ -465,7 +450,7 @@ def _settle(session: Session, now: datetime, outbox: Outbox) -> int:
     if session.lapsed:
         lapsed = list(session.bookings.select_related("learner")
                       .filter(status=SeatStatus.WAITLISTED, offer_expires_at__lte=now)
-                      .order_by("-waitlist_position"))  # from the back, so each gap closes behind the next
+                      .order_by("waitlist_position"))
         for booking in lapsed:
             _drop(session, booking, now)
             outbox.add(booking.learner, "seat_offer_expired", dedup_key=f"seat-offer-expired-{booking.pk}",
