@@ -212,7 +212,8 @@ class SeatBooking(models.Model):
     session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="bookings")
     learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="seat_bookings")
     status = models.CharField(_("trạng thái"), max_length=16, choices=SeatStatus.choices)
-    # 1-based place on the waiting list while waitlisted; empty otherwise.
+    # The booking's number in its waiting list's order while waitlisted (smaller is ahead; nobody is renumbered
+    # when someone leaves: the place shown is counted, see courses.services.waiting_place); empty otherwise.
     waitlist_position = models.PositiveIntegerField(_("vị trí chờ"), null=True, blank=True)
     # A freed seat offered to a waitlisted learner is held for them until this time.
     offer_expires_at = models.DateTimeField(_("giữ chỗ đến"), null=True, blank=True)
