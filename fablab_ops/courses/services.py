@@ -157,8 +157,10 @@ LOCK_SESSION = (
     "WHERE {where}"
 )
 LOCK_SESSION_BY_ID = LOCK_SESSION.format(where='s."id" = %s')
-LOCK_SESSION_OF_BOOKING = LOCK_SESSION.format(
-    where='s."id" = (SELECT "session_id" FROM "courses_seatbooking" WHERE "id" = %s AND "learner_id" = %s)')
+# The session of a learner's own booking (a booking never changes session).
+OWN_BOOKINGS_SESSION = ('(SELECT "session_id" FROM "courses_seatbooking" '
+                        'WHERE "id" = %(booking)s AND "learner_id" = %(owner)s)')
+LOCK_SESSION_OF_BOOKING = LOCK_SESSION.format(where=f's."id" = {OWN_BOOKINGS_SESSION}')
 
 
 def _lock(sql: str, params: list) -> Session | None:
@@ -188,7 +190,7 @@ def _locked_session(session_id: int) -> Session:
 # shows (see `with_availability`); `waitlisted` counts everyone on the list (offers included), `unoffered`
 # those not offered a seat yet, `lapsed` the offers that ran out, `last_position` the end of the list,
 # `mine` the id of the given learner's live booking.
-SEAT_COUNTS = """
+SEAT_COUNTS_OF = """
     SELECT count(*) FILTER (WHERE status IN ('confirmed', 'attended', 'no_show')
                                   OR (status = 'waitlisted' AND offer_expires_at > %(now)s)) AS taken,
            count(*) FILTER (WHERE status = 'waitlisted'
@@ -198,8 +200,9 @@ SEAT_COUNTS = """
            count(*) FILTER (WHERE status = 'waitlisted' AND offer_expires_at <= %(now)s) AS lapsed,
            coalesce(max(waitlist_position) FILTER (WHERE status = 'waitlisted'), 0) AS last_position,
            max(id) FILTER (WHERE learner_id = %(learner)s AND status <> 'cancelled') AS mine
-    FROM courses_seatbooking WHERE session_id = %(session)s
+    FROM courses_seatbooking WHERE session_id = {session}
 """
+SEAT_COUNTS = SEAT_COUNTS_OF.format(session="%(session)s")
 SEAT_COUNT_NAMES = ("taken", "waiting", "waitlisted", "unoffered", "lapsed", "last_position", "mine")
 assert set(SEAT_HOLDING) == {"confirmed", "attended", "no_show"}  # as written in SEAT_COUNTS
 
@@ -238,20 +241,40 @@ def _count_seats(session: Session, now: datetime, learner=None) -> None:
             setattr(session, name, value)
 
 
+# A learner's booking with its session's counts, read once the session is locked.
+OWN_BOOKING_WITH_COUNTS = (
+    f"SELECT {columns(SeatBooking, 'b')}, counts.* FROM courses_seatbooking b "  # noqa: S608 - model names
+    f"CROSS JOIN ({SEAT_COUNTS_OF.format(session=OWN_BOOKINGS_SESSION)}) counts "
+    'WHERE b."id" = %(booking)s AND b."learner_id" = %(owner)s'
+)
+
+
 def _locked_own_booking(booking_id: int, learner, now: datetime) -> tuple[Session, SeatBooking]:
     """A learner's booking with its session locked (the lock every seat change takes first) and counted.
 
-    The booking is read after the lock, with the session's counts alongside it in the same statement.
+    The booking is read after the lock, with the session's counts alongside it in the same statement; on
+    PostgreSQL both statements go in one message, as in `_locked_and_counted`.
     """
-    session = _lock(LOCK_SESSION_OF_BOOKING, [booking_id, learner.pk])
-    if session is None:
+    params = {"now": moment(now), "learner": None, "booking": booking_id, "owner": learner.pk}
+    lock = LOCK_SESSION_OF_BOOKING + (" FOR UPDATE OF s" if connection.features.has_select_for_update else "")
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"{lock}; {OWN_BOOKING_WITH_COUNTS}", params)
+            locked = cursor.fetchone()
+            cursor.nextset()
+        else:
+            cursor.execute(lock, params)
+            locked = cursor.fetchone()
+            cursor.execute(OWN_BOOKING_WITH_COUNTS, params)
+        row = cursor.fetchone()
+    if locked is None or row is None:
         raise NotFound(_("Không tìm thấy lượt đăng ký."))
-    booking = next(iter(SeatBooking.objects.raw(
-        f"SELECT b.*, counts.* FROM courses_seatbooking b CROSS JOIN ({SEAT_COUNTS}) counts "  # noqa: S608
-        "WHERE b.id = %(booking)s",
-        {"now": moment(now), "session": session.pk, "learner": None, "booking": booking_id})))
-    for name in SEAT_COUNT_NAMES:
-        setattr(session, name, getattr(booking, name))
+    session, course, lab = instances(locked, Session, Course, _Lab)
+    session.course, session.lab = course, lab
+    width = len(SeatBooking._meta.concrete_fields)
+    (booking,) = instances(row[:width], SeatBooking)
+    for name, value in zip(SEAT_COUNT_NAMES, row[width:], strict=True):
+        setattr(session, name, value)
     booking.session, booking.learner = session, learner
     return session, booking
 
