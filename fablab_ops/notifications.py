@@ -38,7 +38,7 @@ from datetime import date, datetime, timedelta
 from django.apps import apps
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import connection, models, transaction
+from django.db import connection, connections, models, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -248,6 +248,9 @@ class _Handoff:
                 except Exception:  # the broker is down or slow: the rows stay due for the sweep
                     logger.warning("could not queue %d notification(s); the sweep will send them", len(ids),
                                    exc_info=True)
+            # A queue that runs its task in place (Celery without a broker) used the database from this thread:
+            # its connection is this thread's own and would otherwise stay open, idle, for the process's life.
+            connections.close_all()
 
 
 _handoff = _Handoff()
