@@ -108,6 +108,19 @@ def main() -> None:
             mine = tokens[index::args.clients]
             held = {token: {} for token in mine}  # the learner's live bookings: session id -> booking id
             client, done, errors, last = Client(port), Counter(), Counter(), {}
+
+            def change(token, booking_id, action, counted, happened):
+                """POST a change to one of the learner's bookings; count it when the answer says it happened.
+                The booking was live when last answered and only this thread acts for this learner, so such an
+                answer is a change that happened."""
+                status, _took, body = client.call("POST", f"/api/courses/bookings/{booking_id}/{action}", token)
+                if status != 200:
+                    errors[status] += 1
+                    return
+                answer = json.loads(body)["status"]
+                done[counted] += answer == happened
+                last[booking_id] = answer
+
             while time.monotonic() < stop:
                 token = rng.choice(mine)
                 places = held[token]
@@ -121,27 +134,11 @@ def main() -> None:
                     if status != 200:
                         errors[status] += 1
                     elif json.loads(body)["offer_expires_at"]:
-                        status, _took, body = client.call("POST", f"/api/courses/bookings/{booking_id}/confirm",
-                                                          token)
-                        if status == 200:
-                            answer = json.loads(body)["status"]
-                            done["offers_taken"] += answer == "confirmed"
-                            last[booking_id] = answer
-                        else:
-                            errors[status] += 1
+                        change(token, booking_id, "confirm", "offers_taken", "confirmed")
                     continue
                 if places and rng.random() < 0.3:
                     session_id = rng.choice(list(places))
-                    booking_id = places.pop(session_id)
-                    status, _took, body = client.call("POST", f"/api/courses/bookings/{booking_id}/cancel", token)
-                    if status == 200:
-                        # The booking was live when last answered and only this thread acts for this learner,
-                        # so a cancelled answer here is a cancellation that happened.
-                        answer = json.loads(body)["status"]
-                        done["cancelled"] += answer == "cancelled"
-                        last[booking_id] = answer
-                    else:
-                        errors[status] += 1
+                    change(token, places.pop(session_id), "cancel", "cancelled", "cancelled")
                     continue
                 free = [session_id for session_id in session_ids if session_id not in places]
                 if not free:
@@ -156,13 +153,7 @@ def main() -> None:
                 last[booking["id"]] = booking["status"]
                 places[session_id] = booking["id"]
                 if booking["status"] == "waitlisted" and booking["offer_expires_at"]:
-                    status, _took, body = client.call("POST", f"/api/courses/bookings/{booking['id']}/confirm", token)
-                    if status == 200:
-                        booking = json.loads(body)
-                        done["offers_taken"] += booking["status"] == "confirmed"
-                        last[booking["id"]] = booking["status"]
-                    else:
-                        errors[status] += 1
+                    change(token, booking["id"], "confirm", "offers_taken", "confirmed")
             return done, errors, last
 
         outcomes = run_clients(args.clients, seconds, book_and_cancel)
