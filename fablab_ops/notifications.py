@@ -28,9 +28,6 @@ which mail clients use to show it once.
 """
 
 import logging
-import os
-import queue as thread_queue
-import threading
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -38,11 +35,12 @@ from datetime import date, datetime, timedelta
 from django.apps import apps
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import connection, connections, models, transaction
+from django.db import connection, models, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
+from fablab_ops import handoff
 from fablab_ops.accounts.models import Notification, NotificationState
 
 logger = logging.getLogger(__name__)
@@ -72,7 +70,7 @@ def register_queue(queue: Callable[[list[int]], object], *,
                    in_background: Callable[[], bool] = lambda: False) -> None:
     """`queue(notification_ids)` asks a worker to send those rows now; a second one replaces the first.
 
-    While `in_background()` says so, it is called from a thread of this process (see `_Handoff`) rather than
+    While `in_background()` says so, it is called from a thread of this process (`fablab_ops.handoff`) rather than
     in the committing request: for a queue that talks to a broker over the network.
     """
     _queues[:] = [(queue, in_background)]
@@ -203,57 +201,9 @@ def queue_after_commit(notification_ids: list[int]) -> None:
         return
     enqueue, in_background = _queues[0]
     if in_background():
-        transaction.on_commit(lambda: _handoff.put(notification_ids, enqueue), robust=True)
+        transaction.on_commit(lambda: handoff.put(notification_ids, enqueue), robust=True)
     else:
         transaction.on_commit(lambda: enqueue(notification_ids), robust=True)
-
-
-class _Handoff:
-    """One thread per process that hands committed rows to the queue: the request that committed them answers
-    without waiting for the broker (a publish costs more than the booking's own statements), and rows
-    committed while the thread was busy, or within LINGER of each other, travel in one call. The rows are
-    committed before they get here, so a process that dies with some still in hand loses nothing: they stay
-    due and the sweep sends them."""
-
-    LINGER = 0.005
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._pid = None
-        self._pending: thread_queue.SimpleQueue = thread_queue.SimpleQueue()
-
-    def put(self, notification_ids: list[int], enqueue: Callable[[list[int]], object]) -> None:
-        with self._lock:
-            if self._pid != os.getpid():  # first use, or a forked worker: its parent's thread is not here
-                self._pid, self._pending = os.getpid(), thread_queue.SimpleQueue()
-                threading.Thread(target=self._run, args=(self._pending,), name="outbox-handoff",
-                                 daemon=True).start()
-        self._pending.put((notification_ids, enqueue))
-
-    def _run(self, pending: thread_queue.SimpleQueue) -> None:
-        while True:
-            batches = [pending.get()]
-            time.sleep(self.LINGER)
-            while True:
-                try:
-                    batches.append(pending.get_nowait())
-                except thread_queue.Empty:
-                    break
-            by_queue: dict = {}
-            for ids, enqueue in batches:
-                by_queue.setdefault(enqueue, []).extend(ids)
-            for enqueue, ids in by_queue.items():
-                try:
-                    enqueue(ids)
-                except Exception:  # the broker is down or slow: the rows stay due for the sweep
-                    logger.warning("could not queue %d notification(s); the sweep will send them", len(ids),
-                                   exc_info=True)
-            # A queue that runs its task in place (Celery without a broker) used the database from this thread:
-            # its connection is this thread's own and would otherwise stay open, idle, for the process's life.
-            connections.close_all()
-
-
-_handoff = _Handoff()
 
 
 def backoff(attempts: int) -> timedelta:

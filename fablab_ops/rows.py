@@ -43,21 +43,15 @@ _CONVERTED: dict = {}
 def instances(row, *models) -> list:
     """Split a row read with `columns(models[0], …), columns(models[1], …), …` into one instance per model;
     None for a model whose primary key is NULL (an outer join that found nothing)."""
-    found, offset = [], 0
+    values, offset = list(row), 0
     for model in models:
-        fields = model._meta.concrete_fields
-        values = list(row[offset:offset + len(fields)])
-        offset += len(fields)
-        if values[[f.primary_key for f in fields].index(True)] is None:
-            found.append(None)
-            continue
         key = (connection.vendor, model)
         if key not in _CONVERTED:
             _CONVERTED[key] = _converted(model)
         for index, field in _CONVERTED[key]:
-            values[index] = value(field, values[index])
-        found.append(model.from_db(DEFAULT_DB_ALIAS, [f.attname for f in fields], values))
-    return found
+            values[offset + index] = value(field, values[offset + index])
+        offset += len(model._meta.concrete_fields)
+    return from_values(values, *models)
 
 
 class ComposedOnce:

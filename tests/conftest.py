@@ -151,3 +151,20 @@ def waiting_places(session) -> dict[int, int]:
     return dict(SeatBooking.objects.filter(session=session, status=SeatStatus.WAITLISTED)
                 .exclude(offer_expires_at__gt=now).annotate(place=services.waiting_place(now))
                 .values_list("pk", "place"))
+
+
+@pytest.fixture
+def private_redis():
+    """A Redis of the test's own on a free port (stopped, frozen or restarted at will); Celery is pointed back
+    at running tasks in place afterwards."""
+    import shutil
+
+    from fablab_ops.celery import app as celery_app
+    from tests.outbox_support import PrivateRedis, use_broker
+
+    if shutil.which("redis-server") is None:
+        service_missing("redis-server is not installed (a private Redis is started and stopped by this test)")
+    server = PrivateRedis().start()
+    yield server
+    use_broker(celery_app, None)
+    server.close()

@@ -6,7 +6,6 @@ a row carries a stable Message-ID, and the only duplicate allowed — a worker k
 exchange — keeps it. These tests use a real SMTP server (aiosmtpd), PostgreSQL and a private Redis.
 """
 
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,8 +25,8 @@ from fablab_ops.courses import services as courses
 from fablab_ops.reports import delivery
 from fablab_ops.reports.tasks import send_last_months_report
 from tests import factories
-from tests.conftest import client_for, service_missing
-from tests.outbox_support import NetworkWatch, PrivateRedis, SmtpSink, use_broker, wait_for, worker_env
+from tests.conftest import client_for
+from tests.outbox_support import NetworkWatch, SmtpSink, use_broker, wait_for, worker_env
 
 OCTOBER = date(2026, 10, 1)
 
@@ -48,16 +47,6 @@ def no_network_in_transaction(monkeypatch):
     watch = NetworkWatch().install(monkeypatch)
     yield watch
     assert watch.inside_transaction == [], "network calls made inside a database transaction"
-
-
-@pytest.fixture
-def private_redis():
-    if shutil.which("redis-server") is None:
-        service_missing("redis-server is not installed (a private Redis is started and stopped by this test)")
-    server = PrivateRedis().start()
-    yield server
-    use_broker(celery_app, None)
-    server.close()
 
 
 @pytest.fixture

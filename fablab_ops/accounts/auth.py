@@ -32,6 +32,8 @@ def _compose_lookup(*, digest):
 
 # The token with its user, their personal data and the hooks' annotations, in one statement composed once.
 _lookup = ComposedOnce(_compose_lookup, digest=str)
+_LOADED = (ApiToken, User, _PersonalData)
+_WIDTH = sum(len(model._meta.concrete_fields) for model in _LOADED)  # the annotations follow the models' columns
 
 
 def _note_use(token_id: int, now) -> None:
@@ -54,10 +56,8 @@ class ApiTokenAuth(HttpBearer):
         found = _lookup.rows(digest=ApiToken.hash(token))
         if not found:
             return None
-        models = (ApiToken, User, _PersonalData)
-        token_row, user, personal_data = from_values(found[0], *models)
-        width = sum(len(model._meta.concrete_fields) for model in models)
-        loaded = dict(zip(_lookup.names()[width:], found[0][width:], strict=True))
+        token_row, user, personal_data = from_values(found[0], *_LOADED)
+        loaded = dict(zip(_lookup.names()[_WIDTH:], found[0][_WIDTH:], strict=True))
         token_row.user = user
         # As select_related would leave it: the personal data (or its absence) known without another query.
         User.personal_data.related.set_cached_value(user, personal_data)

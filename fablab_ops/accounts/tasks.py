@@ -6,6 +6,7 @@ from fablab_ops import notifications
 @shared_task
 def send_notification(notification_id: int) -> bool:
     """Send one stored notification if it is due; a second run finds it sent (or claimed) and does nothing.
+    (Rows are now queued together, by `send_notifications`; this stays for tasks already in the queue.)
 
     Failures are not retried by Celery: the row records them and the sweep sends it again after its back-off.
     """

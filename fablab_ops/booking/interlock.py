@@ -33,6 +33,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from fablab_ops import handoff
 from fablab_ops.booking.models import (
     Certification,
     MachineDesiredState,
@@ -245,14 +246,19 @@ def _store(state: MachineDesiredState, desired: Desired, now: datetime) -> None:
 _publishers: list = []
 
 
-def register_publisher(publish) -> None:
-    """`publish(machine_ids)` asks a worker to publish those machines' latest desired states."""
-    _publishers[:] = [publish]
+def register_publisher(publish, *, in_background=lambda: False) -> None:
+    """`publish(machine_ids)` asks a worker to publish those machines' latest desired states; while
+    `in_background()` says so, from this process's handoff thread (`fablab_ops.handoff`), so no check-in waits
+    for the broker (`sync_desired_states` publishes whatever it did not take)."""
+    _publishers[:] = [(publish, in_background)]
 
 
 def _publish_after_commit(machine_ids: list[int]) -> None:
-    for publish in _publishers:
-        publish(machine_ids)
+    for publish, in_background in _publishers:
+        if in_background():
+            handoff.put(machine_ids, publish)
+        else:
+            publish(machine_ids)
 
 
 def payload(state: MachineDesiredState) -> dict:

@@ -157,24 +157,47 @@ LOCK_SESSION = (
     "WHERE {where}"
 )
 LOCK_SESSION_BY_ID = LOCK_SESSION.format(where='s."id" = %s')
+LOCK_SESSION_NAMED = LOCK_SESSION.format(where='s."id" = %(session)s')
 # The session of a learner's own booking (a booking never changes session).
 OWN_BOOKINGS_SESSION = ('(SELECT "session_id" FROM "courses_seatbooking" '
                         'WHERE "id" = %(booking)s AND "learner_id" = %(owner)s)')
 LOCK_SESSION_OF_BOOKING = LOCK_SESSION.format(where=f's."id" = {OWN_BOOKINGS_SESSION}')
 
 
-def _lock(sql: str, params: list) -> Session | None:
+def _for_update(sql: str) -> str:
     # SQLite (the laptop demo) has no row locks: its IMMEDIATE transactions hold the database's write lock.
-    if connection.features.has_select_for_update:
-        sql += " FOR UPDATE OF s"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    return sql + " FOR UPDATE OF s" if connection.features.has_select_for_update else sql
+
+
+def _session_from(row) -> Session | None:
     if row is None:
         return None
     session, course, lab = instances(row, Session, Course, _Lab)
     session.course, session.lab = course, lab
     return session
+
+
+def _lock(sql: str, params: list) -> Session | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_for_update(sql), params)
+        return _session_from(cursor.fetchone())
+
+
+def _lock_then(lock_sql: str, then_sql: str, params: dict) -> tuple[Session | None, tuple | None]:
+    """Lock a session (`lock_sql`, a form of LOCK_SESSION), then read `then_sql`'s row: the second statement
+    still runs after the first (its snapshot is taken once the lock is granted, so it sees every booking
+    committed before). On PostgreSQL both go in one message (Django binds values on the client, psycopg's
+    ClientCursor): the lock is held one round trip less, and every booking of a flash crowd queues behind it."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"{_for_update(lock_sql)}; {then_sql}", params)
+            locked = cursor.fetchone()
+            cursor.nextset()
+        else:
+            cursor.execute(_for_update(lock_sql), params)
+            locked = cursor.fetchone()
+            cursor.execute(then_sql, params)
+        return _session_from(locked), cursor.fetchone()
 
 
 def _locked_session(session_id: int) -> Session:
@@ -207,25 +230,12 @@ SEAT_COUNT_NAMES = ("taken", "waiting", "waitlisted", "unoffered", "lapsed", "la
 assert set(SEAT_HOLDING) == {"confirmed", "attended", "no_show"}  # as written in SEAT_COUNTS
 
 
-def _locked_and_counted(session_id: int, now: datetime, learner) -> Session:
-    """`_locked_session` then `_count_seats`, as one message to PostgreSQL: the two statements still run one
-    after the other (the count's snapshot is taken once the lock is granted, so it sees every booking committed
-    before), but the lock is held one round trip less, and every booking of a flash crowd queues behind it."""
-    if connection.vendor != "postgresql":
-        session = _locked_session(session_id)
-        _count_seats(session, now, learner=learner)
-        return session
-    with connection.cursor() as cursor:
-        # Two statements in one message: Django binds values on the client (psycopg's ClientCursor).
-        cursor.execute(LOCK_SESSION.format(where='s."id" = %(session)s') + " FOR UPDATE OF s;" + SEAT_COUNTS,
-                       {"now": moment(now), "session": session_id, "learner": getattr(learner, "pk", None)})
-        row = cursor.fetchone()
-        cursor.nextset()
-        counts = cursor.fetchone()
-    if row is None:
+def _locked_and_counted(session_id: int, now: datetime, learner=None) -> Session:
+    """The session locked, with its seat counts (see `_count_seats`) read once the lock is granted."""
+    session, counts = _lock_then(LOCK_SESSION_NAMED, SEAT_COUNTS, {
+        "now": moment(now), "session": session_id, "learner": getattr(learner, "pk", None)})
+    if session is None:
         raise NotFound(_("Không tìm thấy buổi học."))
-    session, course, lab = instances(row, Session, Course, _Lab)
-    session.course, session.lab = course, lab
     for name, value in zip(SEAT_COUNT_NAMES, counts, strict=True):
         setattr(session, name, value)
     return session
@@ -252,25 +262,12 @@ OWN_BOOKING_WITH_COUNTS = (
 def _locked_own_booking(booking_id: int, learner, now: datetime) -> tuple[Session, SeatBooking]:
     """A learner's booking with its session locked (the lock every seat change takes first) and counted.
 
-    The booking is read after the lock, with the session's counts alongside it in the same statement; on
-    PostgreSQL both statements go in one message, as in `_locked_and_counted`.
+    The booking is read after the lock, with the session's counts alongside it in the same statement.
     """
-    params = {"now": moment(now), "learner": None, "booking": booking_id, "owner": learner.pk}
-    lock = LOCK_SESSION_OF_BOOKING + (" FOR UPDATE OF s" if connection.features.has_select_for_update else "")
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"{lock}; {OWN_BOOKING_WITH_COUNTS}", params)
-            locked = cursor.fetchone()
-            cursor.nextset()
-        else:
-            cursor.execute(lock, params)
-            locked = cursor.fetchone()
-            cursor.execute(OWN_BOOKING_WITH_COUNTS, params)
-        row = cursor.fetchone()
-    if locked is None or row is None:
+    session, row = _lock_then(LOCK_SESSION_OF_BOOKING, OWN_BOOKING_WITH_COUNTS,
+                              {"now": moment(now), "learner": None, "booking": booking_id, "owner": learner.pk})
+    if session is None or row is None:
         raise NotFound(_("Không tìm thấy lượt đăng ký."))
-    session, course, lab = instances(locked, Session, Course, _Lab)
-    session.course, session.lab = course, lab
     width = len(SeatBooking._meta.concrete_fields)
     (booking,) = instances(row[:width], SeatBooking)
     for name, value in zip(SEAT_COUNT_NAMES, row[width:], strict=True):
@@ -443,8 +440,7 @@ def expire_offers(now: datetime | None = None) -> int:
     for session_id in list(session_ids):
         outbox = Outbox()
         with transaction.atomic():
-            session = _locked_session(session_id)
-            _count_seats(session, now)
+            session = _locked_and_counted(session_id, now)
             expired += _settle(session, now, outbox)
             outbox.write()
     return expired

@@ -1,0 +1,59 @@
+"""Handing committed work to the broker from a thread of the process, so no request waits for Redis.
+
+The outbox's e-mails and the interlock's desired states are written in the business transaction; once it
+commits, a Celery task is asked to send or publish them. Publishing to Redis costs more than the request's
+own statements, and a hung Redis would hold the person's answer: here one thread per process makes those
+calls, and items committed while it was busy, or within LINGER of each other, travel in one call per queue.
+
+What reaches this thread is already committed, so a process that dies with items in hand loses nothing:
+each has its sweep (the outbox's `send_due_notifications`, the interlock's `sync_desired_states`).
+"""
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from django.db import connections
+
+logger = logging.getLogger(__name__)
+
+LINGER = 0.005
+
+_lock = threading.Lock()
+_pid: int | None = None
+_pending: queue.SimpleQueue = queue.SimpleQueue()
+
+
+def put(items: list, enqueue: Callable[[list], object]) -> None:
+    """Call `enqueue(items)` soon, from this process's handoff thread (with other items for the same queue)."""
+    global _pid, _pending
+    with _lock:
+        if _pid != os.getpid():  # first use, or a forked worker: its parent's thread is not here
+            _pid, _pending = os.getpid(), queue.SimpleQueue()
+            threading.Thread(target=_run, args=(_pending,), name="handoff", daemon=True).start()
+    _pending.put((items, enqueue))
+
+
+def _run(pending: queue.SimpleQueue) -> None:
+    while True:
+        batches = [pending.get()]
+        time.sleep(LINGER)
+        while True:
+            try:
+                batches.append(pending.get_nowait())
+            except queue.Empty:
+                break
+        by_queue: dict = {}
+        for items, enqueue in batches:
+            by_queue.setdefault(enqueue, []).extend(items)
+        for enqueue, items in by_queue.items():
+            try:
+                enqueue(items)
+            except Exception:  # the broker is down or slow: the items wait for their sweep
+                logger.warning("could not queue %d item(s); their sweep will take them", len(items), exc_info=True)
+        # A queue that runs its task in place (Celery without a broker) used the database from this thread: its
+        # connection is this thread's own and would otherwise stay open, idle, for the process's life.
+        connections.close_all()
