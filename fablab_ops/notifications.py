@@ -42,6 +42,7 @@ from django.utils import timezone, translation
 
 from fablab_ops import handoff
 from fablab_ops.accounts.models import Notification, NotificationState
+from fablab_ops.rows import Writes
 
 logger = logging.getLogger(__name__)
 
@@ -138,34 +139,41 @@ class Outbox:
         self.rows.append(Notification(user_id=getattr(user, "pk", user), kind=kind, dedup_key=dedup_key,
                                       subject="", body="", context=references))
 
-    def write(self, *, queue: bool = True) -> list[tuple[Notification, bool]]:
-        """Insert the rows; each comes back with whether it is new (a known dedup key is left as it was)."""
-        if not self.rows:
-            return []
+    def write(self, *, queue: bool = True, writes: Writes | None = None) -> list[tuple[Notification, bool]] | None:
+        """Insert the rows; each comes back with whether it is new (a known dedup key is left as it was).
+        With `writes`, the INSERT is queued there, to travel with the transaction's last message; what became of
+        each row is then settled when it is sent, and nothing is returned."""
+        rows, self.rows = self.rows, []
+        if not rows:
+            return None if writes is not None else []
         fields = [f for f in Notification._meta.concrete_fields if not f.primary_key]
         row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        params = [f.get_db_prep_save(f.pre_save(row, True), connection) for row in self.rows for f in fields]
-        table = Notification._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f'INSERT INTO "{table}" ({", ".join(connection.ops.quote_name(f.column) for f in fields)}) '  # noqa: S608
-                f"VALUES {', '.join([row_sql] * len(self.rows))} "
-                f'ON CONFLICT ("dedup_key") DO NOTHING RETURNING "id", "dedup_key"',
-                params,
-            )
-            new = {key: pk for pk, key in cursor.fetchall()}
-        results = []
-        for row in self.rows:
-            if row.dedup_key in new:
-                row.pk = new[row.dedup_key]
-                row._state.adding = False
-                results.append((row, True))
-            else:
-                results.append((Notification.objects.get(dedup_key=row.dedup_key), False))
-        if queue and new:
-            queue_after_commit(list(new.values()))
-        self.rows = []
-        return results
+        sql = (f'INSERT INTO "{Notification._meta.db_table}" '  # noqa: S608 - the model's table and columns
+               f'({", ".join(connection.ops.quote_name(f.column) for f in fields)}) '
+               f"VALUES {', '.join([row_sql] * len(rows))} "
+               f'ON CONFLICT ("dedup_key") DO NOTHING RETURNING "id", "dedup_key"')
+        params = [f.get_db_prep_save(f.pre_save(row, True), connection) for row in rows for f in fields]
+        if writes is not None:
+            writes.add(sql, params, then=lambda inserted: _written(rows, inserted, queue))
+            return None
+        return _written(rows, Writes().read(sql, params), queue)
+
+
+def _written(rows: list[Notification], inserted: list[tuple], queue: bool) -> list[tuple[Notification, bool]]:
+    """Each row with whether it is new, from the INSERT's (id, dedup key) pairs; the new ones are queued to be
+    sent once the transaction commits."""
+    new = {key: pk for pk, key in inserted}
+    results = []
+    for row in rows:
+        if row.dedup_key in new:
+            row.pk = new[row.dedup_key]
+            row._state.adding = False
+            results.append((row, True))
+        else:
+            results.append((Notification.objects.get(dedup_key=row.dedup_key), False))
+    if queue and new:
+        queue_after_commit(list(new.values()))
+    return results
 
 
 def render_stored(notification: Notification) -> None:

@@ -117,6 +117,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 else:
+    # Django's PostgreSQL backend with a health check that reads the socket instead of a round trip
+    # (fablab_ops/postgresql/base.py).
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["ENGINE"] = "fablab_ops.postgresql"
     # A booking that cannot get its row lock within this bound is answered
     # "busy, try again" rather than holding a worker hostage.
     DATABASES["default"].setdefault("OPTIONS", {})

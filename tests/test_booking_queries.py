@@ -15,6 +15,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from fablab_ops.accounts.models import ApiToken, Notification
@@ -108,6 +109,45 @@ def test_leaving_the_front_of_the_waiting_list_costs_eight_queries(crowded, djan
     assert response.status_code == 200, response.content
     assert sorted(waiting_places(crowded).values()) == list(range(1, WAITING))
     assert response.json()["session"]["waiting"] == WAITING - 1
+
+
+def messages_to_postgresql(client, path: str) -> tuple[object, list[str]]:
+    """The response, and each message the request sent to PostgreSQL besides its transaction's begin and end."""
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(path)
+    return response, [query["sql"] for query in captured.captured_queries
+                      if not query["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+
+
+@pytest.mark.django_db
+def test_joining_a_waiting_list_reaches_postgresql_in_three_messages(crowded):
+    # Each message is a round trip the request's thread and the session's lock wait for: the token, the
+    # locked session with its counts, then the booking, the longest waiting list and the e-mail's row together.
+    response, messages = messages_to_postgresql(api(factories.LearnerFactory()),
+                                                f"/api/courses/sessions/{crowded.pk}/book")
+    assert response.status_code == 201, response.content
+    assert len(messages) == 3, messages
+    writes = messages[-1]
+    assert 'INSERT INTO "courses_seatbooking"' in writes and 'UPDATE "courses_session"' in writes
+    assert 'INSERT INTO "accounts_notification"' in writes
+    crowded.refresh_from_db()
+    assert crowded.peak_waitlist == WAITING + 1
+    booking = SeatBooking.objects.get(pk=response.json()["id"])
+    assert Notification.objects.filter(dedup_key=f"seat-waitlisted-{booking.pk}", user=booking.learner).exists()
+
+
+@pytest.mark.django_db
+def test_giving_up_a_seat_reaches_postgresql_in_four_messages(crowded):
+    booking = SeatBooking.objects.filter(session=crowded, status=SeatStatus.CONFIRMED).first()
+    response, messages = messages_to_postgresql(api(booking.learner), f"/api/courses/bookings/{booking.pk}/cancel")
+    assert response.status_code == 200, response.content
+    # The token; the lock with the booking and the counts; the cancellation with the seat offered to the next
+    # in line; both e-mails' rows.
+    assert len(messages) == 4, messages
+    assert messages[2].count('UPDATE "courses_seatbooking"') == 2
+    assert {row.kind for row in Notification.objects.filter(dedup_key__contains=f"-{booking.pk}")} == {
+        "seat_cancelled"}
+    assert Notification.objects.filter(kind="seat_offered").count() == 1
 
 
 def rows_updated(model) -> int:

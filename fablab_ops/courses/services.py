@@ -40,7 +40,7 @@ from fablab_ops.courses.models import (
 )
 from fablab_ops.errors import Conflict, DomainError, NotFound, PermissionDenied
 from fablab_ops.notifications import Outbox, notify
-from fablab_ops.rows import columns, instances, moment
+from fablab_ops.rows import Writes, columns, instances, moment
 
 MAX_SERIES_OCCURRENCES = 200
 
@@ -230,13 +230,21 @@ SEAT_COUNT_NAMES = ("taken", "waiting", "waitlisted", "unoffered", "lapsed", "la
 assert set(SEAT_HOLDING) == {"confirmed", "attended", "no_show"}  # as written in SEAT_COUNTS
 
 
-def _locked_and_counted(session_id: int, now: datetime, learner=None) -> Session:
-    """The session locked, with its seat counts (see `_count_seats`) read once the lock is granted."""
-    session, counts = _lock_then(LOCK_SESSION_NAMED, SEAT_COUNTS, {
+def _locked_and_counted(session_id: int, now: datetime, learner=None, *, next_booking_id: bool = False) -> Session:
+    """The session locked, with its seat counts (see `_count_seats`) read once the lock is granted; with
+    `next_booking_id`, also the key the next booking will take (on PostgreSQL: the booking's row and its
+    e-mail, which names it, are then written in one message; elsewhere None, the key comes with the INSERT)."""
+    counts_sql, names = SEAT_COUNTS, SEAT_COUNT_NAMES
+    if next_booking_id:
+        next_id = (f"nextval(pg_get_serial_sequence('{SeatBooking._meta.db_table}', 'id'))"
+                   if connection.vendor == "postgresql" else "NULL")
+        counts_sql = f"SELECT counts.*, {next_id} AS next_booking_id FROM ({SEAT_COUNTS}) counts"  # noqa: S608
+        names = (*SEAT_COUNT_NAMES, "next_booking_id")
+    session, counts = _lock_then(LOCK_SESSION_NAMED, counts_sql, {
         "now": moment(now), "session": session_id, "learner": getattr(learner, "pk", None)})
     if session is None:
         raise NotFound(_("Không tìm thấy buổi học."))
-    for name, value in zip(SEAT_COUNT_NAMES, counts, strict=True):
+    for name, value in zip(names, counts, strict=True):
         setattr(session, name, value)
     return session
 
@@ -302,8 +310,8 @@ def book_seat_for_pupil(session_id: int, pupil, *, by, now: datetime | None = No
 
 def _book(session_id: int, learner, now: datetime) -> BookingResult:
     outbox = Outbox()
-    with transaction.atomic():
-        session = _locked_and_counted(session_id, now, learner)
+    with Writes.atomic() as writes:
+        session = _locked_and_counted(session_id, now, learner, next_booking_id=True)
         if session.mine is not None:
             existing = SeatBooking.objects.annotate(waiting_place=waiting_place(now)).get(pk=session.mine)
             existing.session, existing.learner = session, learner
@@ -314,24 +322,26 @@ def _book(session_id: int, learner, now: datetime) -> BookingResult:
             raise NotFound(_("Không tìm thấy buổi học."))
         if session.start <= now:
             raise Conflict(_("Buổi học đã bắt đầu, không thể đăng ký."), code="session_started")
-        _settle(session, now, outbox)
+        _settle(session, now, outbox, writes)
         if free_seats(session) > 0:
-            booking = SeatBooking.objects.create(session=session, learner=learner, status=SeatStatus.CONFIRMED,
-                                                 confirmed_at=now)
+            booking = SeatBooking(pk=session.next_booking_id, session=session, learner=learner,
+                                  status=SeatStatus.CONFIRMED, confirmed_at=now)
+            writes.insert(booking)
             session.taken += 1
             outbox.add(learner, "seat_confirmed", dedup_key=f"seat-confirmed-{booking.pk}",
                        context={"booking": booking, "session": session})
             position = None
         else:
-            booking = SeatBooking.objects.create(session=session, learner=learner, status=SeatStatus.WAITLISTED,
-                                                 waitlist_position=session.last_position + 1)
+            booking = SeatBooking(pk=session.next_booking_id, session=session, learner=learner,
+                                  status=SeatStatus.WAITLISTED, waitlist_position=session.last_position + 1)
+            writes.insert(booking)
             session.last_position, session.waiting, session.waitlisted, session.unoffered = (
                 booking.waitlist_position, session.waiting + 1, session.waitlisted + 1, session.unoffered + 1)
-            _record_waitlist_length(session)
+            _record_waitlist_length(session, writes)
             booking.waiting_place = position = session.waiting  # the last of those waiting
             outbox.add(learner, "seat_waitlisted", dedup_key=f"seat-waitlisted-{booking.pk}",
                        context={"booking": booking, "session": session, "position": session.waiting})
-        outbox.write()
+        outbox.write(writes=writes)
     return BookingResult(booking, True, position)
 
 
@@ -342,17 +352,17 @@ def cancel_booking(booking_id: int, learner, *, now: datetime | None = None) -> 
     """
     now = now or timezone.now()
     outbox = Outbox()
-    with transaction.atomic():
+    with Writes.atomic() as writes:
         session, booking = _locked_own_booking(booking_id, learner, now)
         if booking.status == SeatStatus.CANCELLED:
             return booking
         if (refusal := _cancel_refusal(session, booking, now)) is not None:
             raise refusal
-        _drop(session, booking, now)
+        _drop(session, booking, now, writes)
         outbox.add(learner, "seat_cancelled", dedup_key=f"seat-cancelled-{booking.pk}",
                    context={"booking": booking, "session": session})
-        _settle(session, now, outbox)
-        outbox.write()
+        _settle(session, now, outbox, writes)
+        outbox.write(writes=writes)
     return booking
 
 
@@ -409,7 +419,7 @@ def confirm_offer(booking_id: int, learner, *, now: datetime | None = None) -> S
     """A waitlisted learner takes the seat held for them."""
     now = now or timezone.now()
     outbox = Outbox()
-    with transaction.atomic():
+    with Writes.atomic() as writes:
         session, booking = _locked_own_booking(booking_id, learner, now)
         if booking.status == SeatStatus.CONFIRMED:
             return booking
@@ -420,14 +430,13 @@ def confirm_offer(booking_id: int, learner, *, now: datetime | None = None) -> S
         booking.waitlist_position = None
         booking.offer_expires_at = None
         booking.confirmed_at = now
-        booking.save(update_fields=["status", "waitlist_position", "offer_expires_at", "confirmed_at",
-                                    "updated_at"])
+        writes.update(booking, ["status", "waitlist_position", "offer_expires_at", "confirmed_at", "updated_at"])
         session.waitlisted -= 1  # the seat was already counted as taken
         # The offered seat was already counted; this only catches a session that was over before.
         _check_seats(session, now)
         outbox.add(learner, "seat_confirmed", dedup_key=f"seat-confirmed-{booking.pk}",
                    context={"booking": booking, "session": session})
-        outbox.write()
+        outbox.write(writes=writes)
     return booking
 
 
@@ -446,14 +455,15 @@ def expire_offers(now: datetime | None = None) -> int:
     return expired
 
 
-def _record_waitlist_length(session: Session) -> None:
+def _record_waitlist_length(session: Session, writes: Writes) -> None:
     if session.waitlisted > session.peak_waitlist:
         session.peak_waitlist = session.waitlisted
-        Session.objects.filter(pk=session.pk).update(peak_waitlist=session.waitlisted)
+        writes.update(session, ["peak_waitlist"])
 
 
-def _drop(session: Session, booking: SeatBooking, now: datetime) -> None:
-    """Cancel a booking, keeping the session's counts (see `_count_seats`) in step."""
+def _drop(session: Session, booking: SeatBooking, now: datetime, writes: Writes | None = None) -> None:
+    """Cancel a booking, keeping the session's counts (see `_count_seats`) in step. With `writes`, the
+    booking's UPDATE is queued there; without, it is written now."""
     if booking.status in SEAT_HOLDING or has_offer(booking, now):
         session.taken -= 1
     elif booking.status == SeatStatus.WAITLISTED:
@@ -465,52 +475,67 @@ def _drop(session: Session, booking: SeatBooking, now: datetime) -> None:
     booking.cancelled_at = now
     booking.waitlist_position = None
     booking.offer_expires_at = None
-    booking.save(update_fields=["status", "cancelled_at", "waitlist_position", "offer_expires_at", "updated_at"])
+    fields = ["status", "cancelled_at", "waitlist_position", "offer_expires_at", "updated_at"]
+    if writes is None:
+        booking.save(update_fields=fields)
+    else:
+        writes.update(booking, fields)
 
 
-def _offer_seats(session: Session, seats: int, expires: datetime) -> list[tuple[int, int]]:
-    """Hold a seat for each of the next `seats` people waiting, in one statement: [(booking id, learner id)]."""
+def _offer_seats(session: Session, seats: int, expires: datetime, writes: Writes) -> list[tuple[int, int]]:
+    """Hold a seat for each of the next `seats` people waiting, in one statement sent with the queued writes
+    (a cancellation's own UPDATE comes first, so the cancelled place is not offered): [(booking id, learner
+    id)]."""
     table = SeatBooking._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'UPDATE "{table}" SET "offer_expires_at" = %s, "updated_at" = %s WHERE "id" IN ('  # noqa: S608
-            f'SELECT "id" FROM "{table}" WHERE "session_id" = %s AND "status" = %s '
-            f'AND "offer_expires_at" IS NULL ORDER BY "waitlist_position" LIMIT %s) '
-            f'RETURNING "id", "learner_id", "waitlist_position"',
-            [expires, timezone.now(), session.pk, SeatStatus.WAITLISTED, seats],
-        )
-        return [(booking_id, learner_id) for booking_id, learner_id, _position in sorted(
-            cursor.fetchall(), key=lambda row: row[2])]
+    offered = writes.read(
+        f'UPDATE "{table}" SET "offer_expires_at" = %s, "updated_at" = %s WHERE "id" IN ('  # noqa: S608
+        f'SELECT "id" FROM "{table}" WHERE "session_id" = %s AND "status" = %s '
+        f'AND "offer_expires_at" IS NULL ORDER BY "waitlist_position" LIMIT %s) '
+        f'RETURNING "id", "learner_id", "waitlist_position"',
+        [moment(expires), moment(timezone.now()), session.pk, SeatStatus.WAITLISTED, seats],
+    )
+    return [(booking_id, learner_id) for booking_id, learner_id, _position in sorted(offered, key=lambda row: row[2])]
 
 
-def _settle(session: Session, now: datetime, outbox: Outbox) -> int:
+def _settle(session: Session, now: datetime, outbox: Outbox, writes: Writes | None = None) -> int:
     """Expire lapsed offers, then offer every free seat to the next in line.
 
-    Called with the session locked and counted (`_count_seats`). Returns how many offers lapsed.
+    Called with the session locked and counted (`_count_seats`). Returns how many offers lapsed. With
+    `writes`, the UPDATEs go with the transaction's queued writes; the rows are read after what is queued.
     """
+    own_writes = writes is None
+    writes = writes or Writes()
     lapsed = []
     if session.lapsed:
+        writes.send()  # the lapsed offers are read below: a queued cancellation must be in the database first
         lapsed = list(session.bookings.select_related("learner")
                       .filter(status=SeatStatus.WAITLISTED, offer_expires_at__lte=now)
                       .order_by("waitlist_position"))
         for booking in lapsed:
-            _drop(session, booking, now)
+            _drop(session, booking, now, writes)
             outbox.add(booking.learner, "seat_offer_expired", dedup_key=f"seat-offer-expired-{booking.pk}",
                        context={"booking": booking, "session": session})
         session.lapsed = 0
-    if session.status == SessionStatus.CANCELLED or session.start <= now:
-        return len(lapsed)
+    if session.status != SessionStatus.CANCELLED and session.start > now:
+        _offer_free_seats(session, now, outbox, writes)
+    if own_writes:
+        writes.send()
+    return len(lapsed)
+
+
+def _offer_free_seats(session: Session, now: datetime, outbox: Outbox, writes: Writes) -> None:
+    """Hold every free seat for the next people waiting, each told by e-mail, for WAITLIST_OFFER_HOURS (never
+    past the start)."""
     free = free_seats(session)
     if free > 0 and session.unoffered > 0:
         expires = min(now + timedelta(hours=settings.FABLAB["WAITLIST_OFFER_HOURS"]), session.start)
-        offered = _offer_seats(session, free, expires)
+        offered = _offer_seats(session, free, expires, writes)
         session.taken += len(offered)
         session.waiting -= len(offered)
         session.unoffered -= len(offered)
         for booking_id, learner_id in offered:
             outbox.add(learner_id, "seat_offered", dedup_key=f"seat-offered-{booking_id}-{expires.isoformat()}",
                        context={"booking": SeatBooking(pk=booking_id), "session": session, "expires": expires})
-    return len(lapsed)
 
 
 def drop_future_seats(learner, *, now: datetime | None = None) -> int:

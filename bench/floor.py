@@ -1,0 +1,83 @@
+"""The floor under `bench/booking.py`'s ratio: the least a booking can cost through the same server.
+
+Serves the app as every HTTP bench does (gunicorn with deploy/gunicorn.conf.py, the production settings and
+middleware, its own PostgreSQL database), with one more URL (bench/floor_app.py, through
+bench/floor_settings.py): a booking written by hand, with the round trips any booking needs — the token, the
+locked session with its counts, the two rows with the COMMIT — and none of the rules, the ORM or the API's
+schemas. Learners book sessions they hold no place in, with the same clients as `booking.py`, against the
+same trivial endpoint measured just before and just after.
+
+Last line: {"floor_ratio", "bookings_per_s", "reference_per_s", "errors", ...}: what `booking.py`'s ratio
+would be if a booking cost nothing above its round trips.
+
+    python bench/floor.py [--quick] [--clients 16] [--seconds 20]
+"""
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._support import Client, load, serve, setup, stop_server  # noqa: E402
+from bench.booking import prepare, run_clients  # noqa: E402
+
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/fablab_bench_floor"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a short run (about 10 s of load)")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    seconds = 5.0 if args.quick else args.seconds
+
+    env = setup(DEFAULT_DB)
+    session_ids, tokens = prepare(*((8, 160) if args.quick else (20, 400)))
+    server, port = serve({**env, "DJANGO_SETTINGS_MODULE": "bench.floor_settings"})
+    try:
+        def health(index, stop):
+            client, done = Client(port), 0
+            while time.monotonic() < stop:
+                done += client.call("GET", "/api/health")[0] == 200
+            return done
+
+        def book(index, stop):
+            rng, client, booked, errors = random.Random(index), Client(port), 0, 0
+            mine = tokens[index::args.clients]
+            held = {token: set() for token in mine}
+            while time.monotonic() < stop:
+                token = rng.choice(mine)
+                free = [session_id for session_id in session_ids if session_id not in held[token]]
+                if not free:  # this learner holds a place everywhere: they start again on fresh bookings
+                    held[token].clear()
+                    continue
+                session_id = rng.choice(free)
+                held[token].add(session_id)
+                status = client.call("POST", f"/floor/sessions/{session_id}/book", token)[0]
+                booked += status == 201
+                errors += status not in (200, 201)
+            return booked, errors
+
+        run_clients(args.clients, 2.0, health)
+        reference_before = sum(run_clients(args.clients, seconds, health)) / seconds
+        outcomes = run_clients(args.clients, seconds, book)
+        reference_after = sum(run_clients(args.clients, seconds, health)) / seconds
+    finally:
+        stop_server(server, env)
+    booked = sum(made for made, _ in outcomes) / seconds
+    reference = (reference_before + reference_after) / 2
+    print(json.dumps({"floor_ratio": round(booked / reference, 3) if reference else 0.0,
+                      "bookings_per_s": round(booked, 1), "reference_per_s": round(reference, 1),
+                      "reference_before_per_s": round(reference_before, 1),
+                      "reference_after_per_s": round(reference_after, 1),
+                      "errors": sum(errors for _, errors in outcomes), "clients": args.clients, "seconds": seconds,
+                      "load_avg_1m": load()}))
+
+
+if __name__ == "__main__":
+    main()
