@@ -76,25 +76,34 @@ def run_clients(count: int, seconds: float, work) -> list:
     return results
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(description: str) -> tuple[argparse.Namespace, float, tuple[int, int]]:
+    """The command line shared with bench/floor.py: (arguments, seconds of load, (sessions, learners))."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a short run (about 10 s of load)")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
-    seconds = 5.0 if args.quick else args.seconds
-    sessions, learners = (8, 160) if args.quick else (20, 400)
+    return args, (5.0 if args.quick else args.seconds), ((8, 160) if args.quick else (20, 400))
 
+
+def trivial_endpoint(port: int):
+    """A client's loop on the reference, GET /api/health: how many answered 200 before `stop`."""
+    def health(index, stop):
+        client, done = Client(port), 0
+        while time.monotonic() < stop:
+            status, _took, _body = client.call("GET", "/api/health")
+            done += status == 200
+        return done
+    return health
+
+
+def main() -> None:
+    args, seconds, (sessions, learners) = arguments(__doc__)
     env = setup(DEFAULT_DB)
     session_ids, tokens = prepare(sessions, learners)
     server, port = serve(env)
     try:
-        def health(index, stop):
-            client, done = Client(port), 0
-            while time.monotonic() < stop:
-                status, _took, _body = client.call("GET", "/api/health")
-                done += status == 200
-            return done
+        health = trivial_endpoint(port)
 
         # Every worker thread answers before anything is measured: a cold pool would lower the reference.
         run_clients(args.clients, 2.0, health)

@@ -13,7 +13,6 @@ would be if a booking cost nothing above its round trips.
     python bench/floor.py [--quick] [--clients 16] [--seconds 20]
 """
 
-import argparse
 import json
 import random
 import sys
@@ -23,28 +22,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._support import Client, load, serve, setup, stop_server  # noqa: E402
-from bench.booking import prepare, run_clients  # noqa: E402
+from bench.booking import arguments, prepare, run_clients, trivial_endpoint  # noqa: E402
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/fablab_bench_floor"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a short run (about 10 s of load)")
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    args = parser.parse_args()
-    seconds = 5.0 if args.quick else args.seconds
-
+    args, seconds, (sessions, learners) = arguments(__doc__)
     env = setup(DEFAULT_DB)
-    session_ids, tokens = prepare(*((8, 160) if args.quick else (20, 400)))
+    session_ids, tokens = prepare(sessions, learners)
     server, port = serve({**env, "DJANGO_SETTINGS_MODULE": "bench.floor_settings"})
     try:
-        def health(index, stop):
-            client, done = Client(port), 0
-            while time.monotonic() < stop:
-                done += client.call("GET", "/api/health")[0] == 200
-            return done
+        health = trivial_endpoint(port)
 
         def book(index, stop):
             rng, client, booked, errors = random.Random(index), Client(port), 0, 0
