@@ -6,8 +6,9 @@ instead of failing that request. Django's check is a `SELECT 1`: a round trip on
 2-core machine the benches run on costs about 0.1 ms of CPU on each side. A server that closes a connection
 says so on its socket (its last message, then the end of the stream), so an idle connection whose socket has
 nothing to read is still open; only when the socket has something does the check ask the server. What this
-cannot see, a peer gone without a word (a cut network), Django's check did not see either before its
-statement waited for the network to time out; that request fails and the connection is replaced after it.
+cannot see is a peer gone without a word (a cut network): Django's `SELECT 1` would wait for the network's
+timeout there too; here the request's own first statement waits and fails instead, and the connection is
+replaced after it (Django asks the server about a connection that saw an error).
 """
 
 import select
