@@ -35,14 +35,14 @@ from datetime import date, datetime, timedelta
 from django.apps import apps
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from fablab_ops import handoff
 from fablab_ops.accounts.models import Notification, NotificationState
-from fablab_ops.rows import Writes
+from fablab_ops.rows import Writes, column_names, saved_values
 
 logger = logging.getLogger(__name__)
 
@@ -148,11 +148,10 @@ class Outbox:
             return None if writes is not None else []
         fields = [f for f in Notification._meta.concrete_fields if not f.primary_key]
         row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        sql = (f'INSERT INTO "{Notification._meta.db_table}" '  # noqa: S608 - the model's table and columns
-               f'({", ".join(connection.ops.quote_name(f.column) for f in fields)}) '
+        sql = (f'INSERT INTO "{Notification._meta.db_table}" ({column_names(fields)}) '  # noqa: S608 - model names
                f"VALUES {', '.join([row_sql] * len(rows))} "
                f'ON CONFLICT ("dedup_key") DO NOTHING RETURNING "id", "dedup_key"')
-        params = [f.get_db_prep_save(f.pre_save(row, True), connection) for row in rows for f in fields]
+        params = [value for row in rows for value in saved_values(row, fields, adding=True)]
         if writes is not None:
             writes.add(sql, params, then=lambda inserted: _written(rows, inserted, queue))
             return None
@@ -163,6 +162,8 @@ def _written(rows: list[Notification], inserted: list[tuple], queue: bool) -> li
     """Each row with whether it is new, from the INSERT's (id, dedup key) pairs; the new ones are queued to be
     sent once the transaction commits."""
     new = {key: pk for pk, key in inserted}
+    known = Notification.objects.in_bulk([row.dedup_key for row in rows if row.dedup_key not in new],
+                                         field_name="dedup_key")
     results = []
     for row in rows:
         if row.dedup_key in new:
@@ -170,7 +171,7 @@ def _written(rows: list[Notification], inserted: list[tuple], queue: bool) -> li
             row._state.adding = False
             results.append((row, True))
         else:
-            results.append((Notification.objects.get(dedup_key=row.dedup_key), False))
+            results.append((known[row.dedup_key], False))
     if queue and new:
         queue_after_commit(list(new.values()))
     return results

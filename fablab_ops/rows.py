@@ -149,6 +149,16 @@ def from_values(values, *models) -> list:
     return found
 
 
+def column_names(fields) -> str:
+    """The fields' columns, quoted, for an INSERT written out."""
+    return ", ".join(connection.ops.quote_name(field.column) for field in fields)
+
+
+def saved_values(instance, fields, *, adding: bool) -> list:
+    """`instance`'s values for `fields` as `save()` would send them (`auto_now` and `auto_now_add` stamped)."""
+    return [field.get_db_prep_save(field.pre_save(instance, adding), connection) for field in fields]
+
+
 class Writes:
     """The writes a transaction has decided on, sent to PostgreSQL together, one message for the lot.
 
@@ -190,10 +200,8 @@ class Writes:
             instance.save(force_insert=True)
             return
         fields = meta.concrete_fields
-        names = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-        self.add(f'INSERT INTO {connection.ops.quote_name(meta.db_table)} ({names}) '  # noqa: S608 - model names
-                 f'VALUES ({", ".join(["%s"] * len(fields))})',
-                 [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields])
+        self.add(f'INSERT INTO {connection.ops.quote_name(meta.db_table)} ({column_names(fields)}) '  # noqa: S608
+                 f'VALUES ({", ".join(["%s"] * len(fields))})', saved_values(instance, fields, adding=True))
         instance._state.adding, instance._state.db = False, connection.alias
 
     def update(self, instance, fields: list[str]) -> None:
@@ -204,8 +212,7 @@ class Writes:
         assignments = ", ".join(f"{connection.ops.quote_name(field.column)} = %s" for field in chosen)
         self.add(f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {assignments} "  # noqa: S608 - model names
                  f"WHERE {connection.ops.quote_name(meta.pk.column)} = %s",
-                 [field.get_db_prep_save(field.pre_save(instance, False), connection) for field in chosen]
-                 + [instance.pk])
+                 [*saved_values(instance, chosen, adding=False), instance.pk])
 
     def read(self, sql: str, params: list) -> list[tuple]:
         """Send what is queued and `sql` after it; `sql`'s rows."""
