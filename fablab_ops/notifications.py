@@ -42,7 +42,7 @@ from django.utils import timezone, translation
 
 from fablab_ops import handoff
 from fablab_ops.accounts.models import Notification, NotificationState
-from fablab_ops.rows import Writes, column_names, saved_values
+from fablab_ops.rows import Prepared, Writes, column_names, saved_values
 
 logger = logging.getLogger(__name__)
 
@@ -146,16 +146,27 @@ class Outbox:
         rows, self.rows = self.rows, []
         if not rows:
             return None if writes is not None else []
-        fields = [f for f in Notification._meta.concrete_fields if not f.primary_key]
-        row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        sql = (f'INSERT INTO "{Notification._meta.db_table}" ({column_names(fields)}) '  # noqa: S608 - model names
-               f"VALUES {', '.join([row_sql] * len(rows))} "
-               f'ON CONFLICT ("dedup_key") DO NOTHING RETURNING "id", "dedup_key"')
+        sql, fields = _insert_statement(len(rows))
         params = [value for row in rows for value in saved_values(row, fields, adding=True)]
         if writes is not None:
             writes.add(sql, params, then=lambda inserted: _written(rows, inserted, queue))
             return None
         return _written(rows, Writes().read(sql, params), queue)
+
+
+_INSERTS: dict[int, Prepared] = {}
+
+
+def _insert_statement(count: int) -> tuple[Prepared, list]:
+    """The INSERT of `count` outbox rows (one statement each number of rows: a transaction writes a few)."""
+    fields = [f for f in Notification._meta.concrete_fields if not f.primary_key]
+    if count not in _INSERTS:
+        row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        _INSERTS[count] = Prepared(
+            f'INSERT INTO "{Notification._meta.db_table}" ({column_names(fields)}) '  # noqa: S608 - model names
+            f"VALUES {', '.join([row_sql] * count)} "
+            f'ON CONFLICT ("dedup_key") DO NOTHING RETURNING "id", "dedup_key"', f"outbox_insert_{count}")
+    return _INSERTS[count], fields
 
 
 def _written(rows: list[Notification], inserted: list[tuple], queue: bool) -> list[tuple[Notification, bool]]:

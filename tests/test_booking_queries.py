@@ -10,6 +10,7 @@ the transaction's own begin and end (`TRANSACTION`: here a savepoint and its rel
 and COMMIT), which the issue's list does not count.
 """
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -119,6 +120,11 @@ def messages_to_postgresql(client, path: str) -> tuple[object, list[str]]:
                       if not query["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
 
 
+def executed(message: str) -> list[str]:
+    """The statements a message runs, by the names they are prepared under (`rows.Prepared`), in its order."""
+    return re.findall(r"EXECUTE (\w+)_[0-9a-f]{10}\b", message)
+
+
 @pytest.mark.django_db
 def test_joining_a_waiting_list_reaches_postgresql_in_three_messages(crowded):
     # Each message is a round trip the request's thread and the session's lock wait for: the token, the
@@ -127,9 +133,8 @@ def test_joining_a_waiting_list_reaches_postgresql_in_three_messages(crowded):
                                                 f"/api/courses/sessions/{crowded.pk}/book")
     assert response.status_code == 201, response.content
     assert len(messages) == 3, messages
-    writes = messages[-1]
-    assert 'INSERT INTO "courses_seatbooking"' in writes and 'UPDATE "courses_session"' in writes
-    assert 'INSERT INTO "accounts_notification"' in writes
+    assert executed(messages[1]) == ["lock_session", "seat_counts_next_key"]
+    assert executed(messages[2]) == ["insert_courses_seatbooking", "update_courses_session", "outbox_insert_1"]
     crowded.refresh_from_db()
     assert crowded.peak_waitlist == WAITING + 1
     booking = SeatBooking.objects.get(pk=response.json()["id"])
@@ -144,7 +149,9 @@ def test_giving_up_a_seat_reaches_postgresql_in_four_messages(crowded):
     # The token; the lock with the booking and the counts; the cancellation with the seat offered to the next
     # in line; both e-mails' rows.
     assert len(messages) == 4, messages
-    assert messages[2].count('UPDATE "courses_seatbooking"') == 2
+    assert executed(messages[1]) == ["lock_session_of_booking", "own_booking_with_counts"]
+    assert executed(messages[2]) == ["update_courses_seatbooking", "offer_seats"]
+    assert executed(messages[3]) == ["outbox_insert_2"]
     assert {row.kind for row in Notification.objects.filter(dedup_key__contains=f"-{booking.pk}")} == {
         "seat_cancelled"}
     assert Notification.objects.filter(kind="seat_offered").count() == 1

@@ -1,14 +1,15 @@
-"""A seat change's writes and its COMMIT reach PostgreSQL in one message, and stay all-or-nothing."""
+"""A seat change's writes and its COMMIT reach PostgreSQL in one message, and stay all-or-nothing; the statements
+of a seat change are planned once per connection."""
 
 import psycopg
 import pytest
 from django.core import mail
-from django.db import DataError, connection, transaction
+from django.db import DataError, ProgrammingError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from fablab_ops.courses.models import SeatBooking
 from fablab_ops.machines.models import Lab
-from fablab_ops.rows import Writes
+from fablab_ops.rows import Prepared, Writes
 from tests import factories
 from tests.conftest import client_for
 
@@ -70,3 +71,57 @@ def test_a_booking_commits_with_its_writes_and_its_email_still_goes_out(postgres
     assert 'INSERT INTO "accounts_notification"' in writes and writes.endswith("; COMMIT")
     assert SeatBooking.objects.filter(session=session, learner=learner).count() == 1
     assert [message.to for message in mail.outbox] == [[learner.email]]
+
+
+# Statements planned once per connection (rows.Prepared).
+NAME_AND_RATE = Prepared("SELECT name_vi || %(suffix)s, '100%%' FROM machines_lab WHERE id = %(lab)s "
+                         "AND name_vi <> %(suffix)s", "lab_name_and_rate")
+
+
+def prepared_here() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements")
+        return {name for (name,) in cursor.fetchall()}
+
+
+def test_a_statement_is_prepared_once_per_connection_and_then_only_executed(postgres, lab):
+    with CaptureQueriesContext(connection) as captured:
+        first = Writes().read(NAME_AND_RATE, {"lab": lab.pk, "suffix": " (mới)"})
+        second = Writes().read(NAME_AND_RATE, {"lab": lab.pk, "suffix": "!"})
+    assert first == [(f"{lab.name_vi} (mới)", "100%")] and second == [(f"{lab.name_vi}!", "100%")]
+    sent = [query["sql"] for query in captured.captured_queries]
+    assert sent[0].startswith(f"PREPARE {NAME_AND_RATE.name} AS SELECT")
+    assert sent[1].startswith(f"EXECUTE {NAME_AND_RATE.name}(") and "PREPARE" not in sent[1]
+    assert NAME_AND_RATE.name in prepared_here()
+
+
+def test_a_message_that_fails_after_its_prepare_leaves_the_statement_prepared(postgres, lab):
+    statement = Prepared("SELECT id FROM machines_lab WHERE id = %s", "lab_by_id_after_a_failure")
+    writes = Writes()
+    writes.add(statement, [lab.pk])
+    with pytest.raises(DataError):
+        writes.read("SELECT 1 / %s", [0])
+    assert Writes().read(statement, [lab.pk]) == [(lab.pk,)]  # executed, not prepared a second time
+
+
+def test_a_statement_postgresql_no_longer_knows_fails_once_then_is_prepared_again(postgres, lab):
+    statement = Prepared("SELECT name_vi FROM machines_lab WHERE id = %s", "lab_name_forgotten")
+    assert Writes().read(statement, [lab.pk]) == [(lab.name_vi,)]
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # as a connection pooler resetting the session would
+    with pytest.raises(ProgrammingError):
+        Writes().read(statement, [lab.pk])
+    assert Writes().read(statement, [lab.pk]) == [(lab.name_vi,)]
+
+
+def test_a_seat_changes_statements_are_prepared_once_and_reused(postgres, lab):
+    session = factories.SessionFactory(course=factories.CourseFactory(lab=lab))
+    for learner in (factories.LearnerFactory(), factories.LearnerFactory()):
+        response = client_for(learner).post(f"/api/courses/sessions/{session.pk}/book")
+        assert response.status_code == 201, response.content
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, generic_plans + custom_plans FROM pg_prepared_statements")
+        executions = dict(cursor.fetchall())
+    assert {name.rsplit("_", 1)[0]: count for name, count in executions.items()
+            if name.startswith(("lock_session", "seat_counts", "insert_courses_seatbooking"))} == {
+        "lock_session": 2, "seat_counts_next_key": 2, "insert_courses_seatbooking": 2}

@@ -30,8 +30,9 @@ def _compose_lookup(*, digest):
                          *columns_of(_PersonalData, "user__personal_data__"), *annotations))
 
 
-# The token with its user, their personal data and the hooks' annotations, in one statement composed once.
-_lookup = ComposedOnce(_compose_lookup, digest=str)
+# The token with its user, their personal data and the hooks' annotations, in one statement composed once and
+# planned once per connection (a lookup by the token's unique digest: one plan fits every token).
+_lookup = ComposedOnce(_compose_lookup, prepare_as="api_token", digest=str)
 _LOADED = (ApiToken, User, _PersonalData)
 _WIDTH = sum(len(model._meta.concrete_fields) for model in _LOADED)  # the annotations follow the models' columns
 

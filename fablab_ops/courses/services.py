@@ -40,7 +40,7 @@ from fablab_ops.courses.models import (
 )
 from fablab_ops.errors import Conflict, DomainError, NotFound, PermissionDenied
 from fablab_ops.notifications import Outbox, notify
-from fablab_ops.rows import Writes, columns, instances, moment
+from fablab_ops.rows import Prepared, Writes, columns, instances, moment
 
 MAX_SERIES_OCCURRENCES = 200
 
@@ -157,16 +157,23 @@ LOCK_SESSION = (
     "WHERE {where}"
 )
 LOCK_SESSION_BY_ID = LOCK_SESSION.format(where='s."id" = %s')
-LOCK_SESSION_NAMED = LOCK_SESSION.format(where='s."id" = %(session)s')
 # The session of a learner's own booking (a booking never changes session).
 OWN_BOOKINGS_SESSION = ('(SELECT "session_id" FROM "courses_seatbooking" '
                         'WHERE "id" = %(booking)s AND "learner_id" = %(owner)s)')
-LOCK_SESSION_OF_BOOKING = LOCK_SESSION.format(where=f's."id" = {OWN_BOOKINGS_SESSION}')
 
 
 def _for_update(sql: str) -> str:
     # SQLite (the laptop demo) has no row locks: its IMMEDIATE transactions hold the database's write lock.
     return sql + " FOR UPDATE OF s" if connection.features.has_select_for_update else sql
+
+
+def _locking(where: str, label: str) -> Prepared:
+    sql = LOCK_SESSION.format(where=where)
+    return Prepared(f"{sql} FOR UPDATE OF s", label, elsewhere=sql)
+
+
+LOCK_SESSION_NAMED = _locking('s."id" = %(session)s', "lock_session")
+LOCK_SESSION_OF_BOOKING = _locking(f's."id" = {OWN_BOOKINGS_SESSION}', "lock_session_of_booking")
 
 
 def _session_from(row) -> Session | None:
@@ -183,21 +190,15 @@ def _lock(sql: str, params: list) -> Session | None:
         return _session_from(cursor.fetchone())
 
 
-def _lock_then(lock_sql: str, then_sql: str, params: dict) -> tuple[Session | None, tuple | None]:
-    """Lock a session (`lock_sql`, a form of LOCK_SESSION), then read `then_sql`'s row: the second statement
-    still runs after the first (its snapshot is taken once the lock is granted, so it sees every booking
-    committed before). On PostgreSQL both go in one message (Django binds values on the client, psycopg's
-    ClientCursor): the lock is held one round trip less, and every booking of a flash crowd queues behind it."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"{_for_update(lock_sql)}; {then_sql}", params)
-            locked = cursor.fetchone()
-            cursor.nextset()
-        else:
-            cursor.execute(_for_update(lock_sql), params)
-            locked = cursor.fetchone()
-            cursor.execute(then_sql, params)
-        return _session_from(locked), cursor.fetchone()
+def _lock_then(lock: Prepared, then: Prepared, params: dict) -> tuple[Session | None, tuple | None]:
+    """Lock a session (`lock`, a form of LOCK_SESSION), then read `then`'s row: the second statement still runs
+    after the first (its snapshot is taken once the lock is granted, so it sees every booking committed before).
+    On PostgreSQL both go in one message (`Writes`): the lock is held one round trip less, and every booking of
+    a flash crowd queues behind it."""
+    writes, locked = Writes(), []
+    writes.add(lock, params, then=locked.extend)
+    found = writes.read(then, params)
+    return _session_from(locked[0] if locked else None), (found[0] if found else None)
 
 
 def _locked_session(session_id: int) -> Session:
@@ -228,23 +229,26 @@ SEAT_COUNTS_OF = """
 SEAT_COUNTS = SEAT_COUNTS_OF.format(session="%(session)s")
 SEAT_COUNT_NAMES = ("taken", "waiting", "waitlisted", "unoffered", "lapsed", "last_position", "mine")
 assert set(SEAT_HOLDING) == {"confirmed", "attended", "no_show"}  # as written in SEAT_COUNTS
+COUNT_SEATS = Prepared(SEAT_COUNTS, "seat_counts")
+# With the key the next booking will take: on PostgreSQL the booking's row and its e-mail, which names it, are
+# then written in one message; elsewhere none (the key comes with the INSERT).
+NEXT_BOOKING_KEY = f"nextval(pg_get_serial_sequence('{SeatBooking._meta.db_table}', 'id'))"
+COUNT_SEATS_AND_NEXT_KEY = Prepared(
+    f"SELECT counts.*, {NEXT_BOOKING_KEY} AS next_booking_id FROM ({SEAT_COUNTS}) counts",  # noqa: S608
+    "seat_counts_next_key",
+    elsewhere=f"SELECT counts.*, NULL AS next_booking_id FROM ({SEAT_COUNTS}) counts")  # noqa: S608
 
 
 def _locked_and_counted(session_id: int, now: datetime, learner=None, *, next_booking_id: bool = False) -> Session:
     """The session locked, with its seat counts (see `_count_seats`) read once the lock is granted; with
-    `next_booking_id`, also the key the next booking will take (on PostgreSQL: the booking's row and its
-    e-mail, which names it, are then written in one message; elsewhere None, the key comes with the INSERT)."""
-    counts_sql, names = SEAT_COUNTS, SEAT_COUNT_NAMES
-    if next_booking_id:
-        next_id = (f"nextval(pg_get_serial_sequence('{SeatBooking._meta.db_table}', 'id'))"
-                   if connection.vendor == "postgresql" else "NULL")
-        counts_sql = f"SELECT counts.*, {next_id} AS next_booking_id FROM ({SEAT_COUNTS}) counts"  # noqa: S608
-        names = (*SEAT_COUNT_NAMES, "next_booking_id")
-    session, counts = _lock_then(LOCK_SESSION_NAMED, counts_sql, {
+    `next_booking_id`, also the key the next booking will take (None but on PostgreSQL)."""
+    counts, names = (COUNT_SEATS_AND_NEXT_KEY, (*SEAT_COUNT_NAMES, "next_booking_id")) if next_booking_id else (
+        COUNT_SEATS, SEAT_COUNT_NAMES)
+    session, found = _lock_then(LOCK_SESSION_NAMED, counts, {
         "now": moment(now), "session": session_id, "learner": getattr(learner, "pk", None)})
     if session is None:
         raise NotFound(_("Không tìm thấy buổi học."))
-    for name, value in zip(names, counts, strict=True):
+    for name, value in zip(names, found, strict=True):
         setattr(session, name, value)
     return session
 
@@ -260,11 +264,10 @@ def _count_seats(session: Session, now: datetime, learner=None) -> None:
 
 
 # A learner's booking with its session's counts, read once the session is locked.
-OWN_BOOKING_WITH_COUNTS = (
+OWN_BOOKING_WITH_COUNTS = Prepared(
     f"SELECT {columns(SeatBooking, 'b')}, counts.* FROM courses_seatbooking b "  # noqa: S608 - model names
     f"CROSS JOIN ({SEAT_COUNTS_OF.format(session=OWN_BOOKINGS_SESSION)}) counts "
-    'WHERE b."id" = %(booking)s AND b."learner_id" = %(owner)s'
-)
+    'WHERE b."id" = %(booking)s AND b."learner_id" = %(owner)s', "own_booking_with_counts")
 
 
 def _locked_own_booking(booking_id: int, learner, now: datetime) -> tuple[Session, SeatBooking]:
@@ -482,18 +485,19 @@ def _drop(session: Session, booking: SeatBooking, now: datetime, writes: Writes 
         writes.update(booking, fields)
 
 
+OFFER_SEATS = Prepared(
+    f'UPDATE "{SeatBooking._meta.db_table}" SET "offer_expires_at" = %s, "updated_at" = %s WHERE "id" IN ('  # noqa: S608
+    f'SELECT "id" FROM "{SeatBooking._meta.db_table}" WHERE "session_id" = %s AND "status" = %s '
+    'AND "offer_expires_at" IS NULL ORDER BY "waitlist_position" LIMIT %s) '
+    'RETURNING "id", "learner_id", "waitlist_position"', "offer_seats")
+
+
 def _offer_seats(session: Session, seats: int, expires: datetime, writes: Writes) -> list[tuple[int, int]]:
     """Hold a seat for each of the next `seats` people waiting, in one statement sent with the queued writes
     (a cancellation's own UPDATE comes first, so the cancelled place is not offered): [(booking id, learner
     id)]."""
-    table = SeatBooking._meta.db_table
-    offered = writes.read(
-        f'UPDATE "{table}" SET "offer_expires_at" = %s, "updated_at" = %s WHERE "id" IN ('  # noqa: S608
-        f'SELECT "id" FROM "{table}" WHERE "session_id" = %s AND "status" = %s '
-        f'AND "offer_expires_at" IS NULL ORDER BY "waitlist_position" LIMIT %s) '
-        f'RETURNING "id", "learner_id", "waitlist_position"',
-        [moment(expires), moment(timezone.now()), session.pk, SeatStatus.WAITLISTED, seats],
-    )
+    offered = writes.read(OFFER_SEATS, [moment(expires), moment(timezone.now()), session.pk, SeatStatus.WAITLISTED,
+                                        seats])
     return [(booking_id, learner_id) for booking_id, learner_id, _position in sorted(offered, key=lambda row: row[2])]
 
 
