@@ -16,7 +16,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
-from django.db import DEFAULT_DB_ALIAS, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
 
 def columns(model, alias: str) -> str:
@@ -24,11 +24,18 @@ def columns(model, alias: str) -> str:
     return ", ".join(f'{alias}."{field.column}"' for field in model._meta.concrete_fields)
 
 
+def _database():
+    """The connection itself: `django.db.connection` is a proxy that looks the thread's connection up again at
+    each attribute, and the fields' conversions below ask it for `ops` once per value."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
 def value(field, raw):
     """A value read by hand-written SQL, as the ORM would hand it over for `field`."""
+    database = _database()
     col = field.get_col(field.model._meta.db_table)
-    for converter in connection.ops.get_db_converters(col) + col.get_db_converters(connection):
-        raw = converter(raw, col, connection)
+    for converter in database.ops.get_db_converters(col) + col.get_db_converters(database):
+        raw = converter(raw, col, database)
     return raw
 
 
@@ -166,7 +173,8 @@ def column_names(fields) -> str:
 
 def saved_values(instance, fields, *, adding: bool) -> list:
     """`instance`'s values for `fields` as `save()` would send them (`auto_now` and `auto_now_add` stamped)."""
-    return [field.get_db_prep_save(field.pre_save(instance, adding), connection) for field in fields]
+    database = _database()
+    return [field.get_db_prep_save(field.pre_save(instance, adding), database) for field in fields]
 
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%s|%%")

@@ -4,10 +4,11 @@ with its first statement, and the transaction is still all-or-nothing (fablab_op
 
 import select
 import time
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.test import Client
 from django.utils import timezone
 from psycopg import pq
@@ -177,3 +178,21 @@ def test_rows_written_in_one_transaction_commit_together(postgres, lab):
                                    [session.pk]) == [(0,)]
     assert seen_from_elsewhere("SELECT count(*) FROM courses_seatbooking WHERE session_id = %s",
                                [session.pk]) == [(2,)]
+
+
+@pytest.mark.parametrize("stored", [
+    "2026-11-28 12:43:05.563098+00", "2026-11-28 12:43:05.5+00", "2026-11-28 05:00:00+00", "1999-12-31 23:59:59.5+07",
+    "0001-01-01 00:00:00+00", "9999-12-31 23:59:59.999999+00"])
+def test_a_moment_reads_back_as_the_instant_postgresql_holds(postgres, stored):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::timestamptz, "
+                       "to_char(%s::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')", [stored, stored])
+        moment, in_utc = cursor.fetchone()
+    assert moment == datetime.strptime(in_utc, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+    assert moment.utcoffset() == timedelta(0)
+
+
+def test_a_moment_python_cannot_hold_is_still_refused(postgres):
+    with pytest.raises(DataError, match="after year 10K"), connection.cursor() as cursor:
+        cursor.execute("SELECT 'infinity'::timestamptz")
+        cursor.fetchone()

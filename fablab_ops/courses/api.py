@@ -126,28 +126,31 @@ class CancelIn(Schema):
     reason: text(300) = Field("", description="Required: it goes into every learner's e-mail (`reason_required`)")
 
 
-def session_out(session: Session) -> SessionOut:
+# The answers below are the fields of SessionOut and BookingOut as plain dicts: ninja validates what an operation
+# returns against its response schema, so a Schema built here would be validated twice.
+
+def session_out(session: Session) -> dict:
     taken = getattr(session, "taken", None)
     waiting = getattr(session, "waiting", None)
     if taken is None:
         taken, waiting = services.seats_taken(session), services.waiting_count(session)
-    return SessionOut(
-        id=session.id, course=session.course.slug, course_title=session.course.title, kind=session.course.kind,
-        lab=session.lab.slug if session.lab else None, place=session.place, start=session.start, end=session.end,
-        capacity=session.capacity, seats_left=max(session.capacity - taken, 0), waiting=waiting,
-        status=session.status,
-    )
+    return {
+        "id": session.id, "course": session.course.slug, "course_title": session.course.title,
+        "kind": session.course.kind, "lab": session.lab.slug if session.lab else None, "place": session.place,
+        "start": session.start, "end": session.end, "capacity": session.capacity,
+        "seats_left": max(session.capacity - taken, 0), "waiting": waiting, "status": session.status,
+    }
 
 
-def booking_out(booking: SeatBooking, created: bool = False) -> BookingOut:
+def booking_out(booking: SeatBooking, created: bool = False) -> dict:
     confirmed = booking.status in (SeatStatus.CONFIRMED, SeatStatus.ATTENDED)
-    return BookingOut(
-        id=booking.id, session=session_out(booking.session), status=booking.status,
-        waitlist_position=booking.waitlist_position, waiting_place=getattr(booking, "waiting_place", None),
-        offer_expires_at=booking.offer_expires_at,
-        ticket=tickets.sign(tickets.SEAT, booking.ticket_code) if confirmed else None,
-        calendar_url=f"/api/courses/bookings/{booking.id}/calendar.ics", created=created,
-    )
+    return {
+        "id": booking.id, "session": session_out(booking.session), "status": booking.status,
+        "waitlist_position": booking.waitlist_position, "waiting_place": getattr(booking, "waiting_place", None),
+        "offer_expires_at": booking.offer_expires_at,
+        "ticket": tickets.sign(tickets.SEAT, booking.ticket_code) if confirmed else None,
+        "calendar_url": f"/api/courses/bookings/{booking.id}/calendar.ics", "created": created,
+    }
 
 
 def _lab(slug: str | None) -> Lab | None:
