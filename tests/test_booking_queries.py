@@ -213,3 +213,15 @@ def test_nothing_is_rendered_inside_the_booking(crowded):
     api(learner).post(f"/api/courses/sessions/{crowded.pk}/book")
     row = Notification.objects.get(user=learner, kind="seat_waitlisted")
     assert row.body == "" and row.context
+
+
+@pytest.mark.django_db
+def test_looking_at_a_waiting_place_costs_three_queries(crowded, django_assert_max_num_queries):
+    # As an app polls it after the e-mail: the token, the booking with its place, the session's counts.
+    waiting = SeatBooking.objects.get(session=crowded, waitlist_position=3)
+    client = api(waiting.learner)
+    with django_assert_max_num_queries(3):
+        response = client.get(f"/api/courses/bookings/{waiting.pk}")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["waiting_place"], body["session"]["waiting"], body["session"]["seats_left"]) == (3, WAITING, 0)
