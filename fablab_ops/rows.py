@@ -199,7 +199,8 @@ class Prepared:
 
     def __init__(self, sql: str, label: str, *, elsewhere: str | None = None):
         self.sql, self.elsewhere = sql, sql if elsewhere is None else elsewhere
-        self.name = f"{label}_{hashlib.sha1(sql.encode(), usedforsecurity=False).hexdigest()[:10]}"
+        # PostgreSQL cuts names at 63 bytes: the label is cut first, so the digest always stays whole.
+        self.name = f"{label[:52]}_{hashlib.sha1(sql.encode(), usedforsecurity=False).hexdigest()[:10]}"
         order: list = []
         names: dict[str, int] = {}
 

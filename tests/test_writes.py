@@ -125,3 +125,11 @@ def test_a_seat_changes_statements_are_prepared_once_and_reused(postgres, lab):
     assert {name.rsplit("_", 1)[0]: count for name, count in executions.items()
             if name.startswith(("lock_session", "seat_counts", "insert_courses_seatbooking"))} == {
         "lock_session": 2, "seat_counts_next_key": 2, "insert_courses_seatbooking": 2}
+
+
+def test_two_statements_under_one_long_label_keep_names_of_their_own(postgres):
+    label = "insert_" + "a_very_long_table_name_" * 4
+    first, second = Prepared("SELECT 1", label), Prepared("SELECT 2", label)
+    assert len(first.name.encode()) <= 63 and len(second.name.encode()) <= 63  # as PostgreSQL keeps them
+    assert first.name != second.name
+    assert Writes().read(first, []) == [(1,)] and Writes().read(second, []) == [(2,)]
