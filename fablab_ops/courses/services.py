@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 
 from dateutil.rrule import WEEKLY, rrule, rrulestr
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -156,22 +156,18 @@ LOCK_SESSION = (
     f'LEFT JOIN "{_Lab._meta.db_table}" l ON l."id" = s."lab_id" '
     "WHERE {where}"
 )
-LOCK_SESSION_BY_ID = LOCK_SESSION.format(where='s."id" = %s')
 # The session of a learner's own booking (a booking never changes session).
 OWN_BOOKINGS_SESSION = ('(SELECT "session_id" FROM "courses_seatbooking" '
                         'WHERE "id" = %(booking)s AND "learner_id" = %(owner)s)')
 
 
-def _for_update(sql: str) -> str:
-    # SQLite (the laptop demo) has no row locks: its IMMEDIATE transactions hold the database's write lock.
-    return sql + " FOR UPDATE OF s" if connection.features.has_select_for_update else sql
-
-
 def _locking(where: str, label: str) -> Prepared:
+    # SQLite (the laptop demo) has no row locks: its IMMEDIATE transactions hold the database's write lock.
     sql = LOCK_SESSION.format(where=where)
     return Prepared(f"{sql} FOR UPDATE OF s", label, elsewhere=sql)
 
 
+LOCK_SESSION_BY_ID = _locking('s."id" = %s', "lock_session_by_id")
 LOCK_SESSION_NAMED = _locking('s."id" = %(session)s', "lock_session")
 LOCK_SESSION_OF_BOOKING = _locking(f's."id" = {OWN_BOOKINGS_SESSION}', "lock_session_of_booking")
 
@@ -182,12 +178,6 @@ def _session_from(row) -> Session | None:
     session, course, lab = instances(row, Session, Course, _Lab)
     session.course, session.lab = course, lab
     return session
-
-
-def _lock(sql: str, params: list) -> Session | None:
-    with connection.cursor() as cursor:
-        cursor.execute(_for_update(sql), params)
-        return _session_from(cursor.fetchone())
 
 
 def _lock_then(lock: Prepared, then: Prepared, params: dict) -> tuple[Session | None, tuple | None]:
@@ -202,7 +192,8 @@ def _lock_then(lock: Prepared, then: Prepared, params: dict) -> tuple[Session | 
 
 
 def _locked_session(session_id: int) -> Session:
-    session = _lock(LOCK_SESSION_BY_ID, [session_id])
+    found = Writes().read(LOCK_SESSION_BY_ID, [session_id])
+    session = _session_from(found[0] if found else None)
     if session is None:
         raise NotFound(_("Không tìm thấy buổi học."))
     return session
@@ -256,11 +247,10 @@ def _locked_and_counted(session_id: int, now: datetime, learner=None, *, next_bo
 def _count_seats(session: Session, now: datetime, learner=None) -> None:
     """Load the seat counts onto the locked session, in one statement run after the lock is granted (so it
     sees every booking committed before); with `learner`, also `mine`: the id of their live booking."""
-    with connection.cursor() as cursor:
-        cursor.execute(SEAT_COUNTS, {"now": moment(now), "session": session.pk,
-                                     "learner": getattr(learner, "pk", None)})
-        for name, value in zip(SEAT_COUNT_NAMES, cursor.fetchone(), strict=True):
-            setattr(session, name, value)
+    (counts,) = Writes().read(COUNT_SEATS, {"now": moment(now), "session": session.pk,
+                                            "learner": getattr(learner, "pk", None)})
+    for name, value in zip(SEAT_COUNT_NAMES, counts, strict=True):
+        setattr(session, name, value)
 
 
 # A learner's booking with its session's counts, read once the session is locked.
