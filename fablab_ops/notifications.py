@@ -155,17 +155,23 @@ class Outbox:
 
 
 _INSERTS: dict[int, Prepared] = {}
+# A seat change writes one to a few rows: those INSERTs are prepared (one statement per number of rows). A larger
+# batch (a cancelled session's learners) goes as plain text, so a connection does not keep a statement per size.
+PREPARED_UP_TO = 4
 
 
-def _insert_statement(count: int) -> tuple[Prepared, list]:
-    """The INSERT of `count` outbox rows (one statement each number of rows: a transaction writes a few)."""
+def _insert_statement(count: int) -> tuple[Prepared | str, list]:
+    """The INSERT of `count` outbox rows."""
     fields = [f for f in Notification._meta.concrete_fields if not f.primary_key]
-    if count not in _INSERTS:
-        row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        _INSERTS[count] = Prepared(
-            f'INSERT INTO "{Notification._meta.db_table}" ({column_names(fields)}) '  # noqa: S608 - model names
-            f"VALUES {', '.join([row_sql] * count)} "
-            f'ON CONFLICT ("dedup_key") DO NOTHING RETURNING "id", "dedup_key"', f"outbox_insert_{count}")
+    if count in _INSERTS:
+        return _INSERTS[count], fields
+    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (f'INSERT INTO "{Notification._meta.db_table}" ({column_names(fields)}) '  # noqa: S608 - model names
+           f"VALUES {', '.join([row_sql] * count)} "
+           f'ON CONFLICT ("dedup_key") DO NOTHING RETURNING "id", "dedup_key"')
+    if count > PREPARED_UP_TO:
+        return sql, fields
+    _INSERTS[count] = Prepared(sql, f"outbox_insert_{count}")
     return _INSERTS[count], fields
 
 

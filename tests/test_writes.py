@@ -133,3 +133,15 @@ def test_two_statements_under_one_long_label_keep_names_of_their_own(postgres):
     assert len(first.name.encode()) <= 63 and len(second.name.encode()) <= 63  # as PostgreSQL keeps them
     assert first.name != second.name
     assert Writes().read(first, []) == [(1,)] and Writes().read(second, []) == [(2,)]
+
+
+def test_a_cancelled_sessions_emails_do_not_leave_a_prepared_statement_per_size(postgres, lab):
+    from fablab_ops.accounts.models import Notification
+    from fablab_ops.courses import services
+
+    session = factories.SessionFactory(course=factories.CourseFactory(lab=lab))
+    for _ in range(6):
+        factories.SeatBookingFactory(session=session)
+    services.cancel_session(session.pk, by=factories.CoordinatorFactory(), reason="Mất điện")
+    assert Notification.objects.filter(kind="session_cancelled").count() == 6
+    assert not {name for name in prepared_here() if name.startswith("outbox_insert_6")}
