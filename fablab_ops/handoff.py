@@ -3,7 +3,9 @@
 The outbox's e-mails and the interlock's desired states are written in the business transaction; once it
 commits, a Celery task is asked to send or publish them. Publishing to Redis costs more than the request's
 own statements, and a hung Redis would hold the person's answer: here one thread per process makes those
-calls, and items committed while it was busy, or within LINGER of each other, travel in one call per queue.
+calls, and items committed while it was busy, or while the first of them lingers, travel in one call per queue.
+Each item says how long it may linger: an e-mail half a second (nobody notices, and a busy web worker's
+bookings then cost one task per half second), a machine's desired state 50 ms (someone stands at the machine).
 
 What reaches this thread is already committed, so a process that dies with items in hand loses nothing:
 each has its sweep (the outbox's `send_due_notifications`, the interlock's `sync_desired_states`).
@@ -20,8 +22,8 @@ from django.db import connections
 
 logger = logging.getLogger(__name__)
 
-# Publishing one Celery task costs a process about 1.5 ms of CPU on the benches' 2-core machine: a busy web
-# worker's commits of the last 50 ms travel in one task, and an e-mail leaving 50 ms later goes unnoticed.
+# Publishing one Celery task costs a process about 1.5 ms of CPU on the benches' 2-core machine (more than a
+# booking's own statements): what was committed while the first item lingered travels in one task.
 LINGER = 0.05
 
 _lock = threading.Lock()
@@ -29,27 +31,36 @@ _pid: int | None = None
 _pending: queue.SimpleQueue = queue.SimpleQueue()
 
 
-def put(items: list, enqueue: Callable[[list], object]) -> None:
-    """Call `enqueue(items)` soon, from this process's handoff thread (with other items for the same queue)."""
+def put(items: list, enqueue: Callable[[list], object], *, linger: float = LINGER) -> None:
+    """Call `enqueue(items)` within about `linger` seconds, from this process's handoff thread (with other items
+    for the same queue)."""
     global _pid, _pending
     with _lock:
         if _pid != os.getpid():  # first use, or a forked worker: its parent's thread is not here
             _pid, _pending = os.getpid(), queue.SimpleQueue()
             threading.Thread(target=_run, args=(_pending,), name="handoff", daemon=True).start()
-    _pending.put((items, enqueue))
+    _pending.put((items, enqueue, time.monotonic() + linger))
 
 
 def _run(pending: queue.SimpleQueue) -> None:
     while True:
         batches = [pending.get()]
-        time.sleep(LINGER)
+        # Gather until the most pressing item's time is up. The queue is looked at every LINGER, not woken by
+        # each item (a busy worker's every commit would then cost a thread switch): an item more pressing than
+        # those lingering waits at most LINGER longer than it asked.
+        due = batches[0][2]
         while True:
-            try:
-                batches.append(pending.get_nowait())
-            except queue.Empty:
+            while True:
+                try:
+                    batches.append(pending.get_nowait())
+                except queue.Empty:
+                    break
+                due = min(due, batches[-1][2])
+            if (left := due - time.monotonic()) <= 0:
                 break
+            time.sleep(min(left, LINGER))
         by_queue: dict = {}
-        for items, enqueue in batches:
+        for items, enqueue, _due in batches:
             by_queue.setdefault(enqueue, []).extend(items)
         for enqueue, items in by_queue.items():
             try:

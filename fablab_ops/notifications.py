@@ -53,6 +53,8 @@ MAX_ATTEMPTS = 8
 BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_LONGEST = timedelta(hours=6)
 BATCH = 50
+# How long a committed e-mail may wait in a web process for others to share its Celery task (`fablab_ops.handoff`).
+EMAIL_LINGER = 0.5
 
 # The outbox is the lowest layer: what may be sent to whom (privacy) and how a send is queued (a Celery task)
 # are decided above it and registered here when the apps are ready. With nothing registered every message
@@ -227,7 +229,7 @@ def queue_after_commit(notification_ids: list[int]) -> None:
         return
     enqueue, in_background = _queues[0]
     if in_background():
-        transaction.on_commit(lambda: handoff.put(notification_ids, enqueue), robust=True)
+        transaction.on_commit(lambda: handoff.put(notification_ids, enqueue, linger=EMAIL_LINGER), robust=True)
     else:
         transaction.on_commit(lambda: enqueue(notification_ids), robust=True)
 

@@ -11,7 +11,7 @@ and COMMIT), which the issue's list does not count.
 """
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -216,12 +216,39 @@ def test_nothing_is_rendered_inside_the_booking(crowded):
 
 
 @pytest.mark.django_db
-def test_looking_at_a_waiting_place_costs_three_queries(crowded, django_assert_max_num_queries):
-    # As an app polls it after the e-mail: the token, the booking with its place, the session's counts.
+def test_looking_at_a_waiting_place_costs_two_queries(crowded, django_assert_max_num_queries):
+    # As an app polls it after the e-mail: the token, then the booking with its session, its place and the
+    # session's counts in one statement.
     waiting = SeatBooking.objects.get(session=crowded, waitlist_position=3)
     client = api(waiting.learner)
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(2):
         response = client.get(f"/api/courses/bookings/{waiting.pk}")
     assert response.status_code == 200, response.content
     body = response.json()
     assert (body["waiting_place"], body["session"]["waiting"], body["session"]["seats_left"]) == (3, WAITING, 0)
+
+
+@pytest.mark.django_db
+def test_each_learner_sees_the_place_and_counts_the_lists_show(crowded):
+    """What one learner reads about their booking agrees with what the lists count, whoever they are: a seat,
+    an offer held ahead of others, an offer that ran out, a place on the list, a cancelled place."""
+    now = timezone.now()
+    SeatBooking.objects.filter(session=crowded, waitlist_position=2).update(offer_expires_at=now + timedelta(hours=2))
+    SeatBooking.objects.filter(session=crowded, waitlist_position=4).update(offer_expires_at=now - timedelta(hours=1))
+    SeatBooking.objects.filter(session=crowded, waitlist_position=6).update(status=SeatStatus.CANCELLED,
+                                                                            waitlist_position=None)
+    expected_places = waiting_places(crowded)
+    shown = {}
+    for booking in SeatBooking.objects.filter(session=crowded).select_related("learner"):
+        body = api(booking.learner).get(f"/api/courses/bookings/{booking.pk}").json()
+        shown[booking.pk] = body
+        assert (body["session"]["seats_left"], body["session"]["waiting"]) == (0, WAITING - 2)
+    on_the_list = {pk: body["waiting_place"] for pk, body in shown.items()
+                   if body["status"] == "waitlisted" and not (body["offer_expires_at"]
+                                                              and datetime.fromisoformat(body["offer_expires_at"]) > now)}
+    assert on_the_list == expected_places
+    assert sorted(expected_places.values()) == list(range(1, WAITING - 1))
+    by_position = {body["waitlist_position"]: body for body in shown.values() if body["waitlist_position"]}
+    assert by_position[2]["waiting_place"] == 1  # the offer holder: one still waiting ahead of them
+    assert by_position[1]["waiting_place"] == 1 and by_position[3]["waiting_place"] == 2
+    assert all(body["waiting_place"] is None for body in shown.values() if body["status"] == "confirmed")

@@ -201,9 +201,7 @@ def my_bookings(request, past: bool = False):
 
 @router.get("/bookings/{booking_id}", response={200: BookingOut, 404: ErrorOut}, summary="One of my bookings")
 def get_booking(request, booking_id: DbId):
-    booking = services.booking_for(request.user, booking_id)
-    services.count_sessions([booking.session])  # the session's seats and waiting list in one query, not two
-    return booking_out(booking)
+    return booking_out(services.booking_for(request.user, booking_id))
 
 
 @router.post("/bookings/{booking_id}/cancel", response={200: BookingOut, 404: ErrorOut, 409: ErrorOut},

@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 
 from dateutil.rrule import WEEKLY, rrule, rrulestr
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -123,12 +123,20 @@ def bookings_of(learner, *, upcoming: bool, now: datetime | None = None):
     return bookings.filter(session__end__lt=now).order_by("-session__start")
 
 
-def booking_for(learner, booking_id: int) -> SeatBooking:
-    """A learner's own booking; anyone else's is simply not found."""
-    booking = (SeatBooking.objects.select_related("session__course", "session__lab", "learner")
-               .annotate(waiting_place=waiting_place()).filter(pk=booking_id, learner=learner).first())
-    if booking is None:
+def booking_for(learner, booking_id: int, *, now: datetime | None = None) -> SeatBooking:
+    """A learner's own booking, with its session (course and lab, `taken` and `waiting` counted) and its
+    `waiting_place`, in one statement; anyone else's is simply not found."""
+    found = Writes().read(OWN_BOOKING, {"now": moment(now or timezone.now()), "learner": None,
+                                        "booking": booking_id, "owner": getattr(learner, "pk", learner)})
+    if not found:
         raise NotFound(_("Không tìm thấy lượt đăng ký."))
+    row, width = found[0], sum(len(model._meta.concrete_fields) for model in (Session, Course, _Lab, SeatBooking))
+    session, course, lab, booking = instances(row[:width], Session, Course, _Lab, SeatBooking)
+    session.course, session.lab = course, lab
+    session.taken, session.waiting, booking.waiting_place = row[width:]
+    booking.session = session
+    if isinstance(learner, models.Model):
+        booking.learner = learner
     return booking
 
 
@@ -260,6 +268,22 @@ OWN_BOOKING_WITH_COUNTS = Prepared(
     'WHERE b."id" = %(booking)s AND b."learner_id" = %(owner)s', "own_booking_with_counts")
 
 
+# A learner's booking as `booking_for` reads it: with its session, course and lab, the session's `taken` and
+# `waiting`, and the booking's `waiting_place` (NULL for a seat: nobody on the list is at or before it), counted
+# as `waiting_place()` counts it.
+OWN_BOOKING = Prepared(
+    f"SELECT {columns(Session, 's')}, {columns(Course, 'c')}, {columns(_Lab, 'l')}, "  # noqa: S608 - model names
+    f"{columns(SeatBooking, 'b')}, counts.taken, counts.waiting, "
+    "(SELECT nullif(count(*), 0) FROM courses_seatbooking w WHERE w.session_id = b.session_id "
+    "AND w.status = 'waitlisted' AND w.waitlist_position <= b.waitlist_position "
+    "AND (w.offer_expires_at IS NULL OR w.offer_expires_at <= %(now)s)) AS waiting_place "
+    'FROM courses_seatbooking b JOIN "courses_session" s ON s."id" = b."session_id" '
+    'JOIN "courses_course" c ON c."id" = s."course_id" '
+    f'LEFT JOIN "{_Lab._meta.db_table}" l ON l."id" = s."lab_id" '
+    f"CROSS JOIN ({SEAT_COUNTS_OF.format(session=OWN_BOOKINGS_SESSION)}) counts "
+    'WHERE b."id" = %(booking)s AND b."learner_id" = %(owner)s', "own_booking")
+
+
 def _locked_own_booking(booking_id: int, learner, now: datetime) -> tuple[Session, SeatBooking]:
     """A learner's booking with its session locked (the lock every seat change takes first) and counted.
 
@@ -306,8 +330,8 @@ def _book(session_id: int, learner, now: datetime) -> BookingResult:
     with Writes.atomic() as writes:
         session = _locked_and_counted(session_id, now, learner, next_booking_id=True)
         if session.mine is not None:
-            existing = SeatBooking.objects.annotate(waiting_place=waiting_place(now)).get(pk=session.mine)
-            existing.session, existing.learner = session, learner
+            existing = booking_for(learner, session.mine, now=now)
+            existing.session = session
             return BookingResult(existing, False, existing.waiting_place)
         if session.status == SessionStatus.CANCELLED:
             raise Conflict(_("Buổi học này đã bị hủy."), code="session_cancelled")
