@@ -243,9 +243,11 @@ def test_each_learner_sees_the_place_and_counts_the_lists_show(crowded):
         body = api(booking.learner).get(f"/api/courses/bookings/{booking.pk}").json()
         shown[booking.pk] = body
         assert (body["session"]["seats_left"], body["session"]["waiting"]) == (0, WAITING - 2)
+    def holds_an_offer(body):
+        return bool(body["offer_expires_at"]) and datetime.fromisoformat(body["offer_expires_at"]) > now
+
     on_the_list = {pk: body["waiting_place"] for pk, body in shown.items()
-                   if body["status"] == "waitlisted" and not (body["offer_expires_at"]
-                                                              and datetime.fromisoformat(body["offer_expires_at"]) > now)}
+                   if body["status"] == "waitlisted" and not holds_an_offer(body)}
     assert on_the_list == expected_places
     assert sorted(expected_places.values()) == list(range(1, WAITING - 1))
     by_position = {body["waitlist_position"]: body for body in shown.values() if body["waitlist_position"]}
