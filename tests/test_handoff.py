@@ -48,3 +48,17 @@ def test_a_queue_that_fails_does_not_stop_the_others():
     later = Recorder()
     handoff.put([3], later, linger=0)
     assert later.called.wait(10) and later.calls == [[3]]
+
+
+def test_a_web_process_starts_while_the_broker_is_down():
+    """Loading the broker's transport before serving anyone opens no connection: a web process starts, and the
+    e-mails it commits meanwhile wait for their sweep."""
+    from fablab_ops.celery import app, warm_up
+    from tests.outbox_support import free_port, use_broker
+
+    use_broker(app, f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    try:
+        warm_up()
+        assert app.amqp._producer_pool is not None  # loaded, so the first commit does not pay for it
+    finally:
+        use_broker(app, None)
