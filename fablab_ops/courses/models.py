@@ -209,16 +209,20 @@ SEAT_HOLDING = (SeatStatus.CONFIRMED, SeatStatus.ATTENDED, SeatStatus.NO_SHOW)
 
 
 class SeatBooking(models.Model):
-    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="bookings")
-    learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="seat_bookings")
+    # Neither key has an index of its own: the (session, status) and (learner, status) indexes below serve every
+    # lookup by either, and each index more is written at every booking and every change of its status.
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="bookings", db_index=False)
+    learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="seat_bookings",
+                                db_index=False)
     status = models.CharField(_("trạng thái"), max_length=16, choices=SeatStatus.choices)
     # The booking's number in its waiting list's order while waitlisted (smaller is ahead; nobody is renumbered
     # when someone leaves: the place shown is counted, see courses.services.waiting_place); empty otherwise.
     waitlist_position = models.PositiveIntegerField(_("vị trí chờ"), null=True, blank=True)
     # A freed seat offered to a waitlisted learner is held for them until this time.
     offer_expires_at = models.DateTimeField(_("giữ chỗ đến"), null=True, blank=True)
-    # The random part of the QR ticket; rotating it invalidates a leaked ticket.
-    ticket_code = models.CharField(max_length=32, unique=True, default=new_ticket_code, editable=False)
+    # The random part of the QR ticket; rotating it invalidates a leaked ticket. Unique by a constraint (below)
+    # rather than `unique=True`, which on PostgreSQL adds a second index for LIKE that no lookup uses.
+    ticket_code = models.CharField(max_length=32, default=new_ticket_code, editable=False)
     created_at = models.DateTimeField(_("đăng ký lúc"), auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     confirmed_at = models.DateTimeField(_("xác nhận lúc"), null=True, blank=True)
@@ -251,6 +255,7 @@ class SeatBooking(models.Model):
                 fields=["session", "waitlist_position"], condition=Q(status="waitlisted"),
                 name="seat_booking_unique_waitlist_position",
             ),
+            models.UniqueConstraint(fields=["ticket_code"], name="seat_booking_ticket_code_unique"),
             models.CheckConstraint(
                 condition=(Q(status="waitlisted") & Q(waitlist_position__gte=1))
                 | (~Q(status="waitlisted") & Q(waitlist_position__isnull=True)),

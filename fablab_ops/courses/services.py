@@ -212,7 +212,8 @@ def _locked_session(session_id: int) -> Session:
 # composing it than PostgreSQL spends answering it). `taken` and `waiting` are the figures every page
 # shows (see `with_availability`); `waitlisted` counts everyone on the list (offers included), `unoffered`
 # those not offered a seat yet, `lapsed` the offers that ran out, `last_position` the end of the list,
-# `mine` the id of the given learner's live booking.
+# `mine` the id of the given learner's live booking. Cancelled bookings count in none of them: leaving them out
+# by the WHERE lets PostgreSQL read only the live ones, by the one-live-booking-per-learner index.
 SEAT_COUNTS_OF = """
     SELECT count(*) FILTER (WHERE status IN ('confirmed', 'attended', 'no_show')
                                   OR (status = 'waitlisted' AND offer_expires_at > %(now)s)) AS taken,
@@ -223,7 +224,7 @@ SEAT_COUNTS_OF = """
            count(*) FILTER (WHERE status = 'waitlisted' AND offer_expires_at <= %(now)s) AS lapsed,
            coalesce(max(waitlist_position) FILTER (WHERE status = 'waitlisted'), 0) AS last_position,
            max(id) FILTER (WHERE learner_id = %(learner)s AND status <> 'cancelled') AS mine
-    FROM courses_seatbooking WHERE session_id = {session}
+    FROM courses_seatbooking WHERE session_id = {session} AND status <> 'cancelled'
 """
 SEAT_COUNTS = SEAT_COUNTS_OF.format(session="%(session)s")
 SEAT_COUNT_NAMES = ("taken", "waiting", "waitlisted", "unoffered", "lapsed", "last_position", "mine")
