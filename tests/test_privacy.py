@@ -438,11 +438,13 @@ def test_an_administrator_opening_a_learners_record_is_logged(learner, admin_use
 @pytest.mark.django_db
 def test_the_technician_at_the_door_sees_names_and_bookings_but_no_phone_number(technician, lab):
     pupil = factories.LearnerFactory(full_name="Võ Thị Hạnh", phone="0987654321")
-    soon = timezone.now() + timedelta(minutes=30)
-    factories.SeatBookingFactory(learner=pupil, session__start=soon, session__end=soon + timedelta(hours=2),
+    # Under way (begun minutes ago), so on today's list at any hour: one starting in half an hour would be
+    # tomorrow's in the last half hour of the local day.
+    begun = timezone.now() - timedelta(minutes=10)
+    factories.SeatBookingFactory(learner=pupil, session__start=begun, session__end=begun + timedelta(hours=2),
                                  session__course__lab=lab, session__lab=lab)
     machine = factories.MachineFactory(lab=lab)
-    factories.ReservationFactory(user=pupil, machine=machine, start=soon, end=soon + timedelta(hours=1))
+    factories.ReservationFactory(user=pupil, machine=machine, start=begun, end=begun + timedelta(hours=1))
     page = client_for(technician).get(f"/booking/labs/{lab.slug}/scanner/").content.decode()
     assert page.count("Võ Thị Hạnh") >= 2  # the seat and the reservation
     assert "0987654321" not in page and pupil.email not in page
@@ -451,8 +453,8 @@ def test_the_technician_at_the_door_sees_names_and_bookings_but_no_phone_number(
 @pytest.mark.django_db
 def test_the_door_list_over_the_api_carries_a_phone_number_for_coordinators_only(technician, coordinator, lab):
     pupil = factories.LearnerFactory(full_name="Võ Thị Hạnh", phone="0987654321")
-    soon = timezone.now() + timedelta(minutes=30)
-    factories.SeatBookingFactory(learner=pupil, session__start=soon, session__end=soon + timedelta(hours=2),
+    begun = timezone.now() - timedelta(minutes=10)  # on today's list at any hour (see above)
+    factories.SeatBookingFactory(learner=pupil, session__start=begun, session__end=begun + timedelta(hours=2),
                                  session__course__lab=lab, session__lab=lab)
     path = f"/api/booking/labs/{lab.slug}/door"
     at_the_door = client_for(technician).get(path, {"q": "4321"}).json()  # still found by phone
