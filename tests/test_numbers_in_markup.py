@@ -100,8 +100,9 @@ def test_the_live_boards_day_timeline_is_drawn_with_plain_numbers(technician, la
 
     machine = factories.MachineFactory(lab=lab)
     midnight = timezone.make_aware(datetime.combine(timezone.localdate(), datetime.min.time()))
-    UsageSession.objects.create(machine=machine, start=midnight + timedelta(minutes=7),
-                                end=midnight + timedelta(minutes=53))
+    # A run that ended today before now, at any hour (just after midnight there is little of today behind us).
+    behind = min(timezone.now() - midnight, timedelta(hours=1))
+    UsageSession.objects.create(machine=machine, start=midnight + behind / 8, end=midnight + behind / 2)
     client = client_for(technician)
     client.cookies["django_language"] = language
     for address in ("/machines/live/", "/machines/live/board/"):
