@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 
 from dateutil.rrule import WEEKLY, rrule, rrulestr
 from django.conf import settings
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -127,16 +127,16 @@ def booking_for(learner, booking_id: int, *, now: datetime | None = None) -> Sea
     """A learner's own booking, with its session (course and lab, `taken` and `waiting` counted) and its
     `waiting_place`, in one statement; anyone else's is simply not found."""
     found = Writes().read(OWN_BOOKING, {"now": moment(now or timezone.now()), "learner": None,
-                                        "booking": booking_id, "owner": getattr(learner, "pk", learner)})
+                                        "booking": booking_id, "owner": learner.pk})
     if not found:
         raise NotFound(_("Không tìm thấy lượt đăng ký."))
-    row, width = found[0], sum(len(model._meta.concrete_fields) for model in (Session, Course, _Lab, SeatBooking))
-    session, course, lab, booking = instances(row[:width], Session, Course, _Lab, SeatBooking)
-    session.course, session.lab = course, lab
-    session.taken, session.waiting, booking.waiting_place = row[width:]
-    booking.session = session
-    if isinstance(learner, models.Model):
-        booking.learner = learner
+    row = found[0]
+    session_end = sum(len(model._meta.concrete_fields) for model in (Session, Course, _Lab))
+    booking_end = session_end + len(SeatBooking._meta.concrete_fields)
+    session = _session_from(row[:session_end])
+    (booking,) = instances(row[session_end:booking_end], SeatBooking)
+    session.taken, session.waiting, booking.waiting_place = row[booking_end:]
+    booking.session, booking.learner = session, learner
     return booking
 
 
@@ -223,7 +223,7 @@ SEAT_COUNTS_OF = """
            count(*) FILTER (WHERE status = 'waitlisted' AND offer_expires_at IS NULL) AS unoffered,
            count(*) FILTER (WHERE status = 'waitlisted' AND offer_expires_at <= %(now)s) AS lapsed,
            coalesce(max(waitlist_position) FILTER (WHERE status = 'waitlisted'), 0) AS last_position,
-           max(id) FILTER (WHERE learner_id = %(learner)s AND status <> 'cancelled') AS mine
+           max(id) FILTER (WHERE learner_id = %(learner)s) AS mine
     FROM courses_seatbooking WHERE session_id = {session} AND status <> 'cancelled'
 """
 SEAT_COUNTS = SEAT_COUNTS_OF.format(session="%(session)s")
