@@ -356,3 +356,45 @@ def test_shares_on_the_report_page_are_written_like_the_other_figures(october, c
     client.cookies["django_language"] = language
     page = client.get("/reports/", {"month": "2026-10"}).content.decode()
     assert share in page and other not in page
+
+
+def test_a_months_report_reads_that_months_bookings_not_the_years_before_it(postgres, lab):
+    """Two years of a lab's classes, ten learners each: the report of one month finds that month's bookings
+    through the sessions' index entries. A plan that reads the bookings table through would make the report
+    slower with every year the network keeps, for the same month."""
+    learners = factories.LearnerFactory.create_batch(12)
+    course = factories.CourseFactory(lab=lab, kind=CourseKind.ARDUINO)
+    with postgres.cursor() as cursor:
+        cursor.execute("""
+            INSERT INTO courses_session (course_id, lab_id, start, "end", capacity, place, status, cancel_reason,
+                                         detached, peak_waitlist, created_at, updated_at)
+            SELECT %s, %s, t, t + interval '3 hours', 20, '', 'scheduled', '', false, 0, now(), now()
+            FROM generate_series('2024-11-01 08:00+07'::timestamptz, '2026-10-31 16:00+07', interval '8 hours') t
+        """, [course.pk, lab.pk])
+        cursor.execute("""
+            INSERT INTO courses_seatbooking (session_id, learner_id, status, ticket_code, created_at, updated_at,
+                                             induction_result, induction_note)
+            SELECT s.id, u.id, CASE WHEN u.id %% 4 = 0 THEN 'no_show' ELSE 'attended' END,
+                   md5(s.id || '-' || u.id), now(), now(), '', ''
+            FROM courses_session s, unnest(%s::bigint[]) WITH ORDINALITY AS u(id, n)
+            WHERE s.course_id = %s AND u.n <= 10
+        """, [[learner.pk for learner in learners], course.pk])
+        cursor.execute("ANALYZE courses_session")
+        cursor.execute("ANALYZE courses_seatbooking")
+    statements = []
+
+    def keep(execute, sql, params, many, context):
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with postgres.execute_wrapper(keep):
+        report = services.monthly_report(OCTOBER, lab=lab)
+    assert report.labs[0].total.sessions_held == 93
+    assert report.labs[0].total.attendance == 93 * sum(1 for learner in learners[:10] if learner.pk % 4)
+    with postgres.cursor() as cursor:
+        plans = []
+        for sql, params in statements:
+            cursor.execute("EXPLAIN " + sql, params)
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    whole_table = [plan for plan in plans if "Seq Scan on courses_seatbooking" in plan]
+    assert whole_table == []
