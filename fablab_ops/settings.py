@@ -123,10 +123,10 @@ else:
         DATABASES["default"]["ENGINE"] = "fablab_ops.postgresql"
     # A booking that cannot get its row lock within this bound is answered
     # "busy, try again" rather than holding a worker hostage.
-    # A random page costs the planner 1.1 sequential ones, not PostgreSQL's default 4 (a figure for spinning
-    # disks): the service's tables live in memory or on SSD. With 4, a month's report hashed every booking of
-    # the whole history instead of probing the month's sessions' index entries, so its cost grew with the
-    # years kept (bench/report.py: 2.0 ms to 4.1 ms for the month's seat counts from one year to two).
+    # And a random page costs the planner 1.1 sequential ones, not PostgreSQL's default 4 (a figure for
+    # spinning disks): the service's tables live in memory or on SSD. With 4, a month's report hashed every
+    # booking of the whole history instead of probing the month's sessions' index entries, so its cost grew
+    # with the years kept (bench/report.py's two years: the month's seat counts took 4.1 ms, 1.3 ms by index).
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault(
         "options", f"-c lock_timeout={int(os.environ.get('DB_LOCK_TIMEOUT_MS', '5000'))}"

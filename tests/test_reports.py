@@ -362,7 +362,7 @@ def test_a_months_report_reads_that_months_bookings_not_the_years_before_it(post
     """Two years of a lab's classes, ten learners each: the report of one month finds that month's bookings
     through the sessions' index entries. A plan that reads the bookings table through would make the report
     slower with every year the network keeps, for the same month."""
-    learners = factories.LearnerFactory.create_batch(12)
+    learners = factories.LearnerFactory.create_batch(10)
     course = factories.CourseFactory(lab=lab, kind=CourseKind.ARDUINO)
     with postgres.cursor() as cursor:
         cursor.execute("""
@@ -376,8 +376,8 @@ def test_a_months_report_reads_that_months_bookings_not_the_years_before_it(post
                                              induction_result, induction_note)
             SELECT s.id, u.id, CASE WHEN u.id %% 4 = 0 THEN 'no_show' ELSE 'attended' END,
                    md5(s.id || '-' || u.id), now(), now(), '', ''
-            FROM courses_session s, unnest(%s::bigint[]) WITH ORDINALITY AS u(id, n)
-            WHERE s.course_id = %s AND u.n <= 10
+            FROM courses_session s, unnest(%s::bigint[]) AS u(id)
+            WHERE s.course_id = %s
         """, [[learner.pk for learner in learners], course.pk])
         cursor.execute("ANALYZE courses_session")
         cursor.execute("ANALYZE courses_seatbooking")
@@ -390,7 +390,7 @@ def test_a_months_report_reads_that_months_bookings_not_the_years_before_it(post
     with postgres.execute_wrapper(keep):
         report = services.monthly_report(OCTOBER, lab=lab)
     assert report.labs[0].total.sessions_held == 93
-    assert report.labs[0].total.attendance == 93 * sum(1 for learner in learners[:10] if learner.pk % 4)
+    assert report.labs[0].total.attendance == 93 * sum(1 for learner in learners if learner.pk % 4)
     with postgres.cursor() as cursor:
         plans = []
         for sql, params in statements:
