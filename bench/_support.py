@@ -29,16 +29,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def ensure_database(url: str) -> None:
-    """A fresh, empty database at `url` (dropped first when it exists)."""
+def ensure_database(url: str, *, copy_of: str | None = None) -> None:
+    """A fresh database at `url` (dropped first when it exists): empty, or a copy of the database named by
+    `copy_of`, to which nobody may be connected."""
     import psycopg
 
     name = url.rsplit("/", 1)[1]
     admin = url.rsplit("/", 1)[0] + "/postgres"
+    template = f' TEMPLATE "{copy_of}"' if copy_of else ""
     with psycopg.connect(admin, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{template}')
 
 
 def bench_env(database_url: str) -> dict:

@@ -228,16 +228,6 @@ def using(database):
         connections["default"] = previous
 
 
-def copy_database(database_url: str, copy_url: str) -> None:
-    """A fresh copy of the database at `database_url` (which nobody may be connected to) at `copy_url`."""
-    import psycopg
-
-    admin = database_url.rsplit("/", 1)[0] + "/postgres"
-    source, copy = database_url.rsplit("/", 1)[1], copy_url.rsplit("/", 1)[1]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{source}"')
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -282,7 +272,7 @@ def main() -> None:
         counts = build_year(cursor, month.year, bookings_per_session=8, telemetry_per_machine_day=per_day)
     # The same network with a second, older year of history: a copy, so that both can be timed in turns.
     connection.close()
-    copy_database(database_url, f"{database_url}_two_years")
+    ensure_database(f"{database_url}_two_years", copy_of=database_url.rsplit("/", 1)[1])
     two_years_db = connection.copy()
     two_years_db.settings_dict["NAME"] = f"{two_years_db.settings_dict['NAME']}_two_years"
     with using(two_years_db), connection.cursor() as cursor:
