@@ -4,6 +4,7 @@ Routers live in each app's `api.py`; this module only assembles them and maps
 errors to `{"code", "message"}` responses.
 """
 
+import json
 from datetime import UTC, datetime
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -11,6 +12,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.utils import InterfaceError, OperationalError
 from django.http import Http404
+from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Swagger
@@ -75,6 +77,20 @@ EDGE_RESPONSES = {
 }
 
 
+class SwaggerPage(Swagger):
+    """Swagger UI, rendered from fablab_ops/templates/ninja/swagger.html with ninja's files served by this site.
+    django-ninja does so only when it is an installed app (else it points at a CDN), and it is not one here
+    (settings.NINJA_FILES says why)."""
+
+    def render_page(self, request, api, **kwargs):
+        self.settings["url"] = self.get_openapi_url(api, kwargs)
+        return render(request, self.template, {
+            "swagger_settings": json.dumps(self.settings, indent=1), "api": api,
+            # The browser's session needs the CSRF token to call the API from the page.
+            "add_csrf": any(getattr(auth, "csrf", False) for auth in api.auth),
+        })
+
+
 class FablabAPI(NinjaAPI):
     """The answers every operation may give at the edge are part of the published schema."""
 
@@ -108,7 +124,7 @@ api = FablabAPI(
     parser=GuardedParser(),
     renderer=LocalTimeRenderer(),
     # Without deep links: Swagger UI puts each one, a link, inside the button that opens the operation.
-    docs=Swagger(settings={"deepLinking": False}),
+    docs=SwaggerPage(settings={"deepLinking": False}),
 )
 
 api.add_router("/accounts/", accounts_router)

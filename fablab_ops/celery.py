@@ -1,12 +1,23 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fablab_ops.settings")
 
 app = Celery("fablab_ops")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def beat_schedule(entries: dict) -> dict:
+    """CELERY_BEAT_SCHEDULE as Celery beat takes it: each {"crontab": {...}} made into Celery's crontab."""
+    return {name: {**entry, "schedule": crontab(**entry["schedule"]["crontab"])}
+            if isinstance(entry["schedule"], dict) else entry for name, entry in entries.items()}
+
+
+app.conf.beat_schedule = beat_schedule(settings.CELERY_BEAT_SCHEDULE)
 
 
 def warm_up() -> None:

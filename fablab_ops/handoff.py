@@ -31,6 +31,14 @@ _pid: int | None = None
 _pending: queue.SimpleQueue = queue.SimpleQueue()
 
 
+def celery_has_broker() -> bool:
+    """Whether Celery sends tasks to a broker (else it runs them in place, in the caller: the laptop demo). Asked
+    when there is something to queue, so that Celery is loaded then and not when Django starts."""
+    from fablab_ops.celery import app
+
+    return not app.conf.task_always_eager
+
+
 def put(items: list, enqueue: Callable[[list], object], *, linger: float = LINGER) -> None:
     """Call `enqueue(items)` within about `linger` seconds, from this process's handoff thread (with other items
     for the same queue)."""

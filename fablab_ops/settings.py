@@ -5,12 +5,12 @@ an MQTT broker on localhost. Production sets DATABASE_URL, CELERY_BROKER_URL,
 MQTT_URL and a real SECRET_KEY (see README, "Configuration").
 """
 
+import importlib.util
 import os
 from email.utils import parseaddr
 from pathlib import Path
 
 import dj_database_url
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -43,14 +43,15 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin's modules are loaded with the URLs (fablab_ops/urls.py), not when Django starts: a process that
+    # serves no page (the MQTT ingest, Celery) starts without them.
+    "django.contrib.admin.apps.SimpleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
-    "ninja",
     "fablab_ops.accounts",
     "fablab_ops.machines",
     "fablab_ops.courses",
@@ -81,10 +82,16 @@ MIDDLEWARE = [
 ROOT_URLCONF = "fablab_ops.urls"
 WSGI_APPLICATION = "fablab_ops.wsgi.application"
 
+# django-ninja's own templates and files (Swagger UI), served from this site, where the CSP allows scripts from.
+# ninja is not an installed app: as one it would load all of itself (pydantic included, about 70 ms) into every
+# process that starts Django, the MQTT ingest and Celery too; the API docs page says which template it renders
+# (fablab_ops/api.py). find_spec finds the package without running it.
+NINJA_FILES = Path(importlib.util.find_spec("ninja").origin).parent
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "fablab_ops" / "templates"],
+        "DIRS": [BASE_DIR / "fablab_ops" / "templates", NINJA_FILES / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -169,7 +176,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
-STATICFILES_DIRS = [BASE_DIR / "fablab_ops" / "static"]
+STATICFILES_DIRS = [BASE_DIR / "fablab_ops" / "static", NINJA_FILES / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -283,12 +290,14 @@ CELERY_TIMEZONE = TIME_ZONE
 # (above EMAIL_TIMEOUT, below the visibility timeout), and beat sweeps what is due every OUTBOX_SWEEP_S.
 OUTBOX_LEASE_S = int(os.environ.get("OUTBOX_LEASE_S", "300"))
 OUTBOX_SWEEP_S = float(os.environ.get("OUTBOX_SWEEP_S", "60"))
+# Seconds between runs, or {"crontab": {...}}: the fields of Celery's crontab, which fablab_ops/celery.py makes
+# into one (the settings do not import Celery, so that a process which queues no task starts without it).
 CELERY_BEAT_SCHEDULE = {
     "send-due-notifications": {"task": "fablab_ops.accounts.tasks.send_due_notifications",
                                "schedule": OUTBOX_SWEEP_S},
     "send-last-months-report": {
         "task": "fablab_ops.reports.tasks.send_last_months_report",
-        "schedule": crontab(minute=0, hour=7, day_of_month=1),
+        "schedule": {"crontab": {"minute": 0, "hour": 7, "day_of_month": 1}},
     },
     "expire-seat-offers": {"task": "fablab_ops.courses.tasks.expire_seat_offers", "schedule": 300.0},
     "cancel-undersubscribed-sessions": {
@@ -308,7 +317,9 @@ CELERY_BEAT_SCHEDULE = {
     "lapse-unused-certifications": {
         "task": "fablab_ops.booking.tasks.lapse_unused_certifications", "schedule": 86400.0,
     },
-    "apply-retention": {"task": "fablab_ops.privacy.tasks.apply_retention", "schedule": crontab(minute=30, hour=2)},
+    "apply-retention": {
+        "task": "fablab_ops.privacy.tasks.apply_retention", "schedule": {"crontab": {"minute": 30, "hour": 2}},
+    },
 }
 
 # Operators' endpoints (fablab_ops/health.py, fablab_ops/metrics.py, docs/operations.md, "Monitoring").

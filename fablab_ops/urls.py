@@ -9,6 +9,7 @@ from fablab_ops import policy, views
 from fablab_ops.accounts.forms import ThrottleAwareAdminAuthenticationForm
 from fablab_ops.api import api
 
+admin.autodiscover()  # settings.INSTALLED_APPS: SimpleAdminConfig, so the admin is loaded here, with the URLs
 admin.site.site_header = "fablab-ops"
 admin.site.site_title = "fablab-ops"
 admin.site.login_form = ThrottleAwareAdminAuthenticationForm

@@ -1,9 +1,9 @@
-from celery import shared_task
 
 from fablab_ops import notifications
+from fablab_ops.celery import app
 
 
-@shared_task
+@app.task
 def send_notification(notification_id: int) -> bool:
     """Send one stored notification if it is due; a second run finds it sent (or claimed) and does nothing.
     (Rows are now queued together, by `send_notifications`; this stays for tasks already in the queue.)
@@ -13,13 +13,13 @@ def send_notification(notification_id: int) -> bool:
     return notifications.send_due(ids=[notification_id]) > 0
 
 
-@shared_task
+@app.task
 def send_notifications(notification_ids: list[int]) -> int:
     """Send these stored notifications (those committed together), each only if it is still due."""
     return notifications.send_due(ids=notification_ids, limit=len(notification_ids))
 
 
-@shared_task
+@app.task
 def send_due_notifications() -> int:
     """The outbox sweep (Celery beat, every minute): whatever is due and was left behind."""
     return notifications.sweep()

@@ -1,7 +1,6 @@
 import logging
 from datetime import timedelta
 
-from celery import shared_task
 from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Greatest
@@ -9,6 +8,7 @@ from django.utils import timezone
 
 from fablab_ops.booking import interlock, services
 from fablab_ops.booking.models import MachineDesiredState
+from fablab_ops.celery import app
 from fablab_ops.machines import commands
 
 log = logging.getLogger(__name__)
@@ -20,29 +20,29 @@ RETRY_MAX_S = 60
 MAX_REPUBLISH = 5  # a state changing faster than it can be published is caught by the next beat
 
 
-@shared_task
+@app.task
 def release_reservation_no_shows() -> int:
     return services.release_no_shows()
 
 
-@shared_task
+@app.task
 def lapse_unused_certifications() -> dict:
     return services.lapse_certifications()
 
 
-@shared_task
+@app.task
 def finish_reservations() -> int:
     """Reservations whose time is over are completed; the interlock decides what their machines do next."""
     return len(services.complete_finished())
 
 
-@shared_task
+@app.task
 def publish_desired_states(machine_ids: list[int]) -> int:
     """Publish the current desired state of these machines (after the commit that changed it)."""
     return _publish(machine_ids)
 
 
-@shared_task
+@app.task
 def sync_desired_states() -> dict:
     """Every 2 s (beat): decide again where a stored state reached its boundary, and publish what is still due.
 

@@ -9,6 +9,13 @@ class CoursesConfig(AppConfig):
     def ready(self):
         # Booking refuses someone not certified by pointing at the next induction; courses knows which.
         from fablab_ops.booking import services as booking_services
-        from fablab_ops.courses import services
 
-        booking_services.next_induction_finder = services.next_induction
+        booking_services.next_induction_finder = _next_induction
+
+
+def _next_induction(machine_type, now):
+    # The services are loaded when first asked, not when Django starts: a process that books nothing (the MQTT
+    # ingest, Celery's beat) starts without them and the calendar libraries they bring.
+    from fablab_ops.courses import services
+
+    return services.next_induction(machine_type, now)

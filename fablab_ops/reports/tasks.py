@@ -1,8 +1,8 @@
-from celery import shared_task
 
+from fablab_ops.celery import app
 from fablab_ops.reports import delivery
 
 
-@shared_task
+@app.task
 def send_last_months_report() -> bool:
     return delivery.send_monthly_report(delivery.services.last_month())

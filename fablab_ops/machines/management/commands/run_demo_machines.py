@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from fablab_ops.celery import app as celery_app
 from fablab_ops.machines.consumer import Ingest
 from fablab_ops.machines.models import Machine
 
@@ -95,7 +96,7 @@ def start_embedded_broker(host: str, port: int) -> None:
 
 
 def periodic_jobs(stop: threading.Event) -> None:
-    """Run CELERY_BEAT_SCHEDULE's tasks in-process, each at its own interval.
+    """Run Celery beat's schedule (CELERY_BEAT_SCHEDULE) in-process, each at its own interval.
 
     An interval job runs at once and then every interval; a crontab job only when its time comes (the
     monthly report goes out on the 1st at 07:00, not every time the demo starts).
@@ -103,9 +104,9 @@ def periodic_jobs(stop: threading.Event) -> None:
     start = time.monotonic()
     due = {name: start if isinstance(entry["schedule"], int | float)
            else start + max(entry["schedule"].remaining_estimate(entry["schedule"].now()).total_seconds(), 1.0)
-           for name, entry in settings.CELERY_BEAT_SCHEDULE.items()}
+           for name, entry in celery_app.conf.beat_schedule.items()}
     while not stop.wait(5):
-        for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        for name, entry in celery_app.conf.beat_schedule.items():
             if time.monotonic() < due[name]:
                 continue
             module, task = entry["task"].rsplit(".", 1)
