@@ -307,3 +307,23 @@ def test_deleting_a_machine_deletes_its_telemetry(lab):
     machine_id = machine.pk
     machine.delete()
     assert not TelemetryMessage.objects.filter(machine_id=machine_id).exists()
+
+
+def test_the_ingest_starts_without_celery_the_admin_or_the_api():
+    """The ingest is timed from its start when it catches up on a backlog (a broker restart, a deploy): the
+    process that starts it loads what storing telemetry needs, not the task queue, the admin or the HTTP API."""
+    import os
+    import secrets
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = ("import sys, django; django.setup(); import fablab_ops.machines.management.commands.mqtt_ingest; "
+             "print(' '.join(sorted(name for name in ('celery', 'ninja', 'pydantic', 'icalendar', "
+             "'fablab_ops.courses.services', 'fablab_ops.booking.tasks', 'fablab_ops.booking.admin') "
+             "if name in sys.modules)))")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "fablab_ops.settings", "DEBUG": "0",
+           "SECRET_KEY": secrets.token_urlsafe(50)}
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parent.parent, env=env,
+                            capture_output=True, text=True, timeout=60, check=True).stdout.split()
+    assert loaded == []
