@@ -22,4 +22,3 @@ def _queue_notifications(notification_ids):
     from fablab_ops.accounts import tasks
 
     tasks.send_notifications.delay(notification_ids)
-

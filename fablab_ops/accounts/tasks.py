@@ -1,4 +1,3 @@
-
 from fablab_ops import notifications
 from fablab_ops.celery import app
 

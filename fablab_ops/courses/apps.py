@@ -15,7 +15,7 @@ class CoursesConfig(AppConfig):
 
 def _next_induction(machine_type, now):
     # The services are loaded when first asked, not when Django starts: a process that books nothing (the MQTT
-    # ingest, Celery's beat) starts without them and the calendar libraries they bring.
+    # ingest, most management commands) starts without them and the calendar libraries they bring.
     from fablab_ops.courses import services
 
     return services.next_induction(machine_type, now)

@@ -1,4 +1,3 @@
-
 from fablab_ops.celery import app
 from fablab_ops.reports import delivery
 
