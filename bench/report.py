@@ -228,7 +228,6 @@ def using(database):
         connections["default"] = previous
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smaller year (fewer telemetry rows)")

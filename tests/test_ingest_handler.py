@@ -1,7 +1,12 @@
 """Machine telemetry: what a message means, without a broker."""
 
 import json
+import os
+import secrets
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -312,12 +317,6 @@ def test_deleting_a_machine_deletes_its_telemetry(lab):
 def test_the_ingest_starts_without_celery_the_admin_or_the_api():
     """The ingest is timed from its start when it catches up on a backlog (a broker restart, a deploy): the
     process that starts it loads what storing telemetry needs, not the task queue, the admin or the HTTP API."""
-    import os
-    import secrets
-    import subprocess
-    import sys
-    from pathlib import Path
-
     probe = ("import sys, django; django.setup(); import fablab_ops.machines.management.commands.mqtt_ingest; "
              "print(' '.join(sorted(name for name in ('celery', 'ninja', 'pydantic', 'icalendar', "
              "'fablab_ops.courses.services', 'fablab_ops.booking.tasks', 'fablab_ops.booking.admin') "
