@@ -54,8 +54,19 @@ def bench_env(database_url: str) -> dict:
             "PYTHONWARNINGS": "ignore::UserWarning"}
 
 
+def compile_project() -> None:
+    """Compile the project's modules ahead, as the image does when it is built (Dockerfile). A process the benches
+    time from its start (the ingest) then spends that time on the product: where bytecode is never written
+    (PYTHONDONTWRITEBYTECODE, as in the image), a checkout compiles all of its modules again at every start."""
+    import compileall
+
+    for folder in ("fablab_ops", "devices"):
+        compileall.compile_dir(ROOT / folder, quiet=1)
+
+
 def setup(default_db: str) -> dict:
     """A fresh migrated database for this bench and Django set up in this process; returns the environment."""
+    compile_project()
     database_url = os.environ.get("BENCH_DATABASE_URL", default_db)
     env = bench_env(database_url)
     os.environ.update(env)

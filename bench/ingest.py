@@ -217,8 +217,9 @@ def main() -> None:
            "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64), "CELERY_BROKER_URL": "",
            "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend", "LOG_LEVEL": "WARNING"}
     os.environ.update(env)
-    from bench._support import ensure_database
+    from bench._support import compile_project, ensure_database
 
+    compile_project()
     ensure_database(database_url)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
     import django

@@ -1,9 +1,12 @@
 """The foundation a user relies on: the schema refuses bad data, the admin works,
 the API documents itself, the demo seeds reproducibly and production settings are safe."""
 
+import importlib.util
 import json
 import os
+import re
 import secrets
+import shutil
 import subprocess
 import sys
 from datetime import timedelta
@@ -199,6 +202,24 @@ def test_deploy_checks_pass_with_production_settings():
         "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64), "ALLOWED_HOSTS": "fablab.example.vn",
     })
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_image_holds_the_projects_bytecode_so_no_process_compiles_it_at_start(tmp_path):
+    """The image never writes bytecode at run time (PYTHONDONTWRITEBYTECODE, and its user cannot write /app): a
+    module its build leaves uncompiled is compiled again by every process at each start, an ingest's restart
+    included."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "PYTHONDONTWRITEBYTECODE=1" in dockerfile
+    packages = re.findall(r"^COPY (\w+) \./\1$", dockerfile, re.MULTILINE)
+    assert "fablab_ops" in packages
+    for package in packages:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    for step in re.findall(r"python (-m compileall[^\\&\n]*)", dockerfile):
+        subprocess.run([sys.executable, *step.split()], cwd=tmp_path, check=True, timeout=120,
+                       env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    uncompiled = [str(module.relative_to(tmp_path)) for module in tmp_path.rglob("*.py")
+                  if not Path(importlib.util.cache_from_source(str(module))).exists()]
+    assert uncompiled == []
 
 
 def test_sqlite_default_queues_concurrent_writers():
