@@ -7,8 +7,11 @@ test; on a laptop without it the test is skipped with the reason.
 
 import os
 import socket
+import time
+import warnings
 from urllib.parse import urlparse
 
+import psycopg
 import pytest
 from django.db import connection
 from django.test import Client
@@ -35,6 +38,32 @@ def _reachable(host: str, port: int) -> bool:
 def pytest_sessionstart(session):
     if REQUIRE_SERVICES and not os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql")):
         pytest.exit("FABLAB_REQUIRE_SERVICES=1 needs DATABASE_URL pointing at PostgreSQL", returncode=3)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def connections_left_at_the_end(django_db_setup):
+    """At the end of the run, whoever is still connected to the test database is named and let go. A thread or a
+    child process that a test left connected would otherwise make PostgreSQL refuse to drop the database (after
+    waiting 5 s for it) with a warning that names nobody, and leave the database behind."""
+    yield
+    if connection.vendor != "postgresql":
+        return
+    database = connection.settings_dict
+    connection.close()
+    with psycopg.connect(host=database["HOST"] or None, port=database["PORT"] or None, user=database["USER"] or None,
+                         password=database["PASSWORD"] or None, dbname="postgres", autocommit=True) as server:
+        deadline = time.monotonic() + 5  # a process stopped by the last test may still be leaving
+        while True:
+            left = server.execute(
+                "SELECT pid, application_name, backend_start, state, left(query, 200) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()", [database["NAME"]]).fetchall()
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        for pid, *_session in left:
+            server.execute("SELECT pg_terminate_backend(%s)", [pid])
+    if left:
+        warnings.warn(f"still connected to the test database when the run ended, let go: {left}", stacklevel=1)
 
 
 @pytest.fixture(autouse=True)
