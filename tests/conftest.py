@@ -40,11 +40,11 @@ def pytest_sessionstart(session):
         pytest.exit("FABLAB_REQUIRE_SERVICES=1 needs DATABASE_URL pointing at PostgreSQL", returncode=3)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def connections_left_at_the_end(django_db_setup):
-    """At the end of the run, whoever is still connected to the test database is named and let go. A thread or a
-    child process that a test left connected would otherwise make PostgreSQL refuse to drop the database (after
-    waiting 5 s for it) with a warning that names nobody, and leave the database behind."""
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's test database; before it is dropped at the end of the run, whoever is still connected to it
+    is named and let go. A thread or a child process that a test left connected would otherwise make PostgreSQL
+    refuse the drop (after waiting 5 s for it) with a warning that names nobody, and leave the database behind."""
     yield
     if connection.vendor != "postgresql":
         return
