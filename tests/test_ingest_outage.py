@@ -32,21 +32,29 @@ class DatabaseLink:
         self.lock = threading.Lock()
 
     def restore(self):
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", self.port))
-        self.listener.listen()
-        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen()
+        with self.lock:
+            self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
         return self
 
     def cut(self):
-        self.listener.close()
         with self.lock:
-            for sock in self.sockets:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
-            self.sockets.clear()
+            listener, self.listener = self.listener, None
+            dropped, self.sockets = self.sockets, []
+        if listener is not None:
+            # Closing alone would not do: an accept() waiting in another thread keeps the socket listening until
+            # it returns, so the next connection would still get through. Shutting it down wakes that accept().
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        for sock in dropped:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
 
     def _accept(self, listener):
         while True:
@@ -56,7 +64,13 @@ class DatabaseLink:
                 return
             server = socket.create_connection(self.target)
             with self.lock:
-                self.sockets += [client, server]
+                relayed = self.listener is listener  # not cut while PostgreSQL was being reached
+                if relayed:
+                    self.sockets += [client, server]
+            if not relayed:
+                client.close()
+                server.close()
+                return
             for source, sink in ((client, server), (server, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
@@ -68,7 +82,11 @@ class DatabaseLink:
         except OSError:
             pass
         finally:
+            # Shut down before closing: the pump of the other direction waits in recv() on one of these, and a
+            # close() alone would neither wake it nor tell the far end (PostgreSQL would keep the session open).
             for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     sock.close()
 
@@ -101,6 +119,7 @@ def test_the_database_unreachable_for_a_while_holds_the_stream_back_and_loses_no
         publisher.wait_acknowledged()
         threading.Event().wait(4)  # several retries' worth
         assert ingest.poll() is None, "the ingest gave up instead of waiting for its database"
+        assert stored(machine) == 100, "reports were stored while the database was unreachable: no outage happened"
         link.restore()
         wait_for(lambda: stored(machine) == 400, 60, "reports sent while the database was away were lost")
     finally:
