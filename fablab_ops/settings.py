@@ -7,6 +7,8 @@ MQTT_URL and a real SECRET_KEY (see README, "Configuration").
 
 import importlib.util
 import os
+import re
+import sys
 from email.utils import parseaddr
 from pathlib import Path
 
@@ -25,6 +27,23 @@ def env_bool(name: str, default: bool) -> bool:
 
 def env_list(name: str, default: str) -> list[str]:
     return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+
+
+def _application_name() -> str:
+    """The name PostgreSQL shows for this process's connections (`pg_stat_activity.application_name`), so that
+    whoever looks at a lock held too long or a transaction left idle sees which service holds it:
+    DB_APPLICATION_NAME (docker-compose.yml names each service), else the program and, for manage.py, its
+    command ("fablab-ops gunicorn", "fablab-ops mqtt_ingest"). PostgreSQL keeps 63 printable ASCII characters."""
+    name = os.environ.get("DB_APPLICATION_NAME", "")
+    if not name:
+        argv = sys.argv or [""]
+        program = Path(argv[0]).name or "python"
+        if program == "__main__.py":  # python -m gunicorn, python -m pytest
+            program = Path(argv[0]).parent.name
+        if program in {"manage.py", "django-admin"} and len(argv) > 1:
+            program = argv[1]
+        name = f"fablab-ops {program}"
+    return re.sub(r"[^\x20-\x7e]", "?", name)[:63]
 
 
 DEVELOPMENT_SECRET_KEY = "django-insecure-fablab-ops-development-key-do-not-use-in-production"
@@ -135,6 +154,7 @@ else:
     # booking of the whole history instead of probing the month's sessions' index entries, so its cost grew
     # with the years kept (bench/report.py's two years: the month's seat counts took 4.1 ms, 1.3 ms by index).
     DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].setdefault("application_name", _application_name())
     DATABASES["default"]["OPTIONS"].setdefault(
         "options", f"-c lock_timeout={int(os.environ.get('DB_LOCK_TIMEOUT_MS', '5000'))}"
                    f" -c random_page_cost={float(os.environ.get('DB_RANDOM_PAGE_COST', '1.1'))}"

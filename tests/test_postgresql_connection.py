@@ -2,12 +2,16 @@
 before a request uses it, and one still open costs the request nothing to check. A transaction's BEGIN travels
 with its first statement, and the transaction is still all-or-nothing (fablab_ops/postgresql)."""
 
+import os
 import select
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.db import DataError, connection, transaction
 from django.test import Client
 from django.utils import timezone
@@ -19,6 +23,8 @@ from fablab_ops.accounts.models import ApiToken
 from fablab_ops.courses.models import SeatBooking, Session
 from fablab_ops.machines.models import Lab
 from tests import factories
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -196,3 +202,23 @@ def test_a_moment_python_cannot_hold_is_still_refused(postgres):
     with pytest.raises(DataError, match="after year 10K"), connection.cursor() as cursor:
         cursor.execute("SELECT 'infinity'::timestamptz")
         cursor.fetchone()
+
+
+NAME_OF_MY_CONNECTION = "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+
+
+def test_postgresql_names_the_service_behind_each_connection(postgres):
+    """Whoever looks at PostgreSQL's sessions for a lock held too long, or a transaction left idle, sees which
+    service holds it: each compose service is named (DB_APPLICATION_NAME), any other process by its program."""
+    with connection.cursor() as cursor:
+        cursor.execute(NAME_OF_MY_CONNECTION)
+        assert cursor.fetchone()[0] == "fablab-ops pytest"
+    db = settings.DATABASES["default"]
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    probe = ("from django.db import connection; cursor = connection.cursor(); "
+             f"cursor.execute({NAME_OF_MY_CONNECTION!r}); print(cursor.fetchone()[0])")
+    for named, expected in (({}, "fablab-ops shell"), ({"DB_APPLICATION_NAME": "fablab-ops web"}, "fablab-ops web")):
+        result = subprocess.run([sys.executable, "manage.py", "shell", "-v", "0", "-c", probe], cwd=ROOT,
+                                capture_output=True, text=True, timeout=120,
+                                env={**os.environ, "DATABASE_URL": url, "DEBUG": "1", **named})
+        assert result.stdout.strip() == expected, result.stderr
