@@ -147,14 +147,14 @@ else:
     # (fablab_ops/postgresql/base.py).
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"]["ENGINE"] = "fablab_ops.postgresql"
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].setdefault("application_name", _application_name())
     # A booking that cannot get its row lock within this bound is answered
     # "busy, try again" rather than holding a worker hostage.
     # And a random page costs the planner 1.1 sequential ones, not PostgreSQL's default 4 (a figure for
     # spinning disks): the service's tables live in memory or on SSD. With 4, a month's report hashed every
     # booking of the whole history instead of probing the month's sessions' index entries, so its cost grew
     # with the years kept (bench/report.py's two years: the month's seat counts took 4.1 ms, 1.3 ms by index).
-    DATABASES["default"].setdefault("OPTIONS", {})
-    DATABASES["default"]["OPTIONS"].setdefault("application_name", _application_name())
     DATABASES["default"]["OPTIONS"].setdefault(
         "options", f"-c lock_timeout={int(os.environ.get('DB_LOCK_TIMEOUT_MS', '5000'))}"
                    f" -c random_page_cost={float(os.environ.get('DB_RANDOM_PAGE_COST', '1.1'))}"

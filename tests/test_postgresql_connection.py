@@ -212,8 +212,9 @@ def test_postgresql_names_the_service_behind_each_connection(postgres):
     service holds it: each compose service is named (DB_APPLICATION_NAME), any other process by its program."""
     with connection.cursor() as cursor:
         cursor.execute(NAME_OF_MY_CONNECTION)
-        assert cursor.fetchone()[0] == "fablab-ops pytest"
+        mine = cursor.fetchone()[0]
     db = settings.DATABASES["default"]
+    assert mine == db["OPTIONS"]["application_name"] and mine.startswith("fablab-ops ")
     url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     probe = ("from django.db import connection; cursor = connection.cursor(); "
              f"cursor.execute({NAME_OF_MY_CONNECTION!r}); print(cursor.fetchone()[0])")
