@@ -6,6 +6,7 @@ manager sends them. Each story runs `make run` itself, on free ports, in a tempo
 """
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -54,19 +55,41 @@ def serving(url: str) -> bool:
         return False
 
 
+def no_core_files() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def where_they_are(pgid: int, console: Path) -> str:
+    """The Python processes of the group that are still running, made to print every thread's stack on the
+    console before they end (faulthandler, on SIGABRT): what they were waiting for; the console's end."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat[stat.rindex(")") + 2:].split()[2]) == pgid and b"python" in (entry / "cmdline").read_bytes():
+                os.kill(int(entry.name), signal.SIGABRT)
+        except (OSError, ValueError):
+            continue
+    time.sleep(2)
+    return console.read_text()[-6000:]
+
+
 def start_demo(tmp_path: Path) -> tuple[subprocess.Popen, str, Path]:
     port, mqtt_port = free_port(), free_port()
     env = {key: value for key, value in os.environ.items()
            if key not in {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "EMAIL_BACKEND", "MQTT_URL"}}
     env.update({"SQLITE_PATH": str(tmp_path / "db.sqlite3"), "EMAIL_FILE_PATH": str(tmp_path / "mail"),
-                "MQTT_URL": f"mqtt://127.0.0.1:{mqtt_port}", "PYTHONUNBUFFERED": "1"})
+                "MQTT_URL": f"mqtt://127.0.0.1:{mqtt_port}", "PYTHONUNBUFFERED": "1",
+                # A process that does not stop can be asked where it is (see `where_they_are`).
+                "PYTHONFAULTHANDLER": "1"})
     console = tmp_path / "console.log"
     venv = sys.prefix
     # The virtualenv running these tests is the demo's; `-o` keeps make from reinstalling it.
     command = ["make", "-s", "-o", f"{venv}/bin/.installed", "run", f"VENV={venv}", f"PORT={port}"]
     with open(console, "wb") as out:
         demo = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=no_core_files)
     return demo, f"http://127.0.0.1:{port}/", console
 
 
@@ -96,7 +119,8 @@ def test_the_demo_starts_calmly_and_stops_within_five_seconds(tmp_path, signum):
             time.sleep(0.1)
         stopped_after = time.monotonic() - sent
         left = processes_in_group(pgid)
-        assert not left and stopped_after < 5, f"still running {stopped_after:.1f}s after the signal: {left}"
+        assert not left and stopped_after < 5, (f"still running {stopped_after:.1f}s after the signal: {left}\n"
+                                                f"{where_they_are(pgid, console) if left else ''}")
     finally:
         if processes_in_group(pgid):
             os.killpg(pgid, signal.SIGKILL)
