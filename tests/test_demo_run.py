@@ -55,7 +55,12 @@ def serving(url: str) -> bool:
         return False
 
 
-def no_core_files() -> None:
+def as_a_terminal_starts_it() -> None:
+    """In the demo's process: Ctrl-C and Ctrl-\\ at their defaults, as for a command typed in a terminal, whatever
+    this test run inherited (a run started in the background of a script ignores both, and so would the demo's
+    web server: it would never see the Ctrl-C this test sends); and no core file when a process is aborted."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
@@ -89,7 +94,7 @@ def start_demo(tmp_path: Path) -> tuple[subprocess.Popen, str, Path]:
     command = ["make", "-s", "-o", f"{venv}/bin/.installed", "run", f"VENV={venv}", f"PORT={port}"]
     with open(console, "wb") as out:
         demo = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
-                                start_new_session=True, preexec_fn=no_core_files)
+                                start_new_session=True, preexec_fn=as_a_terminal_starts_it)
     return demo, f"http://127.0.0.1:{port}/", console
 
 
