@@ -23,6 +23,8 @@ from email.message import Message
 from aiosmtpd.controller import Controller
 from django.db import connection
 
+from tests.database_support import database_url
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -164,11 +166,6 @@ def use_broker(app, url: str | None) -> None:
 
 def worker_env(sink: SmtpSink) -> dict:
     """The environment of a worker process that uses the test database and the sink."""
-    settings = connection.settings_dict
-    url = (f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}"
-           f"/{settings['NAME']}")
-    if settings.get("PASSWORD"):
-        url = url.replace(f"{settings['USER']}@", f"{settings['USER']}:{settings['PASSWORD']}@")
-    return {**os.environ, "DATABASE_URL": url, "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(sink.port), "CELERY_BROKER_URL": "",
-            "DJANGO_SETTINGS_MODULE": "fablab_ops.settings"}
+    return {**os.environ, "DATABASE_URL": database_url(),
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend", "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(sink.port), "CELERY_BROKER_URL": "", "DJANGO_SETTINGS_MODULE": "fablab_ops.settings"}

@@ -5,6 +5,7 @@ five seconds of Ctrl-C or SIGTERM sent to its process group, as a terminal or a 
 manager sends them. Each story runs `make run` itself, on free ports, in a temporary folder.
 """
 
+import contextlib
 import os
 import resource
 import signal
@@ -29,9 +30,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def processes_in_group(pgid: int) -> list[str]:
-    """The live (not zombie) processes of a process group, by their command lines."""
-    found = []
+def members_of_group(pgid: int) -> dict[int, str]:
+    """The live (not zombie) processes of a process group: pid -> command line."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -39,10 +40,15 @@ def processes_in_group(pgid: int) -> list[str]:
             stat = (entry / "stat").read_text()
             fields = stat[stat.rindex(")") + 2:].split()
             if int(fields[2]) == pgid and fields[0] != "Z":
-                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, ValueError):
             continue  # gone meanwhile
     return found
+
+
+def processes_in_group(pgid: int) -> list[str]:
+    """The live processes of a process group, by their command lines."""
+    return list(members_of_group(pgid).values())
 
 
 def serving(url: str) -> bool:
@@ -67,15 +73,10 @@ def as_a_terminal_starts_it() -> None:
 def where_they_are(pgid: int, console: Path) -> str:
     """The Python processes of the group that are still running, made to print every thread's stack on the
     console before they end (faulthandler, on SIGABRT): what they were waiting for; the console's end."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            if int(stat[stat.rindex(")") + 2:].split()[2]) == pgid and b"python" in (entry / "cmdline").read_bytes():
-                os.kill(int(entry.name), signal.SIGABRT)
-        except (OSError, ValueError):
-            continue
+    for pid, command in members_of_group(pgid).items():
+        if "python" in command:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGABRT)
     time.sleep(2)
     return console.read_text()[-6000:]
 

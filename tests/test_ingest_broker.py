@@ -11,13 +11,13 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from fablab_ops.machines import consumer, credentials
 from fablab_ops.machines.consumer import Ingest
 from fablab_ops.machines.models import MachineLiveStatus, TelemetryMessage
 from tests import factories
+from tests.database_support import database_url
 from tests.mqtt_support import PrivateBroker, Publisher, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,9 +35,7 @@ def unique_machine():
 
 
 def ingest_process(url: str, client_id: str, protocol: str = "3.1.1", *arguments: str) -> subprocess.Popen:
-    db = settings.DATABASES["default"]
-    env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "MQTT_URL": url}
+    env = {**os.environ, "DATABASE_URL": database_url(), "MQTT_URL": url}
     return subprocess.Popen([sys.executable, "manage.py", "mqtt_ingest", "--client-id", client_id,
                              "--protocol", protocol, *arguments], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

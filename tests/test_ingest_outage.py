@@ -15,6 +15,7 @@ from django.db import connection
 
 from fablab_ops.machines.models import QuarantinedMessage, TelemetryMessage
 from tests import factories
+from tests.database_support import database_url
 from tests.mqtt_support import PrivateBroker, Publisher, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,7 +105,7 @@ def test_the_database_unreachable_for_a_while_holds_the_stream_back_and_loses_no
     link = DatabaseLink(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)).restore()
     broker = PrivateBroker(tmp_path).start()
     env = {**os.environ, "MQTT_URL": broker.url,
-           "DATABASE_URL": f"postgres://{db['USER']}@127.0.0.1:{link.port}/{db['NAME']}"}
+           "DATABASE_URL": database_url(port=link.port)}
     ingest = subprocess.Popen([sys.executable, "manage.py", "mqtt_ingest", "--client-id", "fablab-ingest-0",
                                "--protocol", "5"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

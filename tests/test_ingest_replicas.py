@@ -11,7 +11,6 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -22,6 +21,7 @@ from fablab_ops.machines import consumer
 from fablab_ops.machines.consumer import Ingest, IngestFailed, drop_session, replica_of
 from fablab_ops.machines.models import IngestHealth, TelemetryMessage
 from tests import factories
+from tests.database_support import database_url
 from tests.mqtt_support import PrivateBroker, Publisher, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,9 +82,7 @@ def unique_machine(slug="printer-01", lab=None):
 
 
 def ingest_process(url: str, client_id: str, *arguments: str) -> subprocess.Popen:
-    db = settings.DATABASES["default"]
-    env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "MQTT_URL": url}
+    env = {**os.environ, "DATABASE_URL": database_url(), "MQTT_URL": url}
     return subprocess.Popen([sys.executable, "manage.py", "mqtt_ingest", "--client-id", client_id, *arguments],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -23,6 +23,7 @@ from fablab_ops.accounts.models import ApiToken
 from fablab_ops.courses.models import SeatBooking, Session
 from fablab_ops.machines.models import Lab
 from tests import factories
+from tests.database_support import database_url
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -213,13 +214,11 @@ def test_postgresql_names_the_service_behind_each_connection(postgres):
     with connection.cursor() as cursor:
         cursor.execute(NAME_OF_MY_CONNECTION)
         mine = cursor.fetchone()[0]
-    db = settings.DATABASES["default"]
-    assert mine == db["OPTIONS"]["application_name"] and mine.startswith("fablab-ops ")
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    assert mine == settings.DATABASES["default"]["OPTIONS"]["application_name"] and mine.startswith("fablab-ops ")
     probe = ("from django.db import connection; cursor = connection.cursor(); "
              f"cursor.execute({NAME_OF_MY_CONNECTION!r}); print(cursor.fetchone()[0])")
     for named, expected in (({}, "fablab-ops shell"), ({"DB_APPLICATION_NAME": "fablab-ops web"}, "fablab-ops web")):
         result = subprocess.run([sys.executable, "manage.py", "shell", "-v", "0", "-c", probe], cwd=ROOT,
                                 capture_output=True, text=True, timeout=120,
-                                env={**os.environ, "DATABASE_URL": url, "DEBUG": "1", **named})
+                                env={**os.environ, "DATABASE_URL": database_url(), "DEBUG": "1", **named})
         assert result.stdout.strip() == expected, result.stderr
