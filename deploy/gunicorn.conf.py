@@ -6,13 +6,19 @@ With PROMETHEUS_MULTIPROC_DIR set, each worker keeps its metrics in files there 
 Pool: one worker process per core, 3 threads each (gthread). A request's work is mostly CPU in Python with
 short waits on PostgreSQL (a session's row lock, the commit's flush): a few threads keep the cores busy while
 others wait, keep connections alive between requests and tolerate slow clients; more threads only make them
-queue for the interpreter's lock. Measured on the 2-core machine with the benches (bench/_support.py serves
-this file), two runs each of `booking.py --quick`: 2 × 3 threads gave 0.085 and 0.088 of the trivial endpoint,
-2 × 2 gave 0.087 and 0.096, 3 × 4 gave 0.074 and 0.069, 4 single-threaded workers 0.075 and 0.072; the flash
-crowd's p95 was 0.85 s with 2 × 3 and 0.78 s with 2 × 2 (0.79–0.85 s with 3 × 4), the door's scans 1.45× and
-1.17× the trivial endpoint's p95. WEB_WORKERS and WEB_THREADS override it; each worker
-thread keeps one PostgreSQL connection open (CONN_MAX_AGE), so workers × threads stays well below
-PostgreSQL's max_connections minus the Celery worker's and the ingest's.
+queue for the interpreter's lock. Measured on the 2-core machine with bench/booking.py --quick
+(bench/_support.py serves this file), three rounds, each pool in turn: 2 × 3 threads gave 0.157, 0.171 and 0.157
+of the trivial endpoint, 2 × 1 0.158, 0.140 and 0.170, 3 × 1 0.145, 0.166 and 0.145: no pool stands out from the
+machine's noise.
+
+The worker class is named: left to itself, gunicorn runs its sync worker when there is one thread per worker,
+which closes the connection after each answer. With the sync worker, 2 × 1 read 0.172–0.191, higher only
+because every request then opened a connection, which slowed the trivial endpoint (3,076–3,297 answers a
+second, against 3,539–4,055) more than a booking.
+
+WEB_WORKERS and WEB_THREADS override the pool; each worker thread keeps one PostgreSQL connection open
+(CONN_MAX_AGE), so workers × threads stays well below PostgreSQL's max_connections minus the Celery worker's
+and the ingest's.
 """
 
 import multiprocessing
@@ -21,6 +27,7 @@ import os
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_WORKERS", str(multiprocessing.cpu_count())))
 threads = int(os.environ.get("WEB_THREADS", "3"))
+worker_class = "gthread"
 
 
 def child_exit(server, worker):
