@@ -1,9 +1,11 @@
 """Real brokers for the tests: a private Mosquitto on a free port, publishers and waiting helpers."""
 
 import json
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -12,7 +14,18 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from django.utils import timezone
 
+from tests.database_support import database_url
+
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ingest_process(mqtt_url: str, client_id: str, *arguments: str, database: str | None = None) -> subprocess.Popen:
+    """`manage.py mqtt_ingest` as its own process, on the test database (or `database`, a URL to it), with
+    `arguments` after its client id."""
+    env = {**os.environ, "DATABASE_URL": database or database_url(), "MQTT_URL": mqtt_url}
+    return subprocess.Popen([sys.executable, "manage.py", "mqtt_ingest", "--client-id", client_id, *arguments],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def free_port() -> int:
@@ -119,3 +132,9 @@ class Publisher:
         self.client.loop_stop()
         self.client.disconnect()
 
+
+def subscriptions_held(port: int) -> int:
+    """How many subscriptions the broker on `port` holds, as it counts them ($SYS); 0 when it does not answer."""
+    result = subprocess.run(["mosquitto_sub", "-p", str(port), "-t", "$SYS/broker/subscriptions/count", "-C", "1",
+                             "-W", "3"], capture_output=True, text=True)
+    return int(result.stdout.strip()) if result.stdout.strip().isdigit() else 0

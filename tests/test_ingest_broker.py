@@ -1,13 +1,9 @@
 """The ingest against real Mosquitto brokers: exactly once, through crashes and broker restarts."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import uuid
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -17,10 +13,8 @@ from fablab_ops.machines import consumer, credentials
 from fablab_ops.machines.consumer import Ingest
 from fablab_ops.machines.models import MachineLiveStatus, TelemetryMessage
 from tests import factories
-from tests.database_support import database_url
-from tests.mqtt_support import PrivateBroker, Publisher, wait_for
+from tests.mqtt_support import PrivateBroker, Publisher, ingest_process, subscriptions_held, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.mqtt
 
 
@@ -32,13 +26,6 @@ def stored(machine) -> int:
 def unique_machine():
     lab = factories.LabFactory(slug=f"lab-{uuid.uuid4().hex[:8]}")
     return factories.MachineFactory(lab=lab, slug="printer-01")
-
-
-def ingest_process(url: str, client_id: str, protocol: str = "3.1.1", *arguments: str) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": database_url(), "MQTT_URL": url}
-    return subprocess.Popen([sys.executable, "manage.py", "mqtt_ingest", "--client-id", client_id,
-                             "--protocol", protocol, *arguments], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -112,7 +99,7 @@ def test_an_ingest_killed_mid_stream_and_restarted_loses_and_doubles_nothing(mqt
     machine = unique_machine()
     broker = PrivateBroker(tmp_path).start()
     client_id = f"ingest-{uuid.uuid4().hex[:8]}"
-    ingest = ingest_process(broker.url, client_id)
+    ingest = ingest_process(broker.url, client_id, "--protocol", "3.1.1")
     try:
         wait_for(lambda: _subscribed(broker.port), 20, "the ingest never subscribed")
         publisher = Publisher(broker.port, machine.lab.slug, machine.slug)
@@ -126,7 +113,8 @@ def test_an_ingest_killed_mid_stream_and_restarted_loses_and_doubles_nothing(mqt
         publisher.publish_stream(3000, rate=1500, on_progress=kill_midway)
         ingest.wait(timeout=10)
         assert stored(machine) < 3000, "the kill came too late to test anything"
-        ingest = ingest_process(broker.url, client_id)  # same client id: the same persistent session
+        # Same client id: the same persistent session.
+        ingest = ingest_process(broker.url, client_id, "--protocol", "3.1.1")
         publisher.wait_acknowledged()
         publisher.close()
         wait_for(lambda: stored(machine) == 3000, 60, f"lost messages: {3000 - stored(machine)}")
@@ -142,7 +130,7 @@ def test_an_ingest_killed_mid_stream_and_restarted_loses_and_doubles_nothing(mqt
 def test_the_broker_restarted_mid_stream_loses_and_doubles_nothing(mqtt_url, postgres, tmp_path):
     machine = unique_machine()
     broker = PrivateBroker(tmp_path).start()
-    ingest = ingest_process(broker.url, f"ingest-{uuid.uuid4().hex[:8]}")
+    ingest = ingest_process(broker.url, f"ingest-{uuid.uuid4().hex[:8]}", "--protocol", "3.1.1")
     try:
         wait_for(lambda: _subscribed(broker.port), 20, "the ingest never subscribed")
         publisher = Publisher(broker.port, machine.lab.slug, machine.slug)
@@ -179,9 +167,7 @@ def _subscribed(port: int) -> bool:
     info.wait_for_publish(5)
     probe.loop_stop()
     probe.disconnect()
-    result = subprocess.run(["mosquitto_sub", "-p", str(port), "-t", "$SYS/broker/subscriptions/count", "-C", "1",
-                             "-W", "3"], capture_output=True, text=True)
-    return result.stdout.strip().isdigit() and int(result.stdout.strip()) >= 3
+    return subscriptions_held(port) >= 3
 
 
 @pytest.mark.django_db

@@ -1,13 +1,9 @@
 """PostgreSQL unreachable for the ingest for a while: it waits, retries, and loses nothing."""
 
 import contextlib
-import os
 import socket
-import subprocess
-import sys
 import threading
 import uuid
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -16,9 +12,8 @@ from django.db import connection
 from fablab_ops.machines.models import QuarantinedMessage, TelemetryMessage
 from tests import factories
 from tests.database_support import database_url
-from tests.mqtt_support import PrivateBroker, Publisher, free_port, wait_for
+from tests.mqtt_support import PrivateBroker, Publisher, free_port, ingest_process, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.mqtt
 
 
@@ -104,11 +99,7 @@ def test_the_database_unreachable_for_a_while_holds_the_stream_back_and_loses_no
     db = settings.DATABASES["default"]
     link = DatabaseLink(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)).restore()
     broker = PrivateBroker(tmp_path).start()
-    env = {**os.environ, "MQTT_URL": broker.url,
-           "DATABASE_URL": database_url(port=link.port)}
-    ingest = subprocess.Popen([sys.executable, "manage.py", "mqtt_ingest", "--client-id", "fablab-ingest-0",
-                               "--protocol", "5"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ingest = ingest_process(broker.url, "fablab-ingest-0", "--protocol", "5", database=database_url(port=link.port))
     publisher = Publisher(broker.port, machine.lab.slug, machine.slug)
     try:
         wait_for(lambda: publisher.publish_stream(1, boot="probe") or stored(machine) or threading.Event().wait(0.5),

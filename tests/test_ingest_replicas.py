@@ -1,13 +1,9 @@
 """The ingest against real Mosquitto brokers: broker restarts, replicas, sessions, and threads that die."""
 
 import logging
-import os
 import signal
-import subprocess
-import sys
 import threading
 import uuid
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -21,10 +17,8 @@ from fablab_ops.machines import consumer
 from fablab_ops.machines.consumer import Ingest, IngestFailed, drop_session, replica_of
 from fablab_ops.machines.models import IngestHealth, TelemetryMessage
 from tests import factories
-from tests.database_support import database_url
-from tests.mqtt_support import PrivateBroker, Publisher, wait_for
+from tests.mqtt_support import PrivateBroker, Publisher, ingest_process, subscriptions_held, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.mqtt
 
 
@@ -79,12 +73,6 @@ def _stored(machine, boot) -> bool:
 def unique_machine(slug="printer-01", lab=None):
     lab = lab or factories.LabFactory(slug=f"lab-{uuid.uuid4().hex[:8]}")
     return factories.MachineFactory(lab=lab, slug=slug)
-
-
-def ingest_process(url: str, client_id: str, *arguments: str) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": database_url(), "MQTT_URL": url}
-    return subprocess.Popen([sys.executable, "manage.py", "mqtt_ingest", "--client-id", client_id, *arguments],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def run_in_thread(ingest: Ingest) -> tuple[threading.Thread, list]:
@@ -303,9 +291,7 @@ def _session_present(port: int, client_id: str) -> bool:
 
 def _consumed(port: int) -> bool:
     """True once the ingest's session holds its subscriptions (the broker counts them)."""
-    result = subprocess.run(["mosquitto_sub", "-p", str(port), "-t", "$SYS/broker/subscriptions/count", "-C", "1",
-                             "-W", "3"], capture_output=True, text=True)
-    return result.stdout.strip().isdigit() and int(result.stdout.strip()) >= 3
+    return subscriptions_held(port) >= 3
 
 
 def test_the_default_client_id_is_the_replicas_own_never_the_host_name():

@@ -42,6 +42,8 @@ def one_thread_per_worker(tmp_path):
             except OSError:
                 assert server.poll() is None, "gunicorn exited"
                 time.sleep(0.1)
+        else:
+            pytest.fail("gunicorn did not listen within 30 s")
         yield port
     finally:
         server.terminate()  # the master stops its workers gracefully
