@@ -30,24 +30,20 @@ def _database():
     return connections[DEFAULT_DB_ALIAS]
 
 
-def value(field, raw):
-    """A value read by hand-written SQL, as the ORM would hand it over for `field`."""
-    database = _database()
-    col = field.get_col(field.model._meta.db_table)
-    for converter in database.ops.get_db_converters(col) + col.get_db_converters(database):
-        raw = converter(raw, col, database)
-    return raw
-
-
 def moment(when):
     """A moment as a parameter of hand-written SQL, as the ORM would pass it."""
     return connection.ops.adapt_datetimefield_value(when)
 
 
-def _converted(model) -> list[tuple[int, object]]:
-    return [(index, field) for index, field in enumerate(model._meta.concrete_fields)
-            if connection.ops.get_db_converters(field.get_col(model._meta.db_table))
-            or field.get_col(model._meta.db_table).get_db_converters(connection)]
+def _converted(model) -> list[tuple[int, object, list]]:
+    """The columns of `model` the database's values need converting for, as the ORM converts them: (index among
+    the concrete fields, the column, its converters)."""
+    found = []
+    for index, field in enumerate(model._meta.concrete_fields):
+        col = field.get_col(model._meta.db_table)
+        if converters := connection.ops.get_db_converters(col) + col.get_db_converters(connection):
+            found.append((index, col, converters))
+    return found
 
 
 _CONVERTED: dict = {}
@@ -56,13 +52,16 @@ _CONVERTED: dict = {}
 def instances(row, *models) -> list:
     """Split a row read with `columns(models[0], …), columns(models[1], …), …` into one instance per model;
     None for a model whose primary key is NULL (an outer join that found nothing)."""
-    values, offset = list(row), 0
+    values, offset, database = list(row), 0, _database()
     for model in models:
-        key = (connection.vendor, model)
+        key = (database.vendor, model)
         if key not in _CONVERTED:
             _CONVERTED[key] = _converted(model)
-        for index, field in _CONVERTED[key]:
-            values[offset + index] = value(field, values[offset + index])
+        for index, col, converters in _CONVERTED[key]:
+            raw = values[offset + index]
+            for converter in converters:
+                raw = converter(raw, col, database)
+            values[offset + index] = raw
         offset += len(model._meta.concrete_fields)
     return from_values(values, *models)
 
@@ -312,16 +311,33 @@ class Writes:
         if not queued:
             return
         found = []
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                _send_together(cursor, queued, found)
-            else:
+        database = _database()
+        if database.vendor == "postgresql":
+            _send_together(_kept_cursor(database), queued, found)
+        else:
+            with database.cursor() as cursor:
                 for sql, params, then in queued:
                     cursor.execute(sql.elsewhere if isinstance(sql, Prepared) else sql, params)
                     if then is not None:
                         found.append((then, cursor.fetchall()))
         for then, rows in found:
             then(rows)
+
+
+def _kept_cursor(database):
+    """The cursor `Writes` sends with on `database`, as Django's `cursor()` hands one out (the connection checked
+    and opened first, the queries logged when Django logs them), but one per connection, kept: opening a cursor
+    costs about as much CPU as binding a message's values, and each message's rows are read in full before the
+    next is sent (`then` is called after), so one cursor is never asked for two messages at once."""
+    database.close_if_health_check_failed()
+    database.ensure_connection()
+    database.validate_thread_sharing()
+    raw = database.connection
+    kept = getattr(raw, "writes_cursor", None)
+    if kept is None or kept.closed:
+        with database.wrap_database_errors:
+            kept = raw.writes_cursor = database.create_cursor()
+    return database.make_debug_cursor(kept) if database.queries_logged else database.make_cursor(kept)
 
 
 def _send_together(cursor, queued: list, found: list) -> None:

@@ -62,6 +62,24 @@ def test_a_connection_postgresql_closed_while_idle_is_replaced_before_the_next_r
     assert connection.connection.info.backend_pid != old_backend
 
 
+def test_a_booking_after_postgresql_closed_the_idle_connection_is_made_on_a_new_one(postgres, lab):
+    # A booking's statements go through a cursor kept with the connection (fablab_ops/rows.py): the connection the
+    # server closed is replaced, its kept cursor with it, before the token is even looked up.
+    session = factories.SessionFactory(course=factories.CourseFactory(lab=lab))
+    _row, token = ApiToken.issue(factories.LearnerFactory(), "app")
+    client = Client(headers={"authorization": f"Bearer {token}"})
+    assert client.get("/api/courses/bookings/mine").status_code == 200
+    old_backend = connection.connection.info.backend_pid
+    terminated_by_the_server(old_backend)
+
+    between_requests()
+    response = client.post(f"/api/courses/sessions/{session.pk}/book")
+
+    assert response.status_code == 201, response.content
+    assert connection.connection.info.backend_pid != old_backend
+    assert SeatBooking.objects.filter(session=session).count() == 1
+
+
 def test_checking_an_open_connection_before_a_request_costs_no_round_trip(postgres, monkeypatch):
     Session.objects.exists()
     backend = connection.connection.info.backend_pid

@@ -1,5 +1,6 @@
 """API authentication: the browser's session (with CSRF) or a bearer API token."""
 
+import functools
 from datetime import timedelta
 
 from django.db import connection
@@ -26,15 +27,23 @@ def _compose_lookup(*, digest):
     annotations = _annotations()
     return (ApiToken.objects.filter(digest=digest, revoked_at__isnull=True, user__is_active=True)
             .annotate(**annotations)
-            .values_list(*columns_of(ApiToken), *columns_of(User, "user__"),
+            .values_list(*_TOKEN_COLUMNS, *columns_of(User, "user__"),
                          *columns_of(_PersonalData, "user__personal_data__"), *annotations))
 
 
-# The token with its user, their personal data and the hooks' annotations, in one statement composed once and
-# planned once per connection (a lookup by the token's unique digest: one plan fits every token).
+# The token's key and last use (all a request needs of the token itself), its user, their personal data and the
+# hooks' annotations, in one statement composed once and planned once per connection (a lookup by the token's
+# unique digest: one plan fits every token).
+_TOKEN_COLUMNS = ("id", "last_used_at")
 _lookup = ComposedOnce(_compose_lookup, prepare_as="api_token", digest=str)
-_LOADED = (ApiToken, User, _PersonalData)
-_WIDTH = sum(len(model._meta.concrete_fields) for model in _LOADED)  # the annotations follow the models' columns
+_LOADED = (User, _PersonalData)
+# The annotations follow the models' columns.
+_WIDTH = len(_TOKEN_COLUMNS) + sum(len(model._meta.concrete_fields) for model in _LOADED)
+
+
+@functools.cache
+def _annotation_names() -> tuple[str, ...]:
+    return tuple(_lookup.names()[_WIDTH:])
 
 
 def _note_use(token_id: int, now) -> None:
@@ -57,21 +66,20 @@ class ApiTokenAuth(HttpBearer):
         found = _lookup.rows(digest=ApiToken.hash(token))
         if not found:
             return None
-        token_row, user, personal_data = from_values(found[0], *_LOADED)
-        loaded = dict(zip(_lookup.names()[_WIDTH:], found[0][_WIDTH:], strict=True))
-        token_row.user = user
+        (token_id, last_used_at), row = found[0][:len(_TOKEN_COLUMNS)], found[0][len(_TOKEN_COLUMNS):]
+        user, personal_data = from_values(row, *_LOADED)
         # As select_related would leave it: the personal data (or its absence) known without another query.
         User.personal_data.related.set_cached_value(user, personal_data)
         if personal_data is not None:
             personal_data.user = user
-        for name, value in loaded.items():
+        for name, value in zip(_annotation_names(), found[0][_WIDTH:], strict=True):
             setattr(user, name, value)
         now = timezone.now()
         # "Last used" to the minute is enough; writing it on every call would make reads into writes.
-        if token_row.last_used_at is None or now - token_row.last_used_at > LAST_USED_PRECISION:
-            _note_use(token_row.pk, now)
-        request.user = token_row.user
-        return token_row.user
+        if last_used_at is None or now - last_used_at > LAST_USED_PRECISION:
+            _note_use(token_id, now)
+        request.user = user
+        return user
 
 
 # Bearer first: a token request carries no session, so it must not meet the CSRF check.
