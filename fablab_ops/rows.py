@@ -325,19 +325,19 @@ class Writes:
 
 
 def _kept_cursor(database):
-    """The cursor `Writes` sends with on `database`, as Django's `cursor()` hands one out (the connection checked
-    and opened first, the queries logged when Django logs them), but one per connection, kept: opening a cursor
-    costs about as much CPU as binding a message's values, and each message's rows are read in full before the
-    next is sent (`then` is called after), so one cursor is never asked for two messages at once."""
+    """The cursor `Writes` sends with on `database`, handed out as Django's `cursor()` hands one out (the
+    connection checked and opened first, then wrapped by Django's own `_prepare_cursor`, which logs the queries
+    when Django logs them), but one per connection, kept: opening a cursor costs about as much CPU as binding a
+    message's values, and each message's rows are read in full before the next is sent (`then` is called
+    after), so one cursor is never asked for two messages at once."""
     database.close_if_health_check_failed()
     database.ensure_connection()
-    database.validate_thread_sharing()
     raw = database.connection
     kept = getattr(raw, "writes_cursor", None)
     if kept is None or kept.closed:
         with database.wrap_database_errors:
             kept = raw.writes_cursor = database.create_cursor()
-    return database.make_debug_cursor(kept) if database.queries_logged else database.make_cursor(kept)
+    return database._prepare_cursor(kept)
 
 
 def _send_together(cursor, queued: list, found: list) -> None:

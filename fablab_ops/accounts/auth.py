@@ -66,13 +66,14 @@ class ApiTokenAuth(HttpBearer):
         found = _lookup.rows(digest=ApiToken.hash(token))
         if not found:
             return None
-        (token_id, last_used_at), row = found[0][:len(_TOKEN_COLUMNS)], found[0][len(_TOKEN_COLUMNS):]
-        user, personal_data = from_values(row, *_LOADED)
+        row = found[0]
+        token_id, last_used_at = row[:len(_TOKEN_COLUMNS)]
+        user, personal_data = from_values(row[len(_TOKEN_COLUMNS):], *_LOADED)
         # As select_related would leave it: the personal data (or its absence) known without another query.
         User.personal_data.related.set_cached_value(user, personal_data)
         if personal_data is not None:
             personal_data.user = user
-        for name, value in zip(_annotation_names(), found[0][_WIDTH:], strict=True):
+        for name, value in zip(_annotation_names(), row[_WIDTH:], strict=True):
             setattr(user, name, value)
         now = timezone.now()
         # "Last used" to the minute is enough; writing it on every call would make reads into writes.
