@@ -1,10 +1,6 @@
 """How the ingest reads the broker's byte stream: in large chunks, whatever way the network cuts it."""
 
-import contextlib
-import itertools
-import socket
 import threading
-import time
 import uuid
 
 import paho.mqtt.client as mqtt
@@ -14,7 +10,8 @@ from django.db import connection
 from fablab_ops.machines.consumer import Ingest
 from fablab_ops.machines.models import MachineLiveStatus, TelemetryMessage
 from tests import factories
-from tests.mqtt_support import PrivateBroker, Publisher, free_port, wait_for
+from tests.mqtt_support import PrivateBroker, Publisher, wait_for
+from tests.net_support import Relay
 
 pytestmark = pytest.mark.mqtt
 
@@ -30,62 +27,14 @@ def run_in_thread(ingest: Ingest) -> threading.Thread:
     return thread
 
 
-class ChoppingProxy:
-    """A TCP hop in front of the broker that hands its bytes to the client in odd little pieces.
-
-    What a WiFi link or a busy router does to a stream: a packet cut after its first byte, inside
-    its length, anywhere in its payload, several packets glued together.
-    """
-
-    PIECES = (1, 2, 3, 5, 7, 64, 333, 4096, 1, 190, 2)
-
-    def __init__(self, broker_port: int):
-        self.port = free_port()
-        self.listener = socket.create_server(("127.0.0.1", self.port))
-        self.broker_port = broker_port
-        self.closed = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.closed.is_set():
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            broker = socket.create_connection(("127.0.0.1", self.broker_port))
-            threading.Thread(target=self._pipe, args=(client, broker, None), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(broker, client, self.PIECES), daemon=True).start()
-
-    def _pipe(self, source: socket.socket, target: socket.socket, pieces):
-        sizes = itertools.cycle(pieces or [65536])
-        target.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            while data := source.recv(65536):
-                while data:
-                    size = next(sizes)
-                    target.sendall(data[:size])
-                    data = data[size:]
-                    if pieces and size == 1:
-                        time.sleep(0.0005)  # let the reader find the stream cut here
-        except OSError:
-            pass
-        finally:
-            for end in (source, target):
-                with contextlib.suppress(OSError):
-                    end.shutdown(socket.SHUT_RDWR)
-
-    def close(self):
-        self.closed.set()
-        self.listener.close()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_reports_cut_at_odd_places_by_the_network_are_each_stored_once(postgres, tmp_path):
     lab = factories.LabFactory(slug=f"lab-{uuid.uuid4().hex[:8]}")
     machine = factories.MachineFactory(lab=lab, slug="printer-01")
     broker = PrivateBroker(tmp_path).start()
-    proxy = ChoppingProxy(broker.port)
-    ingest = Ingest(url=f"mqtt://127.0.0.1:{proxy.port}", client_id=f"ingest-{uuid.uuid4().hex[:8]}",
+    # What the broker sends reaches the ingest cut after a packet's first byte, inside its length, anywhere.
+    link = Relay("127.0.0.1", broker.port, pieces=(1, 2, 3, 5, 7, 64, 333, 4096, 1, 190, 2)).restore()
+    ingest = Ingest(url=f"mqtt://127.0.0.1:{link.port}", client_id=f"ingest-{uuid.uuid4().hex[:8]}",
                     protocol="5", batch_size=200)
     thread = run_in_thread(ingest)
     try:
@@ -99,7 +48,7 @@ def test_reports_cut_at_odd_places_by_the_network_are_each_stored_once(postgres,
     finally:
         ingest.stop()
         thread.join(timeout=30)
-        proxy.close()
+        link.cut()
         broker.stop()
     assert sorted(TelemetryMessage.objects.filter(machine=machine).values_list("seq", flat=True)) == list(
         range(1, 801))
