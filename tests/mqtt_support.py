@@ -14,6 +14,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from django.utils import timezone
 
+from fablab_ops.machines.consumer import Ingest, IngestFailed
 from tests.database_support import database_url
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -131,6 +132,33 @@ class Publisher:
     def close(self):
         self.client.loop_stop()
         self.client.disconnect()
+
+
+def publish_acknowledged(port: int, lab: str, machine: str, count: int, *, rate: float) -> None:
+    """A device publishes `count` state reports (seq 1..count) at `rate` a second, and the broker acknowledges
+    every one before this returns."""
+    publisher = Publisher(port, lab, machine)
+    try:
+        publisher.publish_stream(count, rate=rate)
+        publisher.wait_acknowledged()
+    finally:
+        publisher.close()
+
+
+def run_in_thread(ingest: Ingest) -> tuple[threading.Thread, list]:
+    """Run `ingest` in a thread of the test; the list gets "stopped", or the `IngestFailed` it raised."""
+    outcome = []
+
+    def target():
+        try:
+            ingest.run(install_signals=False)
+            outcome.append("stopped")
+        except IngestFailed as failure:
+            outcome.append(failure)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, outcome
 
 
 def subscriptions_held(port: int) -> int:

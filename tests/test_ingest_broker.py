@@ -13,7 +13,15 @@ from fablab_ops.machines import consumer, credentials
 from fablab_ops.machines.consumer import Ingest
 from fablab_ops.machines.models import MachineLiveStatus, TelemetryMessage
 from tests import factories
-from tests.mqtt_support import PrivateBroker, Publisher, ingest_process, subscriptions_held, wait_for
+from tests.mqtt_support import (
+    PrivateBroker,
+    Publisher,
+    ingest_process,
+    publish_acknowledged,
+    run_in_thread,
+    subscriptions_held,
+    wait_for,
+)
 
 pytestmark = pytest.mark.mqtt
 
@@ -32,14 +40,10 @@ def unique_machine():
 def test_messages_published_at_qos1_are_stored_exactly_once(mqtt_url, postgres):
     machine = unique_machine()
     ingest = Ingest(url=mqtt_url, client_id=f"test-ingest-{uuid.uuid4().hex[:8]}", protocol="5")
-    thread = threading.Thread(target=ingest.run, kwargs={"install_signals": False}, daemon=True)
-    thread.start()
+    thread, _outcome = run_in_thread(ingest)
     try:
         assert ingest.subscribed.wait(10)
-        publisher = Publisher(int(mqtt_url.rsplit(":", 1)[1]), machine.lab.slug, machine.slug)
-        publisher.publish_stream(300, rate=2000)
-        publisher.wait_acknowledged()
-        publisher.close()
+        publish_acknowledged(int(mqtt_url.rsplit(":", 1)[1]), machine.lab.slug, machine.slug, 300, rate=2000)
         wait_for(lambda: stored(machine) == 300, 30, "not every message was stored")
     finally:
         ingest.stop()
@@ -60,14 +64,10 @@ def test_what_the_ingest_stored_is_acknowledged_so_its_next_session_gets_nothing
     client_id = f"ingest-{uuid.uuid4().hex[:8]}"
     ingest = Ingest(url=broker.url, client_id=client_id, protocol="3.1.1", batch_size=300)
     assert (ingest._queue_packet is not None) == (puback == "bulk")
-    thread = threading.Thread(target=ingest.run, kwargs={"install_signals": False}, daemon=True)
-    thread.start()
+    thread, _outcome = run_in_thread(ingest)
     try:
         assert ingest.subscribed.wait(10)
-        publisher = Publisher(broker.port, machine.lab.slug, machine.slug)
-        publisher.publish_stream(1000, rate=5000)
-        publisher.wait_acknowledged()
-        publisher.close()
+        publish_acknowledged(broker.port, machine.lab.slug, machine.slug, 1000, rate=5000)
         wait_for(lambda: stored(machine) == 1000, 30, "not every message was stored")
         ingest.stop()
         thread.join(timeout=30)

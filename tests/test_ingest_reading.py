@@ -1,6 +1,5 @@
 """How the ingest reads the broker's byte stream: in large chunks, whatever way the network cuts it."""
 
-import threading
 import uuid
 
 import paho.mqtt.client as mqtt
@@ -10,7 +9,7 @@ from django.db import connection
 from fablab_ops.machines.consumer import Ingest
 from fablab_ops.machines.models import MachineLiveStatus, TelemetryMessage
 from tests import factories
-from tests.mqtt_support import PrivateBroker, Publisher, wait_for
+from tests.mqtt_support import PrivateBroker, publish_acknowledged, run_in_thread, wait_for
 from tests.net_support import Relay
 
 pytestmark = pytest.mark.mqtt
@@ -19,12 +18,6 @@ pytestmark = pytest.mark.mqtt
 def stored(machine) -> int:
     connection.close()  # see the ingest thread's commits, not a stale snapshot
     return TelemetryMessage.objects.filter(machine=machine).count()
-
-
-def run_in_thread(ingest: Ingest) -> threading.Thread:
-    thread = threading.Thread(target=ingest.run, kwargs={"install_signals": False}, daemon=True)
-    thread.start()
-    return thread
 
 
 @pytest.mark.django_db(transaction=True)
@@ -36,13 +29,10 @@ def test_reports_cut_at_odd_places_by_the_network_are_each_stored_once(postgres,
     link = Relay("127.0.0.1", broker.port, pieces=(1, 2, 3, 5, 7, 64, 333, 4096, 1, 190, 2)).restore()
     ingest = Ingest(url=f"mqtt://127.0.0.1:{link.port}", client_id=f"ingest-{uuid.uuid4().hex[:8]}",
                     protocol="5", batch_size=200)
-    thread = run_in_thread(ingest)
+    thread, _outcome = run_in_thread(ingest)
     try:
         assert ingest.subscribed.wait(10)
-        publisher = Publisher(broker.port, lab.slug, machine.slug)
-        publisher.publish_stream(800, rate=4000)
-        publisher.wait_acknowledged()
-        publisher.close()
+        publish_acknowledged(broker.port, lab.slug, machine.slug, 800, rate=4000)
         # Well within the connection's keepalive (30 s): bytes already received never wait for the next packet.
         wait_for(lambda: stored(machine) == 800, 20, "not every report came through the cut stream")
     finally:
@@ -81,18 +71,15 @@ def test_an_ingest_coming_back_to_a_backlog_reads_it_in_chunks_not_several_recei
     client_id = f"ingest-{uuid.uuid4().hex[:8]}"
     try:
         first = Ingest(url=broker.url, client_id=client_id, protocol="3.1.1")
-        thread = run_in_thread(first)
+        thread, _outcome = run_in_thread(first)
         assert first.subscribed.wait(10)
         first.stop()
         thread.join(timeout=30)
         # While the ingest is away the broker queues the reports in its session.
-        publisher = Publisher(broker.port, lab.slug, machine.slug)
-        publisher.publish_stream(1000, rate=5000)
-        publisher.wait_acknowledged()
-        publisher.close()
+        publish_acknowledged(broker.port, lab.slug, machine.slug, 1000, rate=5000)
         receives.clear()
         again = Ingest(url=broker.url, client_id=client_id, protocol="3.1.1")
-        thread = run_in_thread(again)
+        thread, _outcome = run_in_thread(again)
         try:
             # Well within the connection's keepalive (30 s): reports already received never wait for more bytes.
             wait_for(lambda: stored(machine) == 1000, 20, "the backlog was not stored")

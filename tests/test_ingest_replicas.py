@@ -17,7 +17,15 @@ from fablab_ops.machines import consumer
 from fablab_ops.machines.consumer import Ingest, IngestFailed, drop_session, replica_of
 from fablab_ops.machines.models import IngestHealth, TelemetryMessage
 from tests import factories
-from tests.mqtt_support import PrivateBroker, Publisher, ingest_process, subscriptions_held, wait_for
+from tests.mqtt_support import (
+    PrivateBroker,
+    Publisher,
+    ingest_process,
+    publish_acknowledged,
+    run_in_thread,
+    subscriptions_held,
+    wait_for,
+)
 
 pytestmark = pytest.mark.mqtt
 
@@ -73,21 +81,6 @@ def _stored(machine, boot) -> bool:
 def unique_machine(slug="printer-01", lab=None):
     lab = lab or factories.LabFactory(slug=f"lab-{uuid.uuid4().hex[:8]}")
     return factories.MachineFactory(lab=lab, slug=slug)
-
-
-def run_in_thread(ingest: Ingest) -> tuple[threading.Thread, list]:
-    outcome = []
-
-    def target():
-        try:
-            ingest.run(install_signals=False)
-            outcome.append("stopped")
-        except IngestFailed as failure:
-            outcome.append(failure)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread, outcome
 
 
 @pytest.mark.django_db(transaction=True)
@@ -149,10 +142,7 @@ def test_two_replicas_split_the_machines_between_them_and_store_each_report_once
                  "the new machine was never subscribed")
         threading.Event().wait(0.5)
         for machine in [*machines, late]:
-            publisher = Publisher(broker.port, lab.slug, machine.slug)
-            publisher.publish_stream(50, rate=2000)
-            publisher.wait_acknowledged()
-            publisher.close()
+            publish_acknowledged(broker.port, lab.slug, machine.slug, 50, rate=2000)
         wait_for(lambda: all(len(stored_seqs(m)) == 50 for m in [*machines, late]), 30, "not everything was stored")
     finally:
         for replica in replicas:
@@ -318,10 +308,7 @@ def test_a_replica_whose_share_changed_stops_receiving_what_is_no_longer_its_own
         thread, _outcome = run_in_thread(replica)
         assert replica.subscribed.wait(10)
         for machine in (theirs, mine):
-            publisher = Publisher(broker.port, lab.slug, machine.slug)
-            publisher.publish_stream(20, rate=2000)
-            publisher.wait_acknowledged()
-            publisher.close()
+            publish_acknowledged(broker.port, lab.slug, machine.slug, 20, rate=2000)
         wait_for(lambda: len(stored_seqs(mine)) == 20, 20, "replica 0 did not store its own machine")
         threading.Event().wait(1)
         assert stored_seqs(theirs) == [], "replica 0 still stores another replica's machine"

@@ -124,9 +124,9 @@ class BufferedSocket:
     paho reads every packet with three or four receives (its first byte, its length's one or two
     bytes, the rest), each a system call; on a backlog of small reports those calls cost the
     ingest 13-20 % of its CPU. Here one receive takes whatever the kernel holds (up to `CHUNK`),
-    and paho's reads are served from it. `pending()` says what is held, as an SSL socket's does: paho's loop
-    then reads on without waiting in `select()` for data already here. Anything else is the
-    socket's own.
+    and paho's reads are served from it. `pending()` says what is held, as an SSL socket's does:
+    paho's loop then reads on without waiting in `select()` for data already here. Anything else
+    is the socket's own.
     """
 
     CHUNK = 65536
