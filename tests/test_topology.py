@@ -11,8 +11,10 @@ The walk: a learner books a seat over HTTP and the e-mail arrives; a technician 
 reservation in over HTTP and the machine's desired state reaches the device, whose interlock
 closes; its telemetry becomes usage hours in the database; last month's report task mails the
 report with its XLSX. Then the faults: the Celery worker killed with SIGKILL while the SMTP
-server holds its reply, and Redis stopped across a booking's commit. No e-mail is lost; the only
-duplicate is the one the kill inside the SMTP exchange makes, with the same Message-ID.
+server holds its reply, and Redis stopped while an e-mail is being sent and across a booking's
+commit (the worker may exit then: compose's restart policy, which the topology follows, brings it
+back). No e-mail is lost; the only duplicate is the one the kill inside the SMTP exchange makes,
+with the same Message-ID.
 """
 
 import hashlib
@@ -114,7 +116,7 @@ def test_the_production_topology_walks_a_day_and_survives_its_faults(topology, c
         assert status == 301, "plain HTTP to the site is sent to HTTPS; only the probes are exempt"
 
         # --- a learner books a seat: the e-mail arrives ---------------------------------------------
-        lan, khoa, minh = (world["learners"][key] for key in ("lan", "khoa", "minh"))
+        lan, khoa, minh, thu = (world["learners"][key] for key in ("lan", "khoa", "minh", "thu"))
         status, booking = topology.http("POST", f"/api/courses/sessions/{world['session']}/book", token=lan["token"])
         assert status == 201, booking
         wait_for(lambda: topology.sink.to(lan["email"]), 30, "the booking's e-mail in the sink")
@@ -202,8 +204,18 @@ def test_the_production_topology_walks_a_day_and_survives_its_faults(topology, c
         assert kill["duplicate_ids"] == [message_id_of(topology, khoa["email"], "seat_confirmed")[1]]
         lap("fault: worker killed")
 
-        # --- fault 2: Redis down across a booking's commit ----------------------------------------------
+        # --- fault 2: Redis down in the middle of an e-mail's sending, and across a booking's commit -------
+        # The worker may exit here: when Redis goes while a task waits for its acknowledgement (the e-mail
+        # being sent), kombu fails to close the lost channel and Celery stops ("Unrecoverable error").
+        # compose's restart policy starts it again, as the topology's supervisor does; no other service may
+        # need that, at any time.
+        assert not any(process.exits for process in topology.processes.values()), "a service exited on its own"
+        topology.sink.hold_replies_to.add(thu["email"])
+        status, _ = topology.http("POST", f"/api/courses/sessions/{world['session']}/book", token=thu["token"])
+        assert status == 201
+        wait_for(lambda: topology.sink.to(thu["email"]), 30, "the worker in the middle of the e-mail's sending")
         topology.redis.stop()
+        topology.sink.hold_replies_to.clear()  # the server's "250" reaches a worker whose broker has gone
         booked_at = time.monotonic()
         status, _ = topology.http("POST", f"/api/courses/sessions/{world['session']}/book", token=minh["token"])
         assert status == 201, "the booking stands without Redis"
@@ -219,7 +231,16 @@ def test_the_production_topology_walks_a_day_and_survives_its_faults(topology, c
         outage = counts(topology.sink, topology, [minh["email"]])
         print(f"topology: Redis down at commit: {outage}")
         assert (outage["rows"], outage["sent"], outage["received"], outage["duplicates"]) == (1, 1, 1, 0), outage
+        wait_for(lambda: message_id_of(topology, thu["email"], "seat_confirmed")[0] == "sent", 30,
+                 "the e-mail whose sending Redis's loss interrupted")
+        sending = counts(topology.sink, topology, [thu["email"]])
+        print(f"topology: Redis down while an e-mail was being sent: {sending}")
+        assert (sending["rows"], sending["sent"], sending["received"], sending["duplicates"]) == (1, 1, 1, 0), \
+            sending
         lap("fault: Redis down")
+
+        restarted = {process.name: process.exits for process in topology.processes.values() if process.exits}
+        assert set(restarted) <= {"worker"}, f"restarted by their policy: {restarted}"
 
         # --- the operators' view after all that ---------------------------------------------------------
         topology.wait_healthy("web", timeout=60)
@@ -248,11 +269,16 @@ def test_the_production_topology_walks_a_day_and_survives_its_faults(topology, c
         for process in topology.processes.values():
             if process.starts and not process.running() and process.name != "worker":
                 print(f"topology: {process.name} exited:\n{process.tail()}")
+            if process.exits:
+                print(f"topology: {process.name} started again by its restart policy after exiting with "
+                      f"{process.exits}")
     with capsys.disabled():  # shown in every run, for the operators' notes
         print(f"\ntopology: walk: {walk}; {usage}\n"
               f"topology: worker SIGKILL inside the SMTP exchange: rows {kill['rows']}, sent {kill['sent']}, "
               f"received {kill['received']}, duplicates {kill['duplicates']} {kill['duplicate_ids']}\n"
               f"topology: Redis down across a booking's commit: rows {outage['rows']}, sent {outage['sent']}, "
               f"received {outage['received']}, duplicates {outage['duplicates']}\n"
+              f"topology: Redis down while an e-mail was being sent: rows {sending['rows']}, sent {sending['sent']}, "
+              f"received {sending['received']}, duplicates {sending['duplicates']}\n"
               f"topology: all e-mails: rows {total['rows']}, sent {total['sent']}, received {total['received']}, "
               f"duplicates {total['duplicates']}; seconds since start {timings}")

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -70,21 +71,39 @@ def native_shell(command: str, replacements: dict[str, str]) -> str:
 
 
 class Process:
-    """One service's process, in its own process group (a container: a kill takes all of it)."""
+    """One service's process, in its own process group (a container: a kill takes all of it).
 
-    def __init__(self, name: str, argv: list[str], env: dict, logs: Path):
-        self.name, self.argv, self.env = name, argv, env
+    With `restarts` (compose's `restart: unless-stopped`), a process that exits on its own is started again by
+    `Topology`'s supervisor, as Docker does; one the test killed or stopped stays down until it is started, as
+    after `docker kill` or `docker stop`. `exits` keeps the exit codes of the processes brought back."""
+
+    def __init__(self, name: str, argv: list[str], env: dict, logs: Path, *, restarts: bool = False):
+        self.name, self.argv, self.env, self.restarts = name, argv, env, restarts
         self.log_path = logs / f"{name}.log"
         self.popen: subprocess.Popen | None = None
         self.starts = 0
+        self.stopped = False  # by the test, as `docker kill` or `docker stop`: no restart
+        self.exits: list[int] = []
+        self.lock = threading.Lock()
 
     def start(self) -> "Process":
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        self.popen = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
-        log.close()
-        self.starts += 1
+        with self.lock:
+            log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+            self.popen = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                          start_new_session=True)
+            log.close()
+            self.starts += 1
+            self.stopped = False
         return self
+
+    def restart_if_exited(self) -> bool:
+        """Start the process again when it exited on its own and its policy says so; whether it did."""
+        with self.lock:
+            if not self.restarts or self.stopped or self.popen is None or self.popen.poll() is None:
+                return False
+            self.exits.append(self.popen.returncode)
+        self.start()
+        return True
 
     def running(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
@@ -93,6 +112,8 @@ class Process:
         """Like `docker kill -s`: the signal to every process of the group."""
         if self.popen is None:
             return
+        with self.lock:
+            self.stopped = True
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signum)
         try:
@@ -134,6 +155,8 @@ class Topology:
         self.secrets = {name: secrets.token_urlsafe(24) for name in
                         ("MQTT_SERVICE_PASSWORD", "MQTT_INGEST_PASSWORD", "MQTT_HEALTHCHECK_PASSWORD", "METRICS_TOKEN")}
         self.processes: dict[str, Process] = {}
+        self._closing = threading.Event()
+        self._supervisor: threading.Thread | None = None
         self.mosquitto: subprocess.Popen | None = None
 
     # --- the environment compose gives -----------------------------------------------------------------
@@ -244,9 +267,22 @@ class Topology:
             env.pop("PORT", None)
         else:
             Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(exist_ok=True)
-        process = self.processes.get(service) or Process(service, self.command(service), env, self.logs)
+        restarts = self.spec["services"][service].get("restart") in ("always", "unless-stopped")
+        process = self.processes.get(service) or Process(service, self.command(service), env, self.logs,
+                                                         restarts=restarts)
         self.processes[service] = process
+        if self._supervisor is None:
+            self._supervisor = threading.Thread(target=self._supervise, name="restart-policy", daemon=True)
+            self._supervisor.start()
         return process.start()
+
+    def _supervise(self) -> None:
+        """Docker's restart policy: a service that exits on its own is started again, about a second later."""
+        while not self._closing.wait(1.0):
+            for process in list(self.processes.values()):
+                if process.restart_if_exited():
+                    print(f"topology: {process.name} exited ({process.exits[-1]}) and was started again "
+                          f"by its restart policy:\n{process.tail(12)}")
 
     def healthcheck(self, service: str) -> tuple[int, str]:
         """The service's own compose health check, run as compose runs it."""
@@ -281,6 +317,9 @@ class Topology:
                              f"{process.tail() if process else ''}")
 
     def close(self) -> None:
+        self._closing.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=10)
         for process in reversed(list(self.processes.values())):
             process.stop()
         if self.mosquitto is not None and self.mosquitto.poll() is None:
@@ -355,7 +394,8 @@ def seed() -> dict:
     learners = {}
     for key, name, email in (("lan", "Nguyễn Thị Lan", "lan@example.vn"),
                              ("khoa", "Trần Minh Khoa", "khoa@example.vn"),
-                             ("minh", "Lê Văn Minh", "minh@example.vn")):
+                             ("minh", "Lê Văn Minh", "minh@example.vn"),
+                             ("thu", "Phạm Thị Thu", "thu@example.vn")):
         user = factories.LearnerFactory(full_name=name, email=email, language="vi")
         learners[key] = {"email": email, "token": ApiToken.issue(user, "topology")[1]}
         if key == "lan":  # inducted on the laser cutter
