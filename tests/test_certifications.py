@@ -84,6 +84,29 @@ def test_using_the_machine_keeps_a_certification_alive(learner):
 
 
 @pytest.mark.django_db
+def test_the_nightly_lapse_check_reads_the_network_s_certifications_in_one_query(django_assert_num_queries):
+    """Each certification's last use is read with it: a network with many does not cost a query apiece."""
+    kind = factories.MachineTypeFactory(certification_lapse_days=180)
+
+    def in_use(n):
+        for _ in range(n):
+            holder = factories.LearnerFactory()
+            factories.CertificationFactory(user=holder, machine_type=kind,
+                                           granted_at=timezone.now() - timedelta(days=300))
+            used_at = timezone.now() - timedelta(days=30)
+            factories.ReservationFactory(user=holder, machine__machine_type=kind, start=used_at,
+                                         end=used_at + timedelta(hours=1), checked_in_at=used_at,
+                                         status=ReservationStatus.COMPLETED)
+
+    in_use(1)
+    with django_assert_num_queries(1):
+        assert services.lapse_certifications() == {"lapsed": 0, "reminded": 0}
+    in_use(12)
+    with django_assert_num_queries(1):
+        assert services.lapse_certifications() == {"lapsed": 0, "reminded": 0}
+
+
+@pytest.mark.django_db
 def test_demo_learner_refused_a_laser_before_induction_then_reserves_one_in_another_lab():
     demo.seed()
     learner = User.objects.get(email=demo.DEMO_LEARNER.email)

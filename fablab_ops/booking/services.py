@@ -14,7 +14,8 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Prefetch, Q
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format, time_format
@@ -206,10 +207,13 @@ def find_certifications(query: str, *, by) -> list[Certification]:
     return list(certifications.filter(matching).order_by("user__full_name", "-granted_at")[:100])
 
 
-def last_use(certification: Certification) -> datetime:
-    used = (Reservation.objects.filter(user=certification.user, machine__machine_type=certification.machine_type,
-                                       checked_in_at__isnull=False).aggregate(last=Max("start"))["last"])
-    return max(filter(None, [certification.granted_at, used]))
+def with_last_use(certifications: QuerySet) -> QuerySet:
+    """The certifications with `last_use`: the start of the latest reservation of their machine type their
+    holder was checked in for, or their grant when that is later (or there is none); read with them, in the
+    same query, for any number of them."""
+    checked_in = (Reservation.objects.filter(user=OuterRef("user"), machine__machine_type=OuterRef("machine_type"),
+                                             checked_in_at__isnull=False).order_by("-start").values("start")[:1])
+    return certifications.annotate(last_use=Greatest("granted_at", Coalesce(Subquery(checked_in), "granted_at")))
 
 
 def lapse_certifications(now: datetime | None = None) -> dict[str, int]:
@@ -217,11 +221,11 @@ def lapse_certifications(now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     warn = timedelta(days=settings.FABLAB["CERTIFICATION_LAPSE_REMINDER_DAYS"])
     counts = {"lapsed": 0, "reminded": 0}
-    certifications = (Certification.objects.filter(revoked_at__isnull=True,
-                                                   machine_type__certification_lapse_days__isnull=False)
-                      .select_related("user", "machine_type"))
+    certifications = with_last_use(Certification.objects.filter(revoked_at__isnull=True,
+                                                                machine_type__certification_lapse_days__isnull=False)
+                                   .select_related("user", "machine_type"))
     for certification in certifications:
-        expires = last_use(certification) + timedelta(days=certification.machine_type.certification_lapse_days)
+        expires = certification.last_use + timedelta(days=certification.machine_type.certification_lapse_days)
         if expires <= now:
             with transaction.atomic():
                 _revoke(certification, by=None, reason=_("Không sử dụng trong thời hạn quy định"), now=now,

@@ -18,7 +18,8 @@ from datetime import date, datetime, time, timedelta
 from dateutil.rrule import WEEKLY, rrule, rrulestr
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, F, OuterRef, Q, Subquery, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -922,14 +923,20 @@ class Roster:
     messages: list
 
 
+def _require_roster(by, session: Session | None, *, allowed: bool | None = None) -> None:
+    """Refuse a session that does not exist, or whose roster `by` may not see (`allowed`, when the policy was
+    already asked)."""
+    if session is None:
+        raise NotFound(_("Không tìm thấy buổi học."))
+    if not (policy.may_see_roster(by, session) if allowed is None else allowed):
+        raise PermissionDenied(_("Bạn không phụ trách phòng lab này."), code="not_lab_staff")
+
+
 def roster(session_id: int, *, by) -> Roster:
     """A session's learners for its staff: names and attendance; contact data for coordinators only."""
     session = (with_availability(Session.objects.select_related("course", "lab", "course__certifies"))
                .filter(pk=session_id).first())
-    if session is None:
-        raise NotFound(_("Không tìm thấy buổi học."))
-    if not policy.may_see_roster(by, session):
-        raise PermissionDenied(_("Bạn không phụ trách phòng lab này."), code="not_lab_staff")
+    _require_roster(by, session)
     bookings = session.bookings.select_related("learner", "checked_in_by")
     return Roster(
         session=session,
@@ -942,12 +949,22 @@ def roster(session_id: int, *, by) -> Roster:
 
 
 def sign_in_sessions(session_ids, *, by) -> list[tuple[Session, list[str]]]:
-    """The sessions of a sign-in sheet, each with its learners' names (seats held), in the order asked."""
-    rows = []
+    """The sessions of a sign-in sheet, each with its learners' names (seats held, as the roster lists them),
+    in the order asked; refused as the roster of the first one that is missing or may not be seen."""
+    sessions = Session.objects.select_related("course", "lab").in_bulk(set(session_ids))
+    # Who may see a roster depends on the session's lab: the policy is asked once per lab, so a sheet of a
+    # term's sessions costs what one session's does.
+    allowed = {}
     for session_id in session_ids:
-        data = roster(session_id, by=by)
-        rows.append((data.session, [booking.learner.full_name for booking in data.booked]))
-    return rows
+        session = sessions.get(session_id)
+        if session is not None and session.lab_id not in allowed:
+            allowed[session.lab_id] = policy.may_see_roster(by, session)
+        _require_roster(by, session, allowed=session is not None and allowed[session.lab_id])
+    names = {session_id: [] for session_id in sessions}
+    for session_id, name in (SeatBooking.objects.filter(session__in=list(sessions), status__in=SEAT_HOLDING)
+                             .order_by("learner__full_name").values_list("session_id", "learner__full_name")):
+        names[session_id].append(name)
+    return [(sessions[session_id], names[session_id]) for session_id in session_ids]
 
 
 def message_learners(session_id: int, *, by, key, subject: str, body: str, include_waitlist: bool = False,
@@ -1071,27 +1088,36 @@ def certification_overview(learner, now: datetime | None = None) -> tuple[list, 
     """A learner's certifications with their expiry, and for each machine type they lack the next induction
     with a free seat."""
     from fablab_ops.booking.models import Certification
-    from fablab_ops.booking.services import last_use
+    from fablab_ops.booking.services import with_last_use
     from fablab_ops.machines.models import MachineStatus, MachineType
 
     now = now or timezone.now()
+    active = with_last_use(Certification.objects.filter(user=learner, revoked_at__isnull=True)
+                           .select_related("machine_type").order_by("machine_type__name_vi"))
     held = []
-    active = (Certification.objects.filter(user=learner, revoked_at__isnull=True)
-              .select_related("machine_type").order_by("machine_type__name_vi"))
     for certification in active:
         days = certification.machine_type.certification_lapse_days
         held.append(CertificationStatus(certification,
-                                        last_use(certification) + timedelta(days=days) if days else None))
-    lacking = (MachineType.objects.filter(requires_induction=True)
-               .filter(machines__status__in=[s for s in MachineStatus.values if s != MachineStatus.RETIRED])
-               .exclude(pk__in=[c.certification.machine_type_id for c in held]).distinct().order_by("name_vi"))
-    return held, [MissingType(machine_type, next_induction(machine_type, now)) for machine_type in lacking]
+                                        certification.last_use + timedelta(days=days) if days else None))
+    lacking = list(MachineType.objects.filter(requires_induction=True)
+                   .filter(machines__status__in=[s for s in MachineStatus.values if s != MachineStatus.RETIRED])
+                   .exclude(pk__in=[c.certification.machine_type_id for c in held]).distinct().order_by("name_vi"))
+    coming = next_inductions(lacking, now)
+    return held, [MissingType(machine_type, coming.get(machine_type.pk)) for machine_type in lacking]
 
 
 def next_induction(machine_type, now: datetime | None = None) -> Session | None:
     """The next published induction certifying this machine type that still has a free seat."""
+    return next_inductions([machine_type], now).get(machine_type.pk)
+
+
+def next_inductions(machine_types, now: datetime | None = None) -> dict[int, Session]:
+    """For each of these machine types that has one, the next published induction certifying it that still has
+    a free seat (by machine type id), in one query."""
     now = now or timezone.now()
     upcoming = (with_availability(Session.objects.filter(
-        course__certifies=machine_type, course__is_published=True, status=SessionStatus.SCHEDULED,
-        start__gt=now).select_related("course", "lab"), now).order_by("start"))
-    return next((s for s in upcoming[:50] if s.taken < s.capacity), None)
+        course__certifies__in=machine_types, course__is_published=True, status=SessionStatus.SCHEDULED,
+        start__gt=now).select_related("course", "lab"), now).filter(taken__lt=F("capacity"))
+        .annotate(rank=Window(RowNumber(), partition_by=F("course__certifies"), order_by=[F("start"), F("pk")]))
+        .filter(rank=1))
+    return {session.course.certifies_id: session for session in upcoming}

@@ -17,7 +17,9 @@ from fablab_ops.machines.models import Lab
 
 def lab_list(request):
     labs = Lab.objects.filter(is_active=True).prefetch_related("opening_hours", "machines__machine_type")
-    return render(request, "machines/lab_list.html", {"labs": labs})
+    # The labs whose own pages (machines, the day, the door) the user works in, read once for every card.
+    staffed = set(policy.staffed_labs(request.user).values_list("pk", flat=True))
+    return render(request, "machines/lab_list.html", {"labs": labs, "staffed": staffed})
 
 
 def _live_context(request) -> dict:

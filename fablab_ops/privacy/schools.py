@@ -174,9 +174,12 @@ def preview(*, by, school: str, pupils_text: str, sessions) -> ClassPreview:
             continue
         seen[key] = line.number
         line.existing = existing.get(key)
-        if line.existing is not None:
-            line.booked = set(SeatBooking.objects.filter(learner=line.existing, session__in=sessions)
-                              .exclude(status=SeatStatus.CANCELLED).values_list("session_id", flat=True))
+    # The seats the pupils found already hold, read at once for the whole class.
+    found = {line.existing.pk: line for line in lines if line.existing is not None}
+    if found and sessions:
+        for learner_id, session_id in (SeatBooking.objects.filter(learner_id__in=found, session__in=sessions)
+                                       .exclude(status=SeatStatus.CANCELLED).values_list("learner_id", "session_id")):
+            found[learner_id].booked.add(session_id)
     return ClassPreview(lines=lines, sessions=sessions, errors=errors)
 
 
