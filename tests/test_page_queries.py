@@ -9,10 +9,9 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from fablab_ops.courses.models import SeatStatus
 from tests import factories
 from tests.conftest import client_for
-from tests.query_support import MANY, same_cost
+from tests.query_support import MANY, activity_in, same_cost, seated_and_waiting
 
 
 @pytest.fixture
@@ -52,17 +51,9 @@ def test_my_bookings(course, learner, url):
 @pytest.mark.django_db
 def test_a_roster(course, coordinator):
     session = factories.SessionFactory(course=course, capacity=40)
-    factories.SeatBookingFactory(session=session)
-    factories.SeatBookingFactory(session=session, status=SeatStatus.WAITLISTED, waitlist_position=1,
-                                 confirmed_at=None)
-
-    def fill():
-        for position in range(2, MANY + 2):
-            factories.SeatBookingFactory(session=session)
-            factories.SeatBookingFactory(session=session, status=SeatStatus.WAITLISTED,
-                                         waitlist_position=position, confirmed_at=None)
-
-    same_cost(client_for(coordinator), f"/courses/manage/sessions/{session.pk}/roster/", fill)
+    seated_and_waiting(session, 1)
+    same_cost(client_for(coordinator), f"/courses/manage/sessions/{session.pk}/roster/",
+              lambda: seated_and_waiting(session, MANY, first_place=2))
 
 
 @pytest.mark.django_db
@@ -123,15 +114,5 @@ def test_the_monthly_report(lab, coordinator):
     from fablab_ops.reports import services as reports
 
     month = reports.last_month()
-    start = timezone.make_aware(timezone.datetime(month.year, month.month, 10, 9))
-
-    def activity(n):
-        for i in range(n):
-            course = factories.CourseFactory(lab=factories.LabFactory())
-            session = factories.SessionFactory(course=course, start=start + timedelta(hours=i))
-            factories.SeatBookingFactory(session=session, status=SeatStatus.ATTENDED)
-            factories.ReservationFactory(machine=factories.MachineFactory(lab=course.lab),
-                                         start=start + timedelta(hours=i), end=start + timedelta(hours=i + 1))
-
-    activity(1)
-    same_cost(client_for(coordinator), "/reports/", lambda: activity(MANY), {"month": f"{month:%Y-%m}"})
+    activity_in(month, 1)
+    same_cost(client_for(coordinator), "/reports/", lambda: activity_in(month, MANY), {"month": f"{month:%Y-%m}"})

@@ -13,7 +13,7 @@ from fablab_ops.booking.models import ReservationStatus
 from fablab_ops.courses.models import InductionResult, SeatStatus
 from tests import factories
 from tests.conftest import client_for
-from tests.query_support import MANY, same_cost
+from tests.query_support import MANY, same_cost, seated_and_waiting
 
 
 def soon(hours: int = 0):
@@ -175,27 +175,12 @@ def test_the_schedule_form(lab, coordinator):
 def test_a_sessions_page(lab, learner):
     session = factories.SessionFactory(course=factories.CourseFactory(lab=lab), capacity=40)
     factories.SeatBookingFactory(session=session, learner=learner)
-
-    def fill():
-        for position in range(1, MANY + 1):
-            factories.SeatBookingFactory(session=session)
-            factories.SeatBookingFactory(session=session, status=SeatStatus.WAITLISTED, waitlist_position=position,
-                                         confirmed_at=None)
-
-    same_cost(client_for(learner), f"/courses/sessions/{session.pk}/", fill)
+    same_cost(client_for(learner), f"/courses/sessions/{session.pk}/", lambda: seated_and_waiting(session, MANY))
 
 
 @pytest.mark.django_db
 def test_cancelling_a_session_names_who_will_be_told(lab, coordinator):
     session = factories.SessionFactory(course=factories.CourseFactory(lab=lab), capacity=40)
-    factories.SeatBookingFactory(session=session)
-    factories.SeatBookingFactory(session=session, status=SeatStatus.WAITLISTED, waitlist_position=1,
-                                 confirmed_at=None)
-
-    def fill():
-        for position in range(2, MANY + 2):
-            factories.SeatBookingFactory(session=session)
-            factories.SeatBookingFactory(session=session, status=SeatStatus.WAITLISTED, waitlist_position=position,
-                                         confirmed_at=None)
-
-    same_cost(client_for(coordinator), f"/courses/manage/sessions/{session.pk}/cancel/", fill)
+    seated_and_waiting(session, 1)
+    same_cost(client_for(coordinator), f"/courses/manage/sessions/{session.pk}/cancel/",
+              lambda: seated_and_waiting(session, MANY, first_place=2))

@@ -16,7 +16,7 @@ from django.utils import timezone
 from fablab_ops.courses.models import SeatStatus
 from tests import factories
 from tests.conftest import client_for
-from tests.query_support import MANY, same_cost
+from tests.query_support import MANY, activity_in, same_cost
 
 # --- labs and machines ----------------------------------------------------------------------------------
 
@@ -269,21 +269,9 @@ def test_the_year_targets(lab, coordinator):
 
 @pytest.mark.django_db
 def test_the_monthly_report_api(lab, coordinator):
-    from fablab_ops.machines.models import MachineUsageDay
     from fablab_ops.reports import services as reports
 
     month = reports.last_month()
-    start = timezone.make_aware(timezone.datetime(month.year, month.month, 10, 9))
-
-    def activity(n):
-        for i in range(n):
-            course = factories.CourseFactory(lab=factories.LabFactory())
-            session = factories.SessionFactory(course=course, start=start + timedelta(hours=i))
-            factories.SeatBookingFactory(session=session, status=SeatStatus.ATTENDED)
-            machine = factories.MachineFactory(lab=course.lab)
-            factories.ReservationFactory(machine=machine, start=start + timedelta(hours=i),
-                                         end=start + timedelta(hours=i + 1))
-            MachineUsageDay.objects.create(machine=machine, day=start.date(), running_seconds=3600)
-
-    activity(1)
-    same_cost(client_for(coordinator), "/api/reports/monthly", lambda: activity(MANY), {"month": f"{month:%Y-%m}"})
+    activity_in(month, 1)
+    same_cost(client_for(coordinator), "/api/reports/monthly", lambda: activity_in(month, MANY),
+              {"month": f"{month:%Y-%m}"})
