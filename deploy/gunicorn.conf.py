@@ -9,7 +9,13 @@ others wait, keep connections alive between requests and tolerate slow clients; 
 queue for the interpreter's lock. Measured on the 2-core machine with bench/booking.py --quick
 (bench/_support.py serves this file), three rounds, each pool in turn: 2 × 3 threads gave 0.157, 0.171 and 0.157
 of the trivial endpoint, 2 × 1 0.158, 0.140 and 0.170, 3 × 1 0.145, 0.166 and 0.145: no pool stands out from the
-machine's noise.
+machine's noise. Measured again once a booking cost three round trips, in full runs, two rounds: 2 × 3 gave 0.225
+and 0.231, 4 × 1 0.194 and 0.196, 3 × 2 0.181 and 0.193, 3 × 1 0.202 and 0.221.
+
+Python's switch interval is left at its 5 ms. A thread holding a session's row lock may wait that long for the
+interpreter while its worker's other threads run, so a shorter interval was tried against the flash crowd
+(bench/flash.py, worst p95 of three rounds, two runs each): 5 ms read 0.691 and 0.673 s, 1 ms 0.724 and 0.721 s,
+0.5 ms 0.764 and 0.813 s.
 
 The worker class is named: left to itself, gunicorn runs its sync worker when there is one thread per worker,
 which closes the connection after each answer. With the sync worker, 2 × 1 read 0.172–0.191, higher only
